@@ -1,0 +1,224 @@
+"""The one contract every rung of the ladder implements.
+
+An implementation ("impl") is a subclass of `Impl` in its own file under impls/. It imports
+this module and nothing else of the harness. The harness reaches impls only through the
+registry (harness/registry.py), composes models from the ops below (harness/models.py) and
+checks every output against a float64 reference (harness/reference.py).
+
+Dimension key: the one place the shape-suffix letters are defined. Every array name ends in
+its axes, in order (`x_BI` is batch x input features), and einsum subscripts use the same
+letters in lower case.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DIMS = {
+    "B": "batch",
+    "I": "input features of a layer",
+    "H": "hidden features",
+    "O": "output features of a layer",
+    "C": "classes",
+    "R": "rows of a token matrix (B*T tokens flattened)",
+    "T": "time: query positions",
+    "S": "source positions (keys and values)",
+    "D": "model dim (D = G*E)",
+    "G": "attention heads",
+    "E": "per-head dim",
+    "X": "batch x heads, flattened (X = B*G)",
+    "M": "rows of a plain matmul",
+    "K": "contraction dim of a plain matmul",
+    "N": "columns of a plain matmul",
+    "P": "shards (ranks)",
+}
+
+# What an array placed by `put` is for. A sharded impl keeps only its shard of a weight.
+ROLES = ("weight", "bias", "activation", "label")
+
+# Every op of the contract, with its arguments' shape suffixes and what it returns. This table
+# drives the shape checks below, the unit tests and the report's "unsupported" cells.
+OPS = {
+    "matmul": (("a_MK", "b_KN"), "c_MN"),
+    "matmul_bwd": (("a_MK", "b_KN", "dc_MN"), "da_MK, db_KN"),
+    "bmm": (("a_XMK", "b_XKN"), "c_XMN"),
+    "bmm_bwd": (("a_XMK", "b_XKN", "dc_XMN"), "da_XMK, db_XKN"),
+    "linear": (("x_BI", "w_IO", "b_O"), "y_BO"),
+    "linear_bwd": (("x_BI", "w_IO", "dy_BO"), "dx_BI, dw_IO, db_O"),
+    "add": (("a_BI", "b_BI"), "c_BI"),
+    "relu": (("x_BI",), "y_BI"),
+    "relu_bwd": (("x_BI", "dy_BI"), "dx_BI"),
+    "softmax": (("x_XTS",), "y_XTS"),
+    "softmax_bwd": (("y_XTS", "dy_XTS"), "dx_XTS"),
+    "softmax_xent": (("logits_BC", "labels_B"), "loss, probs_BC"),
+    "softmax_xent_bwd": (("probs_BC", "labels_B"), "dlogits_BC"),
+    "split_heads": (("x_RD",), "x_XTE (or x_XET when transposed)"),
+    "merge_heads": (("x_XTE",), "x_RD"),
+    "sgd": (("p", "g"), "None (p updated in place)"),
+    "momentum": (("p", "g", "v"), "None (p, v updated in place)"),
+    "adam": (("p", "g", "m", "v"), "None (p, m, v updated in place)"),
+}
+
+
+class ShapeError(ValueError):
+    """Arrays whose shape suffixes do not agree, said with both shapes and their letters."""
+
+
+def check_shapes(op: str, **arrays_shapes: tuple) -> dict:
+    """Check that the axis sizes agree wherever two names share a suffix letter.
+
+    `arrays_shapes` maps suffixed names to shapes, e.g. a_MK=(3, 4), b_KN=(5, 2). Returns the
+    sizes by letter ({"M": 3, "K": 4, "N": 2}) or raises ShapeError naming both arrays.
+    """
+    sizes: dict = {}
+    first_seen: dict = {}
+    for name, shape in arrays_shapes.items():
+        letters = name.rsplit("_", 1)[-1] if "_" in name else ""
+        if len(letters) != len(shape):
+            raise ShapeError(
+                f"{op}: {name} must have {len(letters)} axes ({', '.join(letters)}), "
+                f"got shape {tuple(shape)}"
+            )
+        for letter, size in zip(letters, shape):
+            if letter in sizes and sizes[letter] != size:
+                other, other_shape = first_seen[letter]
+                raise ShapeError(
+                    f"{op}: {other} has shape {tuple(other_shape)} but {name} has shape "
+                    f"{tuple(shape)}: their {letter} ({DIMS.get(letter, letter)}) axes "
+                    f"must agree ({sizes[letter]} vs {size})"
+                )
+            sizes[letter] = size
+            first_seen.setdefault(letter, (name, shape))
+    return sizes
+
+
+def check_host_array(name: str, x, role: str) -> None:
+    """Reject a host array that would give silently wrong numbers: wrong type, dtype or NaN."""
+    if role not in ROLES:
+        raise ValueError(f"{name}: role must be one of {ROLES}, got {role!r}")
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+    if role == "label":
+        if x.dtype.kind not in "iu" or x.ndim != 1:
+            raise TypeError(
+                f"{name}: labels must be a 1-d integer array, got dtype {x.dtype} "
+                f"with shape {x.shape}"
+            )
+        return
+    if x.dtype != np.float32:
+        raise TypeError(f"{name}: expected dtype float32, got {x.dtype} with shape {x.shape}")
+    if not np.isfinite(x).all():
+        bad = int(x.size - np.isfinite(x).sum())
+        raise ValueError(f"{name}: {bad} of {x.size} entries are NaN or Inf (shape {x.shape})")
+
+
+class Impl:
+    """One rung of the ladder. Subclasses set `name` and `device` and implement the ops.
+
+    Arrays are float32 on the way in and out; an impl keeps them in its own form (lists of
+    floats, ndarrays, CuPy arrays, shards). An op an impl lacks raises NotImplementedError,
+    which the harness records as status "unsupported".
+    """
+
+    name: str = ""
+    device: str = "cpu"  # "cpu" or "cuda"
+    # The kind of rung, for the report's ordering: python < numpy < c < cuda < sharded.
+    rung: int = 0
+
+    # -- availability -------------------------------------------------------------------
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this impl cannot run on this machine (no compiler, GPU, MPI...), or None."""
+        return None
+
+    def info(self) -> dict:
+        """Extra facts for the result rows of this impl, e.g. {"threads": 2}."""
+        return {}
+
+    def device_peak_bytes(self, fn) -> int | None:
+        """Peak device memory of one fn() call, for impls whose arrays live off the host."""
+        return None
+
+    # -- placement ------------------------------------------------------------------------
+    def put(self, x_np: np.ndarray, role: str):
+        """Host float32 array (int for labels) -> impl-native array."""
+        raise NotImplementedError
+
+    def get(self, x) -> np.ndarray:
+        """Impl-native array -> host ndarray (float32, or int for labels)."""
+        raise NotImplementedError
+
+    def sync(self) -> None:
+        """Wait until all work handed to a device is done: timing depends on it."""
+
+    # -- ops, each with its backward ------------------------------------------------------
+    def matmul(self, a_MK, b_KN):
+        raise NotImplementedError
+
+    def matmul_bwd(self, a_MK, b_KN, dc_MN):
+        """-> (da_MK, db_KN)"""
+        raise NotImplementedError
+
+    def bmm(self, a_XMK, b_XKN):
+        raise NotImplementedError
+
+    def bmm_bwd(self, a_XMK, b_XKN, dc_XMN):
+        """-> (da_XMK, db_XKN)"""
+        raise NotImplementedError
+
+    def linear(self, x_BI, w_IO, b_O):
+        """y_BO = x_BI @ w_IO + b_O"""
+        raise NotImplementedError
+
+    def linear_bwd(self, x_BI, w_IO, dy_BO):
+        """-> (dx_BI, dw_IO, db_O)"""
+        raise NotImplementedError
+
+    def add(self, a_BI, b_BI):
+        """Elementwise sum: where two gradient paths meet (attention's q, k, v branches)."""
+        raise NotImplementedError
+
+    def relu(self, x_BI):
+        raise NotImplementedError
+
+    def relu_bwd(self, x_BI, dy_BI):
+        """dx = dy where x > 0, else 0."""
+        raise NotImplementedError
+
+    def softmax(self, x_XTS, causal: bool = False, scale: float = 1.0):
+        """Softmax over S of scale * x; with causal, positions s > t get probability 0."""
+        raise NotImplementedError
+
+    def softmax_bwd(self, y_XTS, dy_XTS, scale: float = 1.0):
+        """Gradient with respect to x of softmax(scale * x), given its output y."""
+        raise NotImplementedError
+
+    def softmax_xent(self, logits_BC, labels_B):
+        """-> (loss: float, the mean cross-entropy over B; probs_BC)"""
+        raise NotImplementedError
+
+    def softmax_xent_bwd(self, probs_BC, labels_B):
+        """Gradient of the mean loss with respect to the logits: (probs - onehot) / B."""
+        raise NotImplementedError
+
+    def split_heads(self, x_RD, batch: int, heads: int, transpose: bool = False):
+        """x_RD with R = B*T -> x_XTE (X = B*G, D = G*E), or x_XET when transpose."""
+        raise NotImplementedError
+
+    def merge_heads(self, x_XTE, batch: int, heads: int, transposed: bool = False):
+        """The inverse of split_heads: x_XTE (or x_XET when transposed) -> x_RD."""
+        raise NotImplementedError
+
+    # -- optimizer updates, in place on a weight or bias and its state -------------------
+    def sgd(self, p, g, lr: float) -> None:
+        """p -= lr * g"""
+        raise NotImplementedError
+
+    def momentum(self, p, g, v, lr: float, mu: float) -> None:
+        """v = mu * v + g; p -= lr * v"""
+        raise NotImplementedError
+
+    def adam(self, p, g, m, v, t: int, lr: float, beta1: float, beta2: float,
+             eps: float) -> None:
+        """Adam (Kingma & Ba) with bias correction; t counts steps from 1."""
+        raise NotImplementedError

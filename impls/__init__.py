@@ -1,0 +1,1 @@
+"""One file per implementation; harness/registry.py finds them by scanning this folder."""
