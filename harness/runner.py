@@ -99,6 +99,7 @@ def prepare(impl, cell: Cell, budget, seed: int = SEED):
     if predicted is not None:
         return {**row, "status": "over_budget", "t_predicted_s": predicted,
                 "reason": f"predicted {predicted:.3g} s > budget {budget.seconds:g} s"}, None
+    row.update(impl.info())
     work = get_workload(cell.workload)
     try:
         placed = Placed(impl, _host_inputs(cell.workload, cell.size, seed))
@@ -135,11 +136,21 @@ def finish(row: dict, stats: timing.Stats, budget=None) -> dict:
     return row
 
 
+def timer_for(device: str):
+    """The timing protocol of a device: wall clock on the CPU, CUDA events on a GPU."""
+    if device == "cuda":
+        from harness import timing_cuda  # imports CuPy: only where a CUDA impl runs
+
+        return timing_cuda.measure
+    return timing.measure
+
+
 def run_cell(impl, cell: Cell, budget, time_budget_s: float = 0.5) -> dict:
     row, fn = prepare(impl, cell, budget)
     if fn is None:
         return row
-    return finish(row, timing.measure(fn, impl.sync, budget_s=time_budget_s), budget)
+    stats = timer_for(impl.device)(fn, impl.sync, budget_s=time_budget_s)
+    return finish(row, stats, budget)
 
 
 def unavailable_rows(cells, reason: str) -> list:
