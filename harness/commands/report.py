@@ -1,0 +1,21 @@
+"""`report`: render reports/summary.html from everything stored in results/."""
+
+from __future__ import annotations
+
+from harness import report, store
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "report", help="render reports/summary.html from results/",
+        description="Render reports/summary.html from every run stored under results/.")
+    parser.add_argument("--results", default=None, metavar="DIR",
+                        help="results folder (default: results/ in the project)")
+    parser.add_argument("--out", default=None, metavar="FILE",
+                        help="where to write the HTML (default: reports/summary.html)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    print(f"report: {report.render(store.load(args.results), args.out)}")
+    return 0

@@ -1,0 +1,118 @@
+"""`run`: the grid impl x workload x size x phase -> one stored run -> reports/summary.html."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+
+import pandas as pd
+from tqdm import tqdm
+
+from harness import isolate, machine, registry, runner, store
+from harness.budget import Budget
+from harness.workloads import WORKLOADS
+
+
+def _names(values):
+    """--impl a --impl b,c -> [a, b, c]"""
+    return [n for v in values or () for n in v.split(",") if n] or None
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "run", help="check and time the grid, store the run, render the report",
+        description="Check every cell (impl x workload x size x phase) against the float64 "
+                    "reference, time the ones that are right, store the run under "
+                    "results/<machine>/ and render reports/summary.html. Each impl runs in a "
+                    "child process, so a crash or a hang is recorded and the run goes on.")
+    parser.add_argument("--impl", action="append", metavar="NAME",
+                        help="impl(s) to run, repeatable or comma-separated (default: all; "
+                             "see `list`)")
+    parser.add_argument("--workload", action="append", metavar="NAME",
+                        help=f"workload(s) (default: all of {', '.join(WORKLOADS)})")
+    parser.add_argument("--phase", action="append", metavar="PHASE",
+                        help=f"phase(s): {', '.join(runner.PHASES)} (default: all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes and short timing: a one-minute smoke of the grid")
+    parser.add_argument("--budget", type=float, default=None, metavar="S",
+                        help="skip a cell whose predicted time exceeds S seconds, recording "
+                             "it as over_budget (default 10, quick 3)")
+    parser.add_argument("--time-per-cell", type=float, default=None, metavar="S",
+                        help="seconds of timed rounds per cell (default 0.5, quick 0.1)")
+    parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
+                        help="a cell with no result after S seconds is recorded as error "
+                             "(default 300)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run cells in this process (no crash isolation; for debugging)")
+    parser.add_argument("--results", default=None, metavar="DIR",
+                        help="results folder (default: results/ in the project)")
+    parser.add_argument("--no-report", action="store_true",
+                        help="do not render reports/summary.html at the end")
+    parser.set_defaults(func=run)
+
+
+def summary(rows: list) -> str:
+    """A short table: per impl, workload and phase, the largest size that ran and its speed."""
+    table = pd.DataFrame(rows)
+    lines = []
+    for (impl, workload, phase), group in table.groupby(["impl", "workload", "phase"],
+                                                        sort=False):
+        done = group[group.status == "ok"]
+        statuses = ", ".join(f"{n} {s}" for s, n in group.status.value_counts().items())
+        if done.empty:
+            lines.append(f"{impl:<14} {workload:<10} {phase:<4} {'':<28} {statuses}")
+            continue
+        last = done.iloc[-1]
+        lines.append(f"{impl:<14} {workload:<10} {phase:<4} {last['size']:<28.28} "
+                     f"{last.t_median_s * 1e3:>10.3f} ms {last.gflops_per_s:>8.2f} GFLOP/s"
+                     f"   {statuses}")
+    header = f"{'impl':<14} {'workload':<10} {'phase':<4} {'largest size done':<28} " \
+             f"{'median':>13} {'throughput':>16}   cells"
+    return "\n".join([header, *lines])
+
+
+def run(args) -> int:
+    cells = runner.plan(_names(args.impl), _names(args.workload), _names(args.phase),
+                        quick=args.quick)  # unknown names raise here, before anything is written
+    if not cells:
+        raise ValueError("no cells match these filters (the phase may not exist for the "
+                         "chosen workloads): see `python -m harness list`")
+    options = {
+        "budget_s": args.budget or (3.0 if args.quick else 10.0),
+        "time_budget_s": args.time_per_cell or (0.1 if args.quick else 0.5),
+        "timeout_s": args.timeout,
+    }
+    meta = machine.info()
+    run_id = store.new_run_id(meta["commit"])
+    writer = store.RunWriter(run_id, meta["machine"], args.results)
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    bar = tqdm(total=len(cells), unit="cell", file=sys.stderr, mininterval=0.5,
+               dynamic_ncols=True)
+
+    def on_row(row):
+        writer.append({"run_id": run_id, "timestamp": stamp, **meta, **row})
+        bar.set_postfix_str(f"{row['impl']} {row['workload']} {row['phase']} {row['status']}")
+        bar.update()
+
+    if args.in_process:
+        for impl_name in dict.fromkeys(c.impl for c in cells):
+            impl_cells = [c for c in cells if c.impl == impl_name]
+            reason = registry.unavailable_reason(impl_name)
+            if reason:
+                for row in runner.unavailable_rows(impl_cells, reason):
+                    on_row(row)
+                continue
+            impl, budget = registry.create(impl_name), Budget(options["budget_s"])
+            for cell in impl_cells:
+                on_row(runner.run_cell(impl, cell, budget, options["time_budget_s"]))
+    else:
+        isolate.run_all(cells, options, on_row)
+    bar.close()
+    print(summary(writer.rows))
+    print(f"\nstored {len(writer.rows)} rows in {writer.path}")
+    if not args.no_report:
+        from harness import report
+
+        path = report.render(store.load(args.results))
+        print(f"report: {path}")
+    return 0

@@ -1,0 +1,125 @@
+"""Runs each impl's cells in a child process, so a crash or a hang costs one cell, not the run.
+
+The child (`python -m harness.worker`) reads its cells as JSON on stdin and answers on stdout
+with protocol lines (`@@nnladder {...}`): "start" before a cell, "row" after it. Anything else
+an impl prints is passed over. When the child dies in a cell (a segfault in native code) or a
+cell outlives its timeout, that cell is recorded as `error` with the cause, and a new child
+goes on with the next cell, carrying the budget's history so far.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from harness import registry
+from harness.runner import Cell, describe, unavailable_rows
+
+PREFIX = "@@nnladder "
+
+
+def _reader(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        if line.startswith(PREFIX):
+            lines.put(json.loads(line[len(PREFIX):]))
+    lines.put(None)  # end of stream: the child has exited or closed stdout
+
+
+def _kill(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _cause(proc, stderr_file) -> str:
+    code = proc.returncode
+    if code is not None and code < 0:
+        what = f"killed by signal {signal.Signals(-code).name}"
+    else:
+        what = f"worker exited with code {code}"
+    stderr_file.seek(0)
+    tail = stderr_file.read().decode(errors="replace").strip().splitlines()[-3:]
+    return what + (f" ({' | '.join(tail)})" if tail else "")
+
+
+def _launch_command(impl: str, options: dict) -> list:
+    """The child's command line; an impl that needs several processes says how to start them."""
+    cls = registry.get_class(impl)
+    prefix = cls.launch_prefix(options) if hasattr(cls, "launch_prefix") else []
+    return [*prefix, sys.executable, "-m", "harness.worker"]
+
+
+def _run_child(impl, cells, options, history, on_row) -> int:
+    """Run cells in one child until it finishes or fails. -> how many cells were settled."""
+    spec = {"impl": impl, "cells": [[c.impl, c.workload, c.size, c.phase] for c in cells],
+            "options": options, "history": history}
+    with tempfile.TemporaryFile() as stderr_file:
+        proc = subprocess.Popen(_launch_command(impl, options), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=stderr_file, text=True,
+                                start_new_session=True)  # its own group: kill takes all ranks
+        proc.stdin.write(json.dumps(spec))
+        proc.stdin.close()
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
+        settled, current, deadline = 0, None, time.monotonic() + options["timeout_s"]
+        while True:
+            try:
+                message = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                _kill(proc)
+                if current is None:  # hung before its first cell: treat the next as stuck
+                    current = settled
+                on_row({**describe(cells[current]), "status": "error",
+                        "reason": f"timeout: no result after {options['timeout_s']:g} s"})
+                return current + 1
+            if message is None:
+                proc.wait()
+                if current is not None or settled < len(cells):
+                    current = settled if current is None else current
+                    on_row({**describe(cells[current]), "status": "error",
+                            "reason": _cause(proc, stderr_file)})
+                    return current + 1
+                return settled
+            if message["kind"] == "start":
+                current, deadline = message["index"], time.monotonic() + options["timeout_s"]
+            elif message["kind"] == "row":
+                row = message["row"]
+                on_row(row)
+                if row.get("status") == "ok":
+                    history.append([row["workload"], row["phase"], row["flops"],
+                                    row["t_median_s"]])
+                settled, current = message["index"] + 1, None
+                deadline = time.monotonic() + options["timeout_s"]
+
+
+def run_impl(impl: str, cells: list, options: dict, on_row) -> None:
+    """All cells of one impl, each crash or hang recorded against the cell that caused it."""
+    reason = registry.unavailable_reason(impl)
+    if reason:
+        for row in unavailable_rows(cells, reason):
+            on_row(row)
+        return
+    history: list = []
+    start = 0
+    while start < len(cells):
+        start += _run_child(impl, cells[start:], options, history, on_row)
+
+
+def run_all(cells: list, options: dict, on_row) -> None:
+    by_impl: dict = {}
+    for cell in cells:
+        by_impl.setdefault(cell.impl, []).append(cell)
+    for impl, impl_cells in by_impl.items():
+        run_impl(impl, impl_cells, options, on_row)
+
+
+__all__ = ["Cell", "run_all", "run_impl", "PREFIX"]

@@ -1,0 +1,41 @@
+"""The child process of harness/isolate.py: runs one impl's cells and reports each row.
+
+Protocol lines go to the original stdout; everything else (an impl's own prints, native
+libraries writing to fd 1) is sent to stderr so it cannot be mistaken for a result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from harness import registry, runner
+from harness.budget import Budget
+from harness.isolate import PREFIX
+
+
+def main() -> int:
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    spec = json.load(sys.stdin)
+    options = spec["options"]
+    budget = Budget(options["budget_s"])
+    for workload, phase, flops, seconds in spec["history"]:
+        budget.record(workload, phase, flops, seconds)
+    impl = registry.create(spec["impl"])
+
+    def emit(**message):
+        protocol.write(PREFIX + json.dumps(message) + "\n")
+
+    for index, (impl_name, workload, size, phase) in enumerate(spec["cells"]):
+        cell = runner.Cell(impl_name, workload, tuple(tuple(kv) for kv in size), phase)
+        emit(kind="start", index=index)
+        row = runner.run_cell(impl, cell, budget, options["time_budget_s"])
+        emit(kind="row", index=index, row=row)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
