@@ -42,6 +42,8 @@ def add_parser(subparsers):
     parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
                         help="a cell with no result after S seconds is recorded as error "
                              "(default 300)")
+    parser.add_argument("--ranks", type=int, default=2, metavar="P",
+                        help="MPI ranks for the sharded impls (default 2)")
     parser.add_argument("--in-process", action="store_true",
                         help="run cells in this process (no crash isolation; for debugging)")
     parser.add_argument("--results", default=None, metavar="DIR",
@@ -81,6 +83,7 @@ def run(args) -> int:
         "budget_s": args.budget or (3.0 if args.quick else 10.0),
         "time_budget_s": args.time_per_cell or (0.1 if args.quick else 0.5),
         "timeout_s": args.timeout,
+        "ranks": args.ranks,
     }
     meta = machine.info()
     run_id = store.new_run_id(meta["commit"])
