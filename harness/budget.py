@@ -3,7 +3,10 @@
 Within one (impl, workload, phase) the cells run smallest first. The time of one call is
 fitted as t = a * flops^b by least squares on log-log axes over the cells measured so far
 (with one point, b = 1: time proportional to work), anchored at the largest size measured
-and with b at least 1, since small sizes are dominated by fixed overheads. A cell costs about CALLS_PER_CELL calls
+and with b at least 1, since small sizes are dominated by fixed overheads. The first size of
+a workload has nothing of its own to fit: it is predicted from the impl's best throughput
+(FLOP/s) on the workloads it has run, the optimistic guess, so no cell is skipped on a hunch.
+A cell costs about CALLS_PER_CELL calls
 (correctness check, memory, MIN_ROUNDS timed rounds), so it is over budget when that many
 predicted calls exceed the budget: it is recorded with its prediction instead of being run.
 """
@@ -29,8 +32,11 @@ class Budget:
     def predict(self, workload: str, phase: str, flops: int) -> float | None:
         """Seconds for one call at `flops`, or None with nothing to fit yet."""
         points = self.history.get((workload, phase), [])
-        if not points or flops <= 0:
+        if flops <= 0:
             return None
+        if not points:
+            rates = [f / t for pts in self.history.values() for f, t in pts]
+            return flops / max(rates) if rates else None
         xs = [math.log(f) for f, _ in points]
         ys = [math.log(t) for _, t in points]
         x_mean, y_mean = sum(xs) / len(xs), sum(ys) / len(ys)

@@ -73,7 +73,9 @@ def check_shapes(op: str, **arrays_shapes: tuple) -> dict:
     sizes: dict = {}
     first_seen: dict = {}
     for name, shape in arrays_shapes.items():
-        letters = name.rsplit("_", 1)[-1] if "_" in name else ""
+        if "_" not in name:  # optimizer arrays (p, g, m, v) take any shape
+            continue
+        letters = name.rsplit("_", 1)[-1]
         if len(letters) != len(shape):
             raise ShapeError(
                 f"{op}: {name} must have {len(letters)} axes ({', '.join(letters)}), "

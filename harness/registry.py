@@ -2,12 +2,14 @@
 
 The harness reaches impls only through here. A module that fails to import (a missing
 optional dependency, a broken build) does not break the others: it is listed as unavailable
-with the error as its reason.
+with the error as its reason. Impls kept outside this project join through the environment:
+NNLADDER_IMPLS=package.module,other.module (importable modules, scanned like impls/ files).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from functools import lru_cache
 
@@ -31,11 +33,14 @@ class Broken(Impl):
 @lru_cache(maxsize=1)
 def _discover() -> dict:
     found = {}
-    for module_info in pkgutil.iter_modules(impls.__path__):
+    modules = [f"impls.{m.name}" for m in pkgutil.iter_modules(impls.__path__)]
+    modules += [m for m in os.environ.get("NNLADDER_IMPLS", "").split(",") if m]
+    for module_name in modules:
         try:
-            module = importlib.import_module(f"impls.{module_info.name}")
+            module = importlib.import_module(module_name)
         except Exception as error:  # noqa: BLE001 - any import failure makes it unavailable
-            found[module_info.name] = Broken(module_info.name, f"import failed: {error!r}")
+            short = module_name.rsplit(".", 1)[-1]
+            found[short] = Broken(short, f"import of {module_name} failed: {error!r}")
             continue
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Impl) and value.name \

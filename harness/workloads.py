@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from harness import models
+from harness.contract import check_host_array
 
 F32 = 4  # bytes per element
 
@@ -51,6 +52,8 @@ class Placed(dict):
     """Inputs placed by one impl, by name; `host` and `roles` keep what they were made from."""
 
     def __init__(self, ops, host_inputs: dict):
+        for name, (x, role) in host_inputs.items():
+            check_host_array(name, x, role)
         super().__init__((k, ops.put(x, role)) for k, (x, role) in host_inputs.items())
         self.host = {k: x for k, (x, _) in host_inputs.items()}
         self.roles = {k: role for k, (_, role) in host_inputs.items()}

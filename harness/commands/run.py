@@ -36,9 +36,9 @@ def add_parser(subparsers):
                         help="small sizes and short timing: a one-minute smoke of the grid")
     parser.add_argument("--budget", type=float, default=None, metavar="S",
                         help="skip a cell whose predicted time exceeds S seconds, recording "
-                             "it as over_budget (default 10, quick 3)")
+                             "it as over_budget (default 10, quick 1)")
     parser.add_argument("--time-per-cell", type=float, default=None, metavar="S",
-                        help="seconds of timed rounds per cell (default 0.5, quick 0.1)")
+                        help="seconds of timed rounds per cell (default 0.5, quick 0.05)")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
                         help="a cell with no result after S seconds is recorded as error "
                              "(default 300)")
@@ -80,8 +80,8 @@ def run(args) -> int:
         raise ValueError("no cells match these filters (the phase may not exist for the "
                          "chosen workloads): see `python -m harness list`")
     options = {
-        "budget_s": args.budget or (3.0 if args.quick else 10.0),
-        "time_budget_s": args.time_per_cell or (0.1 if args.quick else 0.5),
+        "budget_s": args.budget or (1.0 if args.quick else 10.0),
+        "time_budget_s": args.time_per_cell or (0.05 if args.quick else 0.5),
         "timeout_s": args.timeout,
         "ranks": args.ranks,
     }
