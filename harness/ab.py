@@ -1,0 +1,114 @@
+"""A/B runs: two commits, each in its own git worktree, run interleaved on this machine.
+
+Each commit is checked out (detached) in a worktree under a temporary folder, its C extension
+built in place where it has a setup.py, and `python -m harness run` started there, with the
+worktree as the working directory and PYTHONPATH, so each side runs its own harness and
+impls, and its rows carry its own commit. Runs alternate A B A B ...: whatever drifts on the
+machine over the minutes (clock, heat, a neighbour's job) lands on both sides alike.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+from harness import store
+from harness.machine import ROOT
+
+SAFE_REF = re.compile(r"[A-Za-z0-9._/@{}~^:+-]+")
+
+
+def _git(*args, cwd=ROOT) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def resolve(ref: str) -> str:
+    """A ref that names a commit -> its full sha; anything else is refused with the reason."""
+    if not ref or ref.startswith("-"):
+        raise ValueError(f"ref {ref!r} refused: a ref may not be empty or begin with '-'")
+    if not SAFE_REF.fullmatch(ref):
+        raise ValueError(f"ref {ref!r} refused: expected a commit sha, branch or tag name")
+    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options",
+                           f"{ref}^{{commit}}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=30)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise ValueError(f"ref {ref!r} is not a commit of this repository "
+                         "(expected a sha, branch or tag; fetch it first if it is remote)")
+    return done.stdout.strip()
+
+
+@contextmanager
+def worktree(sha: str, parent: Path):
+    """A detached checkout of sha under parent, removed (and pruned) on the way out."""
+    path = parent / sha[:12]
+    _git("worktree", "add", "--detach", "--quiet", str(path), sha)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT,
+                       capture_output=True, timeout=120)
+        subprocess.run(["git", "worktree", "prune"], cwd=ROOT, capture_output=True, timeout=120)
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def build(tree: Path) -> None:
+    """Build the C extension in place when the commit has a setup.py; say why if it fails."""
+    if not (tree / "setup.py").exists():
+        return
+    done = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=tree,
+                          capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"building the C extension of {tree.name} failed "
+                           f"(python setup.py build_ext --inplace, exit {done.returncode}):\n"
+                           f"{_tail(done.stdout + done.stderr)}")
+
+
+def run_once(tree: Path, results: Path, run_args: list) -> str:
+    """One `python -m harness run` in a worktree -> the id of the run it stored."""
+    before = set(results.glob("*/*.jsonl"))
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run([sys.executable, "-m", "harness", "run", "--no-report",
+                           "--results", str(results), *run_args],
+                          cwd=tree, env=env, capture_output=True, text=True)
+    new = sorted(set(results.glob("*/*.jsonl")) - before)
+    if done.returncode != 0 or len(new) != 1:
+        raise RuntimeError(f"`python -m harness run {' '.join(run_args)}` at {tree.name} "
+                           f"failed (exit {done.returncode}, {len(new)} runs stored):\n"
+                           f"{_tail(done.stdout + done.stderr)}")
+    return new[0].stem
+
+
+def ab(base_ref: str, head_ref: str, run_args: list, repeats: int, results: Path,
+       log=print) -> tuple:
+    """Run BASE and HEAD interleaved `repeats` times each -> (base rows, head rows)."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be 1 or more, got {repeats}")
+    shas = {"base": resolve(base_ref), "head": resolve(head_ref)}
+    results.mkdir(parents=True, exist_ok=True)
+    runs = {"base": [], "head": []}
+    with tempfile.TemporaryDirectory(prefix="nnladder-ab-") as tmp:
+        trees = {}
+        with worktree(shas["base"], Path(tmp)) as trees["base"]:
+            # the same commit on both sides shares one checkout: the runs still alternate
+            same = shas["head"] == shas["base"]
+            with (nullcontext(trees["base"]) if same else worktree(shas["head"], Path(tmp))) \
+                    as trees["head"]:
+                for side in dict.fromkeys(trees.values()):
+                    build(side)
+                for repeat in range(repeats):
+                    for side in ("base", "head"):
+                        log(f"ab: {side} {shas[side][:10]} run {repeat + 1}/{repeats}")
+                        runs[side].append(run_once(trees[side], results, run_args))
+    table = store.load(results)
+    return tuple(table[table["run_id"].isin(runs[side])] for side in ("base", "head"))

@@ -1,0 +1,64 @@
+"""`ab BASE HEAD`: run two commits interleaved in their own worktrees, then compare them."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness import ab
+from harness.commands.compare import add_options, report
+from harness.store import RESULTS
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "ab", help="run two commits interleaved on this machine and compare them",
+        description="Check out BASE and HEAD in their own git worktrees (building the C "
+                    "extension where the commit has a setup.py), run `python -m harness run` "
+                    "in each, alternating A B A B ... so drift hits both alike, and compare "
+                    "the runs as `compare` does. Exit code 1 on a significant regression.",
+        epilog="Example: `python -m harness ab main HEAD --workload matmul --impl numpy`.")
+    parser.add_argument("base", metavar="BASE", help="base commit (sha, branch or tag)")
+    parser.add_argument("head", metavar="HEAD", help="head commit (sha, branch or tag)")
+    parser.add_argument("--repeats", type=int, default=3, metavar="N",
+                        help="runs of each side, interleaved (default 3)")
+    parser.add_argument("--results", default=None, metavar="DIR",
+                        help="where the runs are stored (default: results/ab/<time>-<base>-"
+                             "<head>/, outside the summary report's reach)")
+    add_options(parser)
+    parser.add_argument("--impl", action="append", metavar="NAME",
+                        help="impl(s) to run, as for `run` (default: all)")
+    parser.add_argument("--workload", action="append", metavar="NAME",
+                        help="workload(s) to run, as for `run` (default: all)")
+    parser.add_argument("--phase", action="append", metavar="PHASE",
+                        help="phase(s) to run, as for `run` (default: all)")
+    parser.add_argument("--full", action="store_true",
+                        help="the full sizes and timing of `run` (default: its --quick grid)")
+    parser.add_argument("--time-per-cell", type=float, default=None, metavar="S",
+                        help="seconds of timed rounds per cell, as for `run`")
+    parser.set_defaults(func=run)
+
+
+def run_arguments(args) -> list:
+    """The options of `ab` that pass through to `python -m harness run`."""
+    out = [] if args.full else ["--quick"]
+    for option in ("impl", "workload", "phase"):
+        out += [f"--{option}={value}" for value in getattr(args, option) or ()]
+    if args.time_per_cell is not None:
+        out.append(f"--time-per-cell={args.time_per_cell}")
+    return out
+
+
+def run(args) -> int:
+    base_sha, head_sha = ab.resolve(args.base), ab.resolve(args.head)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    results = Path(args.results or RESULTS / "ab" / f"{stamp}-{base_sha[:7]}-{head_sha[:7]}")
+    try:
+        base, head = ab.ab(base_sha, head_sha, run_arguments(args), args.repeats, results)
+    except RuntimeError as error:  # a worktree, build or run that failed: say which and why
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"ab: {args.repeats} runs a side stored under {results}")
+    return report(base, head, f"{args.base} ({base_sha[:7]})", f"{args.head} ({head_sha[:7]})",
+                  args)

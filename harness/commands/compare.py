@@ -1,0 +1,113 @@
+"""`compare BASE HEAD`: stored results of two commits (or runs), cell by cell, with verdicts."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from harness import ab, compare, machine, store
+
+HEX = re.compile(r"[0-9a-fA-F]{4,40}")
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "compare", help="compare the stored results of two commits or runs",
+        description="Compare two commits (or run ids) from the results stored under results/: "
+                    "per cell the ratio HEAD/BASE of median times, a bootstrap confidence "
+                    "interval from the raw samples, and a verdict (faster / slower / same) that "
+                    "needs both the ratio threshold and significance. Exit code 1 when a cell "
+                    "is significantly slower past the threshold, or went from ok to wrong.")
+    add_options(parser)
+    parser.add_argument("base", metavar="BASE", help="commit (sha, prefix or ref) or run id")
+    parser.add_argument("head", metavar="HEAD", help="commit (sha, prefix or ref) or run id")
+    parser.add_argument("--results", default=None, metavar="DIR",
+                        help="results folder (default: results/ in the project)")
+    parser.add_argument("--machine", default=None,
+                        help="compare the runs of this machine (default: this one, when both "
+                             "sides have runs of it)")
+    parser.set_defaults(func=run)
+
+
+def add_options(parser):
+    """The options `compare` and `ab` share: thresholds and where the markdown goes."""
+    parser.add_argument("--threshold", type=float, default=compare.THRESHOLD, metavar="F",
+                        help="smallest relative change that counts (default 0.10 = 10%%)")
+    parser.add_argument("--confidence", type=float, default=compare.CONFIDENCE, metavar="F",
+                        help="confidence of the bootstrap interval (default 0.95)")
+    parser.add_argument("--markdown", default=None, metavar="FILE",
+                        help="also write the comparison as markdown (a pull-request comment)")
+
+
+def _commit_of(ref: str) -> str | None:
+    try:
+        return ab.resolve(ref)
+    except ValueError:
+        return None
+
+
+def select(table: pd.DataFrame, ref: str) -> pd.DataFrame:
+    """The rows of a run id, or of every run of a commit (sha, sha prefix or git ref)."""
+    rows = table[table["run_id"] == ref]
+    if not rows.empty:
+        return rows
+    commits = table["commit"].astype(str)
+    if HEX.fullmatch(ref):
+        rows = table[commits.str.startswith(ref.lower())]
+        if rows["commit"].nunique() > 1:
+            raise ValueError(f"{ref!r} is ambiguous: it starts the commits "
+                             f"{', '.join(sorted(rows['commit'].unique()))}")
+        if not rows.empty:
+            return rows
+    sha = _commit_of(ref)
+    rows = table[commits == sha] if sha else rows.iloc[0:0]
+    if rows.empty:
+        known = ", ".join(sorted({c[:10] for c in commits.unique()})) or "none"
+        what = f"commit {sha[:10]}" if sha else "a run id, stored commit or git ref"
+        raise ValueError(f"no stored results for {ref!r} ({what}); stored commits: {known}. "
+                         "Run `python -m harness run` at that commit, or use `ab`.")
+    return rows
+
+
+def _one_machine(base: pd.DataFrame, head: pd.DataFrame, wanted: str | None) -> str:
+    common = sorted(set(base["machine"]) & set(head["machine"]))
+    if wanted:
+        if wanted not in common:
+            raise ValueError(f"--machine {wanted!r}: both sides need runs of it; machines with "
+                             f"runs on both sides: {', '.join(common) or 'none'}")
+        return wanted
+    here = machine.machine_name()
+    if here in common:
+        return here
+    if len(common) == 1:
+        return common[0]
+    raise ValueError(f"the two sides share no single machine (common: {', '.join(common) or 'none'}"
+                     "): timings of different machines do not compare; pick one with --machine")
+
+
+def report(base: pd.DataFrame, head: pd.DataFrame, base_label: str, head_label: str,
+           args) -> int:
+    """Compare, print the terminal table, write the markdown if asked; -> the exit code."""
+    result = compare.compare(base, head, args.threshold, args.confidence)
+    print(compare.to_terminal(result, args.threshold, args.confidence))
+    if args.markdown:
+        path = Path(args.markdown)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(compare.to_markdown(result, base_label, head_label, args.threshold,
+                                            args.confidence) + "\n")
+        print(f"markdown: {path}")
+    if compare.regressed(result):
+        print("significant regression: exit code 1", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run(args) -> int:
+    table = store.load(args.results)
+    base, head = select(table, args.base), select(table, args.head)
+    name = _one_machine(base, head, args.machine)
+    return report(base[base["machine"] == name], head[head["machine"] == name],
+                  args.base, args.head, args)
