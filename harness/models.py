@@ -18,17 +18,21 @@ HYPER = {
 OPT_STATE = {"sgd": 0, "momentum": 1, "adam": 2}
 
 
-def apply_update(ops, opt, params, grads, state, t):
-    """One optimizer step over a list of parameters, in place. `t` counts steps from 1."""
+def apply_update(ops, opt, params, grads, state, t, lr=None):
+    """One optimizer step over a list of parameters, in place. `t` counts steps from 1.
+
+    `lr` replaces HYPER's learning rate (a training run's --lr); None keeps it.
+    """
+    if opt not in HYPER:
+        raise ValueError(f"unknown optimizer {opt!r}: expected one of {sorted(HYPER)}")
+    hyper = {**HYPER[opt], **({} if lr is None else {"lr": lr})}
     for i, (p, g) in enumerate(zip(params, grads)):
         if opt == "sgd":
-            ops.sgd(p, g, **HYPER["sgd"])
+            ops.sgd(p, g, **hyper)
         elif opt == "momentum":
-            ops.momentum(p, g, state[i][0], **HYPER["momentum"])
-        elif opt == "adam":
-            ops.adam(p, g, state[i][0], state[i][1], t, **HYPER["adam"])
+            ops.momentum(p, g, state[i][0], **hyper)
         else:
-            raise ValueError(f"unknown optimizer {opt!r}: expected one of {sorted(HYPER)}")
+            ops.adam(p, g, state[i][0], state[i][1], t, **hyper)
 
 
 # ---- MLP: linear -> relu -> ... -> linear -> softmax cross-entropy ------------------------
