@@ -3,4 +3,4 @@
 Adding a command is one module here and one name in COMMANDS.
 """
 
-COMMANDS = ["list", "run", "report", "compare", "ab"]
+COMMANDS = ["list", "run", "report", "compare", "ab", "train"]

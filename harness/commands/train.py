@@ -1,0 +1,183 @@
+"""`train`: every chosen impl trains the same MLP on the same batches; accuracies must agree.
+
+One stored run: a row per impl (workload "train", phase "train") with its learning curve,
+epoch times, time to the target accuracy and test metrics. The final test accuracies of the
+impls that trained must lie within SPREAD_LIMIT_PP of each other: the cross-rung proof that
+every backward pass is right. Exit code 1 when they do not, or when an impl failed.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness import datasets, machine, registry, store, train
+from harness.commands.run import _names
+from harness.models import HYPER
+
+# Widths by dataset when --layers is not given: hidden layers between features and classes.
+DEFAULT_HIDDEN = {"digits": "32", "mnist": "128,64", "synthetic": "128,64"}
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "train", help="train an MLP end to end on each impl; check their accuracies agree",
+        description="Train the same MLP from the same initial weights on the same seeded "
+                    "mini-batches with each impl (forward, loss, backward and optimizer step "
+                    "are the impl's ops), evaluate after every epoch outside the clock, store "
+                    "one row per impl under results/<machine>/ and print the cross-rung "
+                    f"table. Exit code 1 if the final test accuracies spread over "
+                    f"{train.SPREAD_LIMIT_PP} points or an impl failed.")
+    parser.add_argument("--impl", action="append", metavar="NAME",
+                        help="impl(s), repeatable or comma-separated (default: numpy; see "
+                             "`list`)")
+    parser.add_argument("--dataset", choices=datasets.DATASETS, default="digits",
+                        help="digits (scikit-learn, the `data` extra), mnist (IDX files from "
+                             "--mnist DIR) or synthetic (MNIST-shaped, for timing); "
+                             "default digits")
+    parser.add_argument("--mnist", metavar="DIR",
+                        help="folder of the MNIST IDX files, raw or .gz (implies "
+                             "--dataset mnist)")
+    parser.add_argument("--epochs", type=int, default=20, help="default 20")
+    parser.add_argument("--batch", type=int, default=32, help="mini-batch size (default 32)")
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument("--hidden", metavar="H[,H...]",
+                       help="hidden widths; input and output widths come from the dataset "
+                            f"(default: digits {DEFAULT_HIDDEN['digits']}, mnist and "
+                            f"synthetic {DEFAULT_HIDDEN['mnist']})")
+    shape.add_argument("--layers", metavar="I-H-...-C",
+                       help="every width, input first, e.g. 784-128-64-10")
+    parser.add_argument("--opt", choices=list(HYPER), default="sgd",
+                        help="optimizer (default sgd)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="learning rate (default: " + ", ".join(
+                            f"{opt} {hyper['lr']:g}" for opt, hyper in HYPER.items()) + ")")
+    parser.add_argument("--target-acc", type=float, default=0.95, metavar="FRACTION",
+                        help="test accuracy whose time and epoch are reported (default 0.95)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="initial weights and batch order (default 0)")
+    parser.add_argument("--load", metavar="PATH",
+                        help="start from weights saved by --save (checked against the MLP); "
+                             "with --epochs 0 this only evaluates them")
+    parser.add_argument("--save", metavar="PATH",
+                        help="save the trained weights as npz (with several impls, one file "
+                             "each: PATH-<impl>.npz)")
+    parser.add_argument("--results", default=None, metavar="DIR",
+                        help="results folder (default: results/ in the project)")
+    parser.set_defaults(func=run)
+
+
+def layers_for(args, data) -> tuple:
+    """--layers as given, else the dataset's features, --hidden (or its default), classes."""
+    if args.layers:
+        try:
+            return tuple(int(w) for w in args.layers.split("-"))
+        except ValueError:
+            raise ValueError(f"--layers must be widths joined by '-', e.g. 784-128-64-10, got "
+                             f"{args.layers!r}") from None
+    hidden = args.hidden if args.hidden is not None else DEFAULT_HIDDEN[data.name]
+    try:
+        widths = [int(w) for w in hidden.replace("-", ",").split(",") if w]
+    except ValueError:
+        raise ValueError(f"--hidden must be widths joined by ',', e.g. 128,64, got "
+                         f"{hidden!r}") from None
+    return (data.features, *widths, data.classes)
+
+
+def save_path(base: str, impl: str, several: bool) -> Path:
+    path = Path(base)
+    if not several:
+        return path
+    stem = path.name[:-4] if path.name.endswith(".npz") else path.name
+    return path.with_name(f"{stem}-{impl}.npz")
+
+
+def train_one(name: str, data, config: train.Config, weights) -> tuple:
+    """-> (row fields, result or None): an impl's failure is a result, not a crash."""
+    cls = registry.get_class(name)
+    fields = {"impl": name, "device": cls.device}
+    reason = registry.unavailable_reason(name)
+    if reason:
+        return {**fields, "status": "unavailable", "reason": reason}, None
+    ops = registry.create(name)
+    fields.update(ops.info())
+
+    def progress(epoch, result):
+        print(f"  {name:<12} epoch {epoch:>3}/{config.epochs} "
+              f"loss {result.loss_by_epoch[-1]:.4f}  train {result.train_acc_by_epoch[-1]:6.1%}"
+              f"  test {result.test_acc_by_epoch[-1]:6.1%}  {result.seconds_by_epoch[-1]:.3f} s",
+              file=sys.stderr, flush=True)
+
+    try:
+        result = train.train(ops, data, config, weights, on_epoch=progress)
+    except NotImplementedError as error:
+        return {**fields, "status": "unsupported",
+                "reason": f"{name} lacks an op training needs: {error or type(error).__name__}"},\
+            None
+    except Exception as error:  # noqa: BLE001 - one impl's failure must not stop the others
+        return {**fields, "status": "error", "reason": f"{type(error).__name__}: {error}"}, None
+    return {**fields, "status": "ok", "reason": "", **train.result_fields(result)}, result
+
+
+def table(rows: list, target: float) -> str:
+    """impl, final test accuracy, epochs and training time to target, median epoch time."""
+    lines = [f"{'impl':<14} {'status':<11} {'test acc':>8} {'epochs to':>9} {'time to':>9} "
+             f"{'epoch time':>10}",
+             f"{'':<14} {'':<11} {'':>8} {f'{target:.0%}':>9} {f'{target:.0%} (s)':>9} "
+             f"{'median (s)':>10}"]
+    for row in rows:
+        if row["status"] != "ok":
+            lines.append(f"{row['impl']:<14} {row['status']:<11} {row.get('reason', '')}")
+            continue
+        epochs = row["epochs_to_target"] or "-"
+        to_target = f"{row['time_to_target_s']:.3f}" if row["time_to_target_s"] is not None \
+            else "not hit"
+        lines.append(f"{row['impl']:<14} {'ok':<11} {row['test_acc']:>8.2%} {epochs:>9} "
+                     f"{to_target:>9} {row['t_median_s']:>10.4f}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    names = _names(args.impl) or ["numpy"]
+    for name in names:
+        registry.get_class(name)  # an unknown name fails here, listing the valid ones
+    try:
+        data = datasets.load("mnist" if args.mnist else args.dataset, args.mnist)
+    except ImportError as error:  # digits without scikit-learn: one line, not a traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    config = train.Config(layers=layers_for(args, data), epochs=args.epochs, batch=args.batch,
+                          opt=args.opt, lr=args.lr, seed=args.seed, target_acc=args.target_acc)
+    weights = train.load_weights(args.load, config.layers) if args.load else None
+    print(f"training MLP {config.layers_label} on {data.describe()}; {config.opt} "
+          f"lr {config.learning_rate:g}, batch {config.batch}, {config.epochs} epochs, "
+          f"seed {config.seed}", file=sys.stderr)
+
+    meta = machine.info()
+    run_id = store.new_run_id(meta["commit"])
+    writer = store.RunWriter(run_id, meta["machine"], args.results)
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    size = train.size_fields(config, data)
+    for name in names:
+        fields, result = train_one(name, data, config, weights)
+        writer.append({"run_id": run_id, "timestamp": stamp, **meta, **fields,
+                       "workload": "train", **size, "phase": "train"})
+        if result is not None and args.save:
+            path = train.save_weights(save_path(args.save, name, len(names) > 1), result.weights)
+            print(f"  {name}: weights saved to {path}", file=sys.stderr)
+
+    print(table(writer.rows, config.target_acc))
+    spread = train.spread_pp(writer.rows)
+    trained = sum(row["status"] == "ok" for row in writer.rows)
+    print(f"\naccuracy spread over {trained} impl(s) that trained: {spread:.2f} points "
+          f"(limit {train.SPREAD_LIMIT_PP})")
+    print(f"stored {len(writer.rows)} rows in {writer.path}")
+    failed = [row["impl"] for row in writer.rows if row["status"] == "error"]
+    if failed:
+        print(f"FAILED: {', '.join(failed)} raised an error while training", file=sys.stderr)
+    if spread > train.SPREAD_LIMIT_PP:
+        print(f"FAILED: final test accuracies spread {spread:.2f} points > "
+              f"{train.SPREAD_LIMIT_PP}: some impl's backward pass or update is wrong",
+              file=sys.stderr)
+    return 1 if failed or spread > train.SPREAD_LIMIT_PP else 0

@@ -1,0 +1,287 @@
+"""End-to-end training over contract ops, so every impl trains the same MLP the same way.
+
+A run: host weights from a seed (or a saved npz) -> impl.put -> per epoch, seeded shuffled
+mini-batches: forward, loss, backward, optimizer step (harness.models) -> evaluation through
+the impl's forward on the train and test sets -> metrics on host arrays. Only the training
+steps are timed: evaluation runs outside the clock, so time-to-accuracy is training time.
+Every impl gets the same initial weights and the same batches, so their final accuracies
+must agree closely: the cross-rung proof that every backward pass is right.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harness import models
+from harness.workloads import _layer_params  # the He-scaled init of the MLP workloads
+
+SPREAD_LIMIT_PP = 0.5  # the cross-rung check: final test accuracies within 0.5 points
+HIST_BINS = 20
+
+
+@dataclass(frozen=True)
+class Config:
+    layers: tuple  # layer widths, input first, classes last: (64, 32, 10)
+    epochs: int = 20
+    batch: int = 32
+    opt: str = "adam"
+    lr: float | None = None  # None: the optimizer's rate in models.HYPER
+    seed: int = 0  # initial weights and the batch order of every epoch
+    target_acc: float = 0.95
+    eval_batch: int = 1000  # rows per forward when evaluating: bounds device memory
+
+    def __post_init__(self):
+        if len(self.layers) < 2 or min(self.layers) < 1:
+            raise ValueError(f"layers must be two or more positive widths, input first "
+                             f"(e.g. 64-32-10), got {'-'.join(map(str, self.layers))}")
+        if self.opt not in models.HYPER:
+            raise ValueError(f"unknown optimizer {self.opt!r}: expected one of "
+                             f"{', '.join(models.HYPER)}")
+        if self.epochs < 0 or self.batch < 1:
+            raise ValueError(f"epochs must be >= 0 and batch >= 1, got epochs={self.epochs}, "
+                             f"batch={self.batch}")
+        if not 0 < self.target_acc <= 1:
+            raise ValueError(f"target accuracy is a fraction in (0, 1], got {self.target_acc}")
+
+    @property
+    def layers_label(self) -> str:
+        return "-".join(map(str, self.layers))
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else models.HYPER[self.opt]["lr"]
+
+
+@dataclass
+class Result:
+    loss_by_epoch: list = field(default_factory=list)  # mean training loss of each epoch
+    train_acc_by_epoch: list = field(default_factory=list)
+    test_acc_by_epoch: list = field(default_factory=list)
+    seconds_by_epoch: list = field(default_factory=list)  # training steps only
+    epochs_to_target: int | None = None
+    time_to_target_s: float | None = None
+    test: dict = field(default_factory=dict)  # metrics() of the final weights on the test set
+    weights: dict = field(default_factory=dict)  # final host weights by name
+
+    @property
+    def train_s(self) -> float:
+        return float(sum(self.seconds_by_epoch))
+
+
+# ---- weights: init, save, load ------------------------------------------------------------
+
+
+def weight_shapes(layers) -> dict:
+    """{w0_IO: (I, O), b0_O: (O,), w1_IO: ...}: the names and shapes of an MLP's weights."""
+    shapes = {}
+    for layer, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:], strict=True)):
+        shapes[f"w{layer}_IO"] = (n_in, n_out)
+        shapes[f"b{layer}_O"] = (n_out,)
+    return shapes
+
+
+def init_weights(layers, seed: int) -> dict:
+    """Host float32 weights by name, the same for every impl given the same seed."""
+    return {name: array for name, (array, _) in
+            _layer_params(np.random.default_rng(seed), list(layers)).items()}
+
+
+def _role(name: str) -> str:
+    return "weight" if name.startswith("w") else "bias"
+
+
+class WeightsError(ValueError):
+    """A weights file that does not fit the model: every mismatch, by name."""
+
+
+def save_weights(path: Path | str, weights: dict) -> Path:
+    """Weights by name -> an npz file (no pickle); returns the path written."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")  # np.savez would add it silently
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **weights)
+    return path
+
+
+def load_weights(path: Path | str, layers) -> dict:
+    """An npz of weights, checked against the MLP `layers`: names, shapes and dtype.
+
+    Raises WeightsError naming the file and listing every missing or unexpected array and
+    every shape or dtype that differs from what the model needs.
+    """
+    path = Path(path)
+    expected = weight_shapes(layers)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            found = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError) as error:
+        raise WeightsError(f"{path}: cannot read it as an npz of weights: {error}") from error
+    problems = [f"missing {name} (shape {shape})" for name, shape in expected.items()
+                if name not in found]
+    problems += [f"unexpected {name} (shape {found[name].shape})" for name in found
+                 if name not in expected]
+    for name in expected.keys() & found.keys():
+        if found[name].shape != expected[name]:
+            problems.append(f"{name} has shape {found[name].shape}, expected {expected[name]}")
+        if found[name].dtype != np.float32:
+            problems.append(f"{name} has dtype {found[name].dtype}, expected float32")
+    if problems:
+        raise WeightsError(f"{path} does not fit the MLP {'-'.join(map(str, layers))}: "
+                           + "; ".join(sorted(problems)))
+    return {name: found[name] for name in expected}
+
+
+def histograms(weights: dict, bins: int = HIST_BINS) -> dict:
+    """{w0_IO: {"edges": [...], "counts": [...]}}: small binned lists, one per weight matrix."""
+    binned = {}
+    for name, w in weights.items():
+        if name.startswith("w"):
+            counts, edges = np.histogram(w, bins=bins)
+            binned[name] = {"edges": edges.tolist(), "counts": counts.tolist()}
+    return binned
+
+
+# ---- batches, evaluation, metrics --------------------------------------------------------
+
+
+def batch_order(n: int, batch: int, seed: int, epoch: int) -> list:
+    """The shuffled sample indices of each mini-batch of one epoch (the last may be short).
+
+    Seeded by (seed, epoch), so every impl sees the same batches in the same order.
+    """
+    order_B = np.random.default_rng([seed, epoch]).permutation(n)
+    return [order_B[start:start + batch] for start in range(0, n, batch)]
+
+
+def evaluate(ops, params, x_BI, labels_B, chunk: int = 1000):
+    """Forward through the impl's ops in chunks -> (mean loss, predicted classes pred_B)."""
+    loss_sum, preds = 0.0, []
+    for start in range(0, len(labels_B), chunk):
+        rows = slice(start, start + chunk)
+        loss, probs_BC, _ = models.mlp_forward(
+            ops, params, ops.put(x_BI[rows], "activation"), ops.put(labels_B[rows], "label"))
+        loss_sum += loss * len(labels_B[rows])
+        preds.append(np.argmax(ops.get(probs_BC), axis=1))
+    pred_B = np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    return loss_sum / max(len(labels_B), 1), pred_B
+
+
+def metrics(labels_B, pred_B, classes: int) -> dict:
+    """Accuracy, per-class precision and recall, and the confusion matrix (rows: true class).
+
+    A class never predicted has no precision, one never present no recall: None, not 0.
+    """
+    labels_B, pred_B = np.asarray(labels_B), np.asarray(pred_B)
+    if labels_B.shape != pred_B.shape:
+        raise ValueError(f"labels_B has shape {labels_B.shape} but pred_B has shape "
+                         f"{pred_B.shape}: one prediction per label expected")
+    confusion_CC = np.bincount(labels_B * classes + pred_B, minlength=classes * classes) \
+        .reshape(classes, classes)
+    hits_C = np.diag(confusion_CC)
+    predicted_C, present_C = confusion_CC.sum(axis=0), confusion_CC.sum(axis=1)
+    return {
+        "accuracy": float(hits_C.sum() / max(len(labels_B), 1)),
+        "precision_C": [float(h / p) if p else None
+                        for h, p in zip(hits_C, predicted_C, strict=True)],
+        "recall_C": [float(h / n) if n else None
+                     for h, n in zip(hits_C, present_C, strict=True)],
+        "confusion_CC": confusion_CC.tolist(),
+    }
+
+
+# ---- the loop -----------------------------------------------------------------------------
+
+
+def train(ops, data, config: Config, weights: dict | None = None,
+          on_epoch: Callable | None = None) -> Result:
+    """Train one impl; `weights` (host, by name) default to init_weights(layers, seed).
+
+    `on_epoch(epoch, result)` is called after each epoch's evaluation (progress printing).
+    """
+    if (config.layers[0], config.layers[-1]) != (data.features, data.classes):
+        raise ValueError(f"MLP {config.layers_label} does not fit dataset {data.name}: it has "
+                         f"{data.features} features and {data.classes} classes, so the layers "
+                         f"must start with {data.features} and end with {data.classes}")
+    host = weights if weights is not None else init_weights(config.layers, config.seed)
+    params = [ops.put(w, _role(name)) for name, w in host.items()]
+    state = [[ops.put(np.zeros_like(w), _role(name)) for _ in range(models.OPT_STATE[config.opt])]
+             for name, w in host.items()]
+    result, step = Result(), 0
+    for epoch in range(1, config.epochs + 1):
+        loss_sum = 0.0
+        batches = batch_order(len(data.labels_train_B), config.batch, config.seed, epoch)
+        start = time.perf_counter()
+        for rows_B in batches:
+            x_BI = ops.put(data.x_train_BI[rows_B], "activation")
+            labels_B = ops.put(data.labels_train_B[rows_B], "label")
+            step += 1
+            loss, _, cache = models.mlp_forward(ops, params, x_BI, labels_B)
+            grads = models.mlp_backward(ops, params, cache, labels_B)
+            models.apply_update(ops, config.opt, params, grads, state, step, lr=config.lr)
+            loss_sum += loss * len(rows_B)
+        ops.sync()
+        result.seconds_by_epoch.append(time.perf_counter() - start)
+        # Evaluation: outside the clock.
+        result.loss_by_epoch.append(loss_sum / len(data.labels_train_B))
+        _, pred_train_B = evaluate(ops, params, data.x_train_BI, data.labels_train_B,
+                                   config.eval_batch)
+        _, pred_test_B = evaluate(ops, params, data.x_test_BI, data.labels_test_B,
+                                  config.eval_batch)
+        result.train_acc_by_epoch.append(float(np.mean(pred_train_B == data.labels_train_B)))
+        result.test_acc_by_epoch.append(float(np.mean(pred_test_B == data.labels_test_B)))
+        if result.epochs_to_target is None and result.test_acc_by_epoch[-1] >= config.target_acc:
+            result.epochs_to_target, result.time_to_target_s = epoch, result.train_s
+        if on_epoch:
+            on_epoch(epoch, result)
+    _, pred_test_B = evaluate(ops, params, data.x_test_BI, data.labels_test_B, config.eval_batch)
+    result.test = metrics(data.labels_test_B, pred_test_B, data.classes)
+    result.weights = {name: np.asarray(ops.get(p), dtype=np.float32).copy()
+                      for name, p in zip(host, params, strict=True)}
+    return result
+
+
+# ---- results rows and the cross-rung check ------------------------------------------------
+
+
+def size_fields(config: Config, data) -> dict:
+    """The row fields that say what was trained (the same for every impl of a run)."""
+    return {"size": f"dataset={data.name} layers={config.layers_label} B={config.batch} "
+                    f"opt={config.opt} epochs={config.epochs}",
+            "dataset": data.name, "layers": config.layers_label, "B": config.batch,
+            "opt": config.opt, "lr": config.learning_rate, "epochs": config.epochs,
+            "seed": config.seed, "target_acc": config.target_acc,
+            "n_train": len(data.labels_train_B), "n_test": len(data.labels_test_B)}
+
+
+def result_fields(result: Result) -> dict:
+    """A trained impl's row fields: JSON-friendly lists, small (weights only as histograms)."""
+    seconds = np.array(result.seconds_by_epoch) if result.seconds_by_epoch else np.full(1, np.nan)
+    return {
+        "rounds": len(result.seconds_by_epoch),
+        "t_min_s": float(np.min(seconds)), "t_median_s": float(np.median(seconds)),
+        "t_mean_s": float(np.mean(seconds)), "train_s": result.train_s,
+        "loss_by_epoch": result.loss_by_epoch,
+        "train_acc_by_epoch": result.train_acc_by_epoch,
+        "test_acc_by_epoch": result.test_acc_by_epoch,
+        "seconds_by_epoch": result.seconds_by_epoch,
+        "epochs_to_target": result.epochs_to_target,
+        "time_to_target_s": result.time_to_target_s,
+        "test_acc": result.test.get("accuracy"),
+        "precision_C": result.test.get("precision_C"),
+        "recall_C": result.test.get("recall_C"),
+        "confusion_CC": result.test.get("confusion_CC"),
+        "weight_hist": histograms(result.weights),
+    }
+
+
+def spread_pp(rows) -> float:
+    """Largest minus smallest final test accuracy of the impls that trained, in points."""
+    accs = [r["test_acc"] for r in rows
+            if r.get("status") == "ok" and r.get("test_acc") is not None]
+    return 100.0 * (max(accs) - min(accs)) if accs else 0.0
