@@ -1,0 +1,148 @@
+"""The C rung: every contract op in C (kernels/c), through the extension module nnladder_c.
+
+One class per rung of the CPU GEMM ladder, so the report shows what each idea buys; all of
+them share every other op (elementwise, softmax, cross-entropy, optimizers: kernels/c/ops.c):
+
+    c-naive    GEMM rung 1: i-j-k, one dot product per output     (kernels/c/gemm_1_naive.c)
+    c-loops    GEMM rung 2: i-k-j, unit-stride inner loop          (kernels/c/gemm_2_loops.c)
+    c-blocked  GEMM rung 3: blocked, packed, AVX2/FMA micro-kernel (kernels/c/gemm_3_blocked.c)
+    c          GEMM rung 4: rung 3 on every thread                 (kernels/c/gemm_4_threads.c)
+
+Threads: only `c` uses more than one, as many as OpenMP's max threads at each call: set it as
+for BLAS, with threadpoolctl (`with threadpool_limits(n):` limits OpenBLAS and OpenMP alike) or
+OMP_NUM_THREADS at start-up. `info()` puts the count in every result row. The elementwise ops
+run on one thread (memory-bound and small here). The micro-kernel is picked at import (AVX2+FMA
+where the CPU has them, else scalar); `nnladder_c.set_kernel("scalar")` forces the fallback.
+
+Arrays are float32 ndarrays, C-contiguous (put copies them so). The module checks every
+argument: wrong type or dtype is a TypeError, a wrong number of axes or disagreeing sizes a
+ValueError, naming the argument and its shape; a non-contiguous input is copied, a
+non-contiguous array to update in place is refused. split_heads and merge_heads only move
+data, so they are NumPy reshapes and transposes here, not C.
+
+The extension is built by `pip install -e .` (setup.py). Where it could not be built (no C
+compiler) or imported, every class here is unavailable and says why.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+
+import numpy as np
+
+from harness.contract import Impl
+
+try:
+    import nnladder_c as _c
+
+    _IMPORT_ERROR = None
+except ImportError as error:  # not built: the classes below say why instead of running
+    _c, _IMPORT_ERROR = None, error
+
+
+def _why_unavailable(import_error) -> str | None:
+    if import_error is None:
+        return None
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        return (f"the C extension nnladder_c is not built: no C compiler ({compiler}) was "
+                "found; install one and reinstall the project (pip install -e .)")
+    return (f"the C extension nnladder_c is not importable ({import_error}); rebuild it with "
+            "pip install -e . and read the build's warning")
+
+
+class CImpl(Impl):
+    name = "c"
+    device = "cpu"
+    rung = 2
+    gemm = 4  # the GEMM rung of kernels/c/gemm_<gemm>_*.c that this class uses
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        return _why_unavailable(_IMPORT_ERROR)
+
+    def info(self) -> dict:
+        return {"threads": _c.threads() if self.gemm == 4 else 1, "kernel": _c.kernel()}
+
+    def put(self, x_np, role):
+        return np.array(x_np, dtype=np.int64 if role == "label" else np.float32, order="C")
+
+    def get(self, x):
+        return np.asarray(x)
+
+    def matmul(self, a_MK, b_KN):
+        return _c.matmul(a_MK, b_KN, self.gemm)
+
+    def matmul_bwd(self, a_MK, b_KN, dc_MN):
+        return _c.matmul_bwd(a_MK, b_KN, dc_MN, self.gemm)
+
+    def bmm(self, a_XMK, b_XKN):
+        return _c.bmm(a_XMK, b_XKN, self.gemm)
+
+    def bmm_bwd(self, a_XMK, b_XKN, dc_XMN):
+        return _c.bmm_bwd(a_XMK, b_XKN, dc_XMN, self.gemm)
+
+    def linear(self, x_BI, w_IO, b_O):
+        return _c.linear(x_BI, w_IO, b_O, self.gemm)
+
+    def linear_bwd(self, x_BI, w_IO, dy_BO):
+        return _c.linear_bwd(x_BI, w_IO, dy_BO, self.gemm)
+
+    def add(self, a_BI, b_BI):
+        return _c.add(a_BI, b_BI)
+
+    def relu(self, x_BI):
+        return _c.relu(x_BI)
+
+    def relu_bwd(self, x_BI, dy_BI):
+        return _c.relu_bwd(x_BI, dy_BI)
+
+    def softmax(self, x_XTS, causal=False, scale=1.0):
+        return _c.softmax(x_XTS, causal, scale)
+
+    def softmax_bwd(self, y_XTS, dy_XTS, scale=1.0):
+        return _c.softmax_bwd(y_XTS, dy_XTS, scale)
+
+    def softmax_xent(self, logits_BC, labels_B):
+        return _c.softmax_xent(logits_BC, labels_B)
+
+    def softmax_xent_bwd(self, probs_BC, labels_B):
+        return _c.softmax_xent_bwd(probs_BC, labels_B)
+
+    def split_heads(self, x_RD, batch, heads, transpose=False):
+        R, D = x_RD.shape
+        T, E = R // batch, D // heads
+        x_BGTE = x_RD.reshape(batch, T, heads, E).transpose(0, 2, 1, 3)
+        x_XTE = x_BGTE.reshape(batch * heads, T, E)
+        return np.ascontiguousarray(x_XTE.transpose(0, 2, 1) if transpose else x_XTE)
+
+    def merge_heads(self, x_XTE, batch, heads, transposed=False):
+        x_XTE = x_XTE.transpose(0, 2, 1) if transposed else x_XTE
+        X, T, E = x_XTE.shape
+        x_BTGE = x_XTE.reshape(batch, heads, T, E).transpose(0, 2, 1, 3)
+        return np.ascontiguousarray(x_BTGE).reshape(batch * T, heads * E)
+
+    def sgd(self, p, g, lr):
+        _c.sgd(p, g, lr)
+
+    def momentum(self, p, g, v, lr, mu):
+        _c.momentum(p, g, v, lr, mu)
+
+    def adam(self, p, g, m, v, t, lr, beta1, beta2, eps):
+        _c.adam(p, g, m, v, t, lr, beta1, beta2, eps)
+
+
+class CBlocked(CImpl):
+    name = "c-blocked"
+    gemm = 3
+
+
+class CLoops(CImpl):
+    name = "c-loops"
+    gemm = 2
+
+
+class CNaive(CImpl):
+    name = "c-naive"
+    gemm = 1

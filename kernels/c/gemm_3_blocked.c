@@ -1,0 +1,215 @@
+/* GEMM rung 3: blocked and packed, a 6x16 register-tile micro-kernel (BLIS's five loops).
+ *
+ * Rung 2 streams whole rows of b through the cache for every a[i, k]. Here the work is cut so
+ * each level of the memory hierarchy holds the block it reuses (sizes for AVX2 cores with
+ * 32 KiB L1d and >= 256 KiB L2; the shapes stay correct anywhere, only speed depends on them):
+ *   a KC x NR micro-panel of b (16 KiB) stays in L1 while it meets every MR-row panel of a;
+ *   an MC x KC block of a (144 KiB) stays in L2 while it meets every column panel of b;
+ *   a KC x NC panel of b (4 MiB) stays in L3 while it meets every MC block of a.
+ * Packing copies each block once into the exact order the micro-kernel reads (unit stride,
+ * zero-padded to whole tiles), which also makes transposed operands free: the strides of a
+ * `view` are only read while packing.
+ * The micro-kernel keeps a 6x16 tile of c in 12 of the 16 ymm registers and does 12 FMAs per
+ * k step (2 loads of b, 6 broadcasts of a): compute-bound once the blocks above are in cache.
+ * It is compiled for AVX2+FMA with a target attribute and picked at run time, so the build
+ * never needs -march=native; CPUs without AVX2/FMA get the scalar micro-kernel.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnladder.h"
+
+#define MR GEMM_MR
+#define NR GEMM_NR
+#define KC 256
+#define MC 144   // a multiple of MR
+#define NC 4096  // a multiple of NR
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define HAVE_X86 1
+#include <immintrin.h>
+#else
+#define HAVE_X86 0
+#endif
+
+typedef void kernel_fn(ptrdiff_t kc, const float* a_panel, const float* b_panel, float* c,
+                       ptrdiff_t ldc, int accumulate);
+
+static ptrdiff_t min_ptrdiff(ptrdiff_t x, ptrdiff_t y) { return x < y ? x : y; }
+static ptrdiff_t round_up(ptrdiff_t x, ptrdiff_t m) { return (x + m - 1) / m * m; }
+
+// ---- micro-kernels: c[0:MR, 0:NR] (+)= a_panel (kc, MR) ^T-ish @ b_panel (kc, NR) ----------
+
+static void kernel_scalar(ptrdiff_t kc, const float* a_panel, const float* b_panel, float* c,
+                          ptrdiff_t ldc, int accumulate)
+{
+    float tile[MR][NR] = {{0.0f}};  // (MR, NR)
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        for (int i = 0; i < MR; i++) {
+            const float a_ip = a_panel[p * MR + i];
+            for (int j = 0; j < NR; j++) tile[i][j] += a_ip * b_panel[p * NR + j];
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        for (int j = 0; j < NR; j++) c[i * ldc + j] = tile[i][j] + (accumulate ? c[i * ldc + j] : 0);
+    }
+}
+
+#if HAVE_X86
+// One k step for row r of the tile: broadcast a[r] and multiply it into both halves of b.
+#define ROW_FMA(r)                                               \
+    a_r = _mm256_broadcast_ss(a_panel + (r));                    \
+    c##r##0 = _mm256_fmadd_ps(a_r, b0, c##r##0);                 \
+    c##r##1 = _mm256_fmadd_ps(a_r, b1, c##r##1);
+#define ROW_STORE(r)                                                              \
+    if (accumulate) {                                                             \
+        c##r##0 = _mm256_add_ps(c##r##0, _mm256_loadu_ps(c + (r) * ldc));         \
+        c##r##1 = _mm256_add_ps(c##r##1, _mm256_loadu_ps(c + (r) * ldc + 8));     \
+    }                                                                             \
+    _mm256_storeu_ps(c + (r) * ldc, c##r##0);                                     \
+    _mm256_storeu_ps(c + (r) * ldc + 8, c##r##1);
+
+__attribute__((target("avx2,fma")))
+static void kernel_avx2(ptrdiff_t kc, const float* a_panel, const float* b_panel, float* c,
+                        ptrdiff_t ldc, int accumulate)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+           c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    __m256 a_r;
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const __m256 b0 = _mm256_load_ps(b_panel), b1 = _mm256_load_ps(b_panel + 8);
+        ROW_FMA(0) ROW_FMA(1) ROW_FMA(2) ROW_FMA(3) ROW_FMA(4) ROW_FMA(5)
+        a_panel += MR;
+        b_panel += NR;
+    }
+    ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3) ROW_STORE(4) ROW_STORE(5)
+}
+
+static int cpu_has_avx2_fma(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else
+static int cpu_has_avx2_fma(void) { return 0; }
+#endif
+
+static kernel_fn* kernel = kernel_scalar;
+static const char* kernel_name = "scalar";
+
+const char* gemm_kernel(void) { return kernel_name; }
+
+int gemm_set_kernel(const char* name)
+{
+    int avx2 = cpu_has_avx2_fma();
+    if (strcmp(name, "auto") == 0) name = avx2 ? "avx2" : "scalar";
+    if (strcmp(name, "scalar") == 0) {
+        kernel = kernel_scalar;
+        kernel_name = "scalar";
+        return 0;
+    }
+#if HAVE_X86
+    if (strcmp(name, "avx2") == 0 && avx2) {
+        kernel = kernel_avx2;
+        kernel_name = "avx2";
+        return 0;
+    }
+#endif
+    return -1;
+}
+
+// ---- packing ----------------------------------------------------------------------------------
+
+// a[ic:ic+mc, pc:pc+kc] -> micro-panels of MR rows, each (kc, MR), rows past mc zero.
+static void pack_a(ptrdiff_t mc, ptrdiff_t kc, view a, float* a_packed)
+{
+    for (ptrdiff_t ir = 0; ir < mc; ir += MR) {
+        float* panel = a_packed + ir * kc;  // (kc, MR)
+        const ptrdiff_t rows = min_ptrdiff(MR, mc - ir);
+        for (ptrdiff_t p = 0; p < kc; p++) {
+            for (ptrdiff_t i = 0; i < MR; i++) {
+                panel[p * MR + i] = i < rows ? a.p[(ir + i) * a.rs + p * a.cs] : 0.0f;
+            }
+        }
+    }
+}
+
+// b[pc:pc+kc, jc:jc+nc] -> micro-panels of NR columns, each (kc, NR), columns past nc zero.
+static void pack_b(ptrdiff_t kc, ptrdiff_t nc, view b, float* b_packed)
+{
+    for (ptrdiff_t jr = 0; jr < nc; jr += NR) {
+        float* panel = b_packed + jr * kc;  // (kc, NR)
+        const ptrdiff_t cols = min_ptrdiff(NR, nc - jr);
+        for (ptrdiff_t p = 0; p < kc; p++) {
+            const float* b_row = b.p + p * b.rs + jr * b.cs;
+            if (cols == NR && b.cs == 1) {
+                memcpy(panel + p * NR, b_row, NR * sizeof(float));
+                continue;
+            }
+            for (ptrdiff_t j = 0; j < NR; j++) panel[p * NR + j] = j < cols ? b_row[j * b.cs] : 0.0f;
+        }
+    }
+}
+
+// ---- the five loops -------------------------------------------------------------------------
+
+static void* alloc_floats(ptrdiff_t n)
+{
+    // 64-byte aligned for the micro-kernel's aligned loads; aligned_alloc wants a multiple.
+    return aligned_alloc(64, (size_t)round_up(n * (ptrdiff_t)sizeof(float), 64));
+}
+
+static void blocked_loops(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN,
+                          float* c_MN, ptrdiff_t ldc, int accumulate, float* a_packed,
+                          float* b_packed)
+{
+    _Alignas(64) float edge[MR * NR];  // (MR, NR): a tile that sticks out of c is made here
+    for (ptrdiff_t jc = 0; jc < N; jc += NC) {
+        const ptrdiff_t nc = min_ptrdiff(NC, N - jc);
+        for (ptrdiff_t pc = 0; pc < K; pc += KC) {
+            const ptrdiff_t kc = min_ptrdiff(KC, K - pc);
+            const int acc = accumulate || pc > 0;
+            view b = {b_KN.p + pc * b_KN.rs + jc * b_KN.cs, b_KN.rs, b_KN.cs};
+            pack_b(kc, nc, b, b_packed);
+            for (ptrdiff_t ic = 0; ic < M; ic += MC) {
+                const ptrdiff_t mc = min_ptrdiff(MC, M - ic);
+                view a = {a_MK.p + ic * a_MK.rs + pc * a_MK.cs, a_MK.rs, a_MK.cs};
+                pack_a(mc, kc, a, a_packed);
+                const ptrdiff_t n_panels = (nc + NR - 1) / NR, m_panels = (mc + MR - 1) / MR;
+                for (ptrdiff_t jp = 0; jp < n_panels; jp++) {
+                    for (ptrdiff_t ip = 0; ip < m_panels; ip++) {
+                        const ptrdiff_t rows = min_ptrdiff(MR, mc - ip * MR);
+                        const ptrdiff_t cols = min_ptrdiff(NR, nc - jp * NR);
+                        float* c = c_MN + (ic + ip * MR) * ldc + jc + jp * NR;  // (rows, cols)
+                        const float* a_panel = a_packed + ip * MR * kc;
+                        const float* b_panel = b_packed + jp * NR * kc;
+                        if (rows == MR && cols == NR) {
+                            kernel(kc, a_panel, b_panel, c, ldc, acc);
+                            continue;
+                        }
+                        kernel(kc, a_panel, b_panel, edge, NR, 0);
+                        for (ptrdiff_t i = 0; i < rows; i++) {
+                            for (ptrdiff_t j = 0; j < cols; j++) {
+                                c[i * ldc + j] = edge[i * NR + j] + (acc ? c[i * ldc + j] : 0);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+int gemm_blocked(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, float* c_MN,
+                 ptrdiff_t ldc, int accumulate)
+{
+    const ptrdiff_t kc = min_ptrdiff(KC, K);
+    float* a_packed = alloc_floats(round_up(min_ptrdiff(MC, M), MR) * kc);  // (MC, KC)
+    float* b_packed = alloc_floats(round_up(min_ptrdiff(NC, N), NR) * kc);  // (KC, NC)
+    if (a_packed && b_packed) {
+        blocked_loops(M, N, K, a_MK, b_KN, c_MN, ldc, accumulate, a_packed, b_packed);
+    }
+    free(a_packed);
+    free(b_packed);
+    return a_packed && b_packed ? 0 : -1;
+}

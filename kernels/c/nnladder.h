@@ -1,0 +1,77 @@
+/* nnladder C rung: the kernels behind the extension module nnladder_c (kernels/c/module.c).
+ *
+ * Everything here is plain C on float32 buffers that the module has already checked: right
+ * sizes, C-contiguous, aligned. Nothing here touches Python, so every call runs with the GIL
+ * released. Shapes use the letters of harness/contract.py's DIMS.
+ *
+ * The GEMM ladder, one numbered file per rung (in the manner of siboehm/SGEMM_CUDA):
+ *   gemm_1_naive.c    i-j-k, one dot product per output
+ *   gemm_2_loops.c    i-k-j: the inner loop walks rows of B and C, so it streams and vectorizes
+ *   gemm_3_blocked.c  BLIS-style blocking, packed panels and a 6x16 AVX2/FMA micro-kernel
+ *                     picked at run time (scalar micro-kernel on CPUs without AVX2/FMA)
+ *   gemm_4_threads.c  rung 3 on each thread's share of c, OpenMP threads
+ */
+#ifndef NNLADDER_H
+#define NNLADDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A matrix operand seen through strides: element (r, c) is at p[r * rs + c * cs]. A transposed
+ * row-major array is the same memory with rs and cs swapped, so no rung needs a copy for it. */
+typedef struct {
+    const float* p;
+    ptrdiff_t rs, cs;
+} view;
+
+enum { GEMM_NAIVE = 1, GEMM_LOOPS = 2, GEMM_BLOCKED = 3, GEMM_THREADS = 4 };
+
+/* c_MN = a_MK @ b_KN (+ c_MN when accumulate), row-major c with row stride ldc.
+ * threads: the team size for rung 4 (the others run on one). -> 0, or -1 when out of memory. */
+int gemm(int rung, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, float* c_MN,
+         ptrdiff_t ldc, int accumulate, int threads);
+
+/* X products at once: a and b advance by a_stride and b_stride floats, c_XMN is contiguous. */
+int gemm_batched(int rung, ptrdiff_t X, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_XMK,
+                 ptrdiff_t a_stride, view b_XKN, ptrdiff_t b_stride, float* c_XMN, int threads);
+
+void gemm_naive(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, float* c_MN,
+                ptrdiff_t ldc, int accumulate);
+void gemm_loops(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, float* c_MN,
+                ptrdiff_t ldc, int accumulate);
+int gemm_blocked(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, float* c_MN,
+                 ptrdiff_t ldc, int accumulate);
+int gemm_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, float* c_MN,
+                 ptrdiff_t ldc, int accumulate, int threads);
+
+/* Rung 3's register tile: GEMM_MR rows x GEMM_NR columns of c per micro-kernel call. Rung 4
+ * cuts c between threads on these boundaries so no thread computes a padded tile it need not. */
+#define GEMM_MR 6
+#define GEMM_NR 16
+
+/* The micro-kernel in use: "avx2" (AVX2 + FMA, when the CPU has them) or "scalar".
+ * gemm_set_kernel returns 0, or -1 for a name this CPU cannot run. */
+const char* gemm_kernel(void);
+int gemm_set_kernel(const char* name);
+int gemm_max_threads(void);
+
+/* ---- the other ops (ops.c) ---------------------------------------------------------------- */
+void add_f32(ptrdiff_t n, const float* a, const float* b, float* c);
+void relu_fwd(ptrdiff_t n, const float* x, float* y);
+void relu_bwd(ptrdiff_t n, const float* x, const float* dy, float* dx);
+void bias_rows(ptrdiff_t B, ptrdiff_t O, const float* b_O, float* y_BO);
+void column_sums(ptrdiff_t B, ptrdiff_t O, const float* dy_BO, float* db_O);
+void softmax_fwd(ptrdiff_t X, ptrdiff_t T, ptrdiff_t S, const float* x_XTS, float* y_XTS,
+                 int causal, float scale);
+void softmax_bwd(ptrdiff_t rows, ptrdiff_t S, const float* y, const float* dy, float* dx,
+                 float scale);
+double softmax_xent_fwd(ptrdiff_t B, ptrdiff_t C, const float* logits_BC,
+                        const int64_t* labels_B, float* probs_BC);
+void softmax_xent_bwd(ptrdiff_t B, ptrdiff_t C, const float* probs_BC,
+                      const int64_t* labels_B, float* dlogits_BC);
+void sgd_update(ptrdiff_t n, float* p, const float* g, float lr);
+void momentum_update(ptrdiff_t n, float* p, const float* g, float* v, float lr, float mu);
+void adam_update(ptrdiff_t n, float* p, const float* g, float* m, float* v, long t, double lr,
+                 double beta1, double beta2, double eps);
+
+#endif
