@@ -1,56 +1,184 @@
-"""Renders reports/summary.html from the stored results: a plain table for now.
+"""Renders reports/summary.html: one self-contained file (figures inlined) from results/.
 
-Each cell's latest row (per machine) is shown with its status in colour, so what is wrong,
-unsupported or over budget is as visible as what is fast.
+The report covers one machine (the one of the newest run; timings of different machines do
+not mix): a headline table per workload and phase at the largest size any impl ran, with
+speedups over the pure-Python and NumPy rungs and the fraction of the machine's roofline;
+the figures of harness/plots.py (and harness/train_report.py's, where that module exists);
+a correctness table; and the machine, commit and versions. Each cell shows its newest row;
+statuses are coloured (wrong/error red, over budget amber, unsupported/unavailable grey).
+Derived columns are computed here, never stored.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from jinja2 import Environment, select_autoescape
+from jinja2 import Environment, PackageLoader
 
+from harness import ceilings as machine_ceilings
+from harness import machine, plots, registry
 from harness.machine import ROOT
 
 REPORTS = ROOT / "reports"
-COLOURS = {"ok": "#d8f0d8", "wrong": "#f4b6b6", "error": "#f4b6b6", "unsupported": "#eeeeee",
-           "unavailable": "#eeeeee", "over_budget": "#fbe7b5"}
-
-TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>nnladder summary</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
-td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td.l{text-align:left}</style>
-</head><body><h1>nnladder summary</h1>
-{% if not rows %}<p>No results yet: run <code>python -m harness run</code>.</p>{% else %}
-<p>{{ rows|length }} cells, latest result of each, from {{ runs }} run(s).</p>
-<table><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr>
-{% for r in rows %}<tr style="background:{{ colours.get(r.status, '#fff') }}">
-{% for c in columns %}<td class="{{ 'l' if c in left else '' }}">{{ r[c] }}</td>{% endfor %}
-</tr>{% endfor %}</table>{% endif %}</body></html>
-"""
-COLUMNS = ["machine", "impl", "workload", "size", "phase", "status", "t_median_s",
-           "gflops_per_s", "rel_err", "peak_mem_bytes", "reason"]
+BASELINES = ("pure_python", "numpy")  # the rungs every speedup is quoted against
+KEYS = ["impl", "workload", "size", "phase"]
+INFO = ["machine", "cpu", "cores", "gpu", "platform", "python", "numpy", "blas", "threads",
+        "commit", "dirty"]
 
 
 def latest(table: pd.DataFrame) -> pd.DataFrame:
-    """The newest row of every (machine, impl, workload, size, phase) cell."""
+    """The newest row of every (impl, workload, size, phase) cell."""
+    return table.sort_values("timestamp", kind="stable").drop_duplicates(KEYS, keep="last")
+
+
+def ladder_order(impls) -> list:
+    """Impls in ladder order (the registry's rungs), unknown ones after, by name."""
+    known = registry.names()
+    return sorted(set(impls), key=lambda i: (known.index(i) if i in known else len(known), i))
+
+
+def seconds(value) -> str:
+    if value is None or not np.isfinite(value):
+        return ""
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value / 1e-9:.3g} ns"
+
+
+def _number(value, fmt: str) -> str:
+    return "" if value is None or not np.isfinite(value) else format(value, fmt)
+
+
+def roof_gflops(row, ceilings: dict | None) -> float:
+    """The roofline's bound at the row's intensity: min(peak GEMM, bandwidth x intensity)."""
+    prefix = "cuda_" if row["device"] == "cuda" else ""
+    if not ceilings or f"{prefix}gemm_gflops_per_s" not in ceilings:
+        return math.nan
+    return min(ceilings[f"{prefix}gemm_gflops_per_s"],
+               ceilings[f"{prefix}copy_gb_per_s"] * row["intensity"])
+
+
+def _speedup(base, row) -> str:
+    """'12.3x' over a baseline row that ran; '~1.2e+03x' from its predicted time if skipped."""
+    if base is None or row["status"] != "ok":
+        return ""
+    if base["status"] == "ok":
+        return f"{base['t_median_s'] / row['t_median_s']:.3g}x"
+    if base["status"] == "over_budget" and np.isfinite(base.get("t_predicted_s", math.nan)):
+        return f"~{base['t_predicted_s'] / row['t_median_s']:.3g}x"
+    return ""
+
+
+def headline(cells: pd.DataFrame, order: list, ceilings: dict | None) -> list:
+    """Per workload and phase, every impl at the largest size any impl ran ok."""
+    out = []
+    for (workload, phase), group in cells.groupby(["workload", "phase"], sort=False):
+        done = group[group["status"] == "ok"]
+        if done.empty:
+            size = group.sort_values("flops")["size"].iloc[0]
+        else:
+            size = done.sort_values("flops")["size"].iloc[-1]
+        at_size = group[group["size"] == size].set_index("impl")
+        bases = {b: at_size.loc[b] if b in at_size.index else None for b in BASELINES}
+        for impl in [i for i in order if i in at_size.index]:
+            row = at_size.loc[impl]
+            time = seconds(row["t_median_s"]) if row["status"] == "ok" else (
+                f"predicted {seconds(row['t_predicted_s'])}"
+                if row["status"] == "over_budget" else "")
+            roof = roof_gflops(row, ceilings)
+            out.append({"workload": workload, "phase": phase, "size": size, "impl": impl,
+                        "status": row["status"], "time": time, "reason": row["reason"] or "",
+                        "gflops": _number(row["gflops_per_s"], ".3g"),
+                        **{f"x_{b}": _speedup(bases[b], row) for b in BASELINES},
+                        "roof": _number(100 * row["gflops_per_s"] / roof, ".1f")})
+    return out
+
+
+def correctness(cells: pd.DataFrame, order: list) -> list:
+    rank = {impl: i for i, impl in enumerate(order)}
+    rows = cells.assign(_rank=cells["impl"].map(rank)).sort_values(
+        ["workload", "_rank", "phase", "flops"], kind="stable")
+    return [{"impl": r["impl"], "workload": r["workload"], "size": r["size"],
+             "phase": r["phase"], "status": r["status"], "reason": r["reason"] or "",
+             "rel_err": _number(r["rel_err"], ".2e"), "tol": _number(r["tol"], ".0e")}
+            for _, r in rows.iterrows()]
+
+
+def figures(rows: pd.DataFrame, cells: pd.DataFrame, order: list, ceilings) -> list:
+    """[(title, data URI)] of every figure there is something to draw for."""
+    done = cells[cells["status"] == "ok"]
+    baseline = next((b for b in BASELINES if b in set(done["impl"])), None)
+    drawn = [
+        ("Speedup across the ladder",
+         plots.speedups(done, order, baseline) if baseline else None),
+        ("Time against work", plots.scaling(done, order)),
+        ("Roofline", plots.roofline(done, order, ceilings)),
+        ("Forward against backward", plots.fwd_bwd(done, order)),
+        ("Peak memory", plots.memory(done, order)),
+        ("History across commits", plots.history(rows[rows["status"] == "ok"], order)),
+    ]
+    return [(title, plots.to_data_uri(fig)) for title, fig in drawn if fig is not None]
+
+
+def training_figures(table: pd.DataFrame) -> list:
+    """harness/train_report.py's figures of the training rows, where that module exists."""
+    try:
+        from harness import train_report
+    except ImportError:
+        return []
+    train = table[table["workload"] == "train"]
+    if train.empty:
+        return []
+    return [(title, plots.to_data_uri(fig)) for title, fig in train_report.figures(train)]
+
+
+def _machine_of_newest_run(table: pd.DataFrame) -> str:
+    return table.sort_values("timestamp", kind="stable")["machine"].iloc[-1]
+
+
+def context(table: pd.DataFrame, results=None, remeasure: bool = False) -> dict:
+    """Everything the template shows, from the stored table."""
     if table.empty:
-        return table
-    keys = ["machine", "impl", "workload", "size", "phase"]
-    return table.sort_values("timestamp").drop_duplicates(keys, keep="last").sort_values(keys)
+        return {"empty": True}
+    name = _machine_of_newest_run(table)
+    others = sorted(set(table["machine"]) - {name})
+    table = table[table["machine"] == name]
+    timed = table[table["workload"] != "train"]
+    ceilings = (machine_ceilings.for_this_machine(results, remeasure)
+                if name == machine.machine_name() else machine_ceilings.read(name, results))
+    cells = latest(timed)
+    order = ladder_order(cells["impl"])
+    newest = table.sort_values("timestamp", kind="stable").iloc[-1]
+    return {
+        "empty": False, "machine": name, "others": others,
+        "runs": table["run_id"].nunique(), "cells": len(cells),
+        "commits": table["commit"].nunique(),
+        "headline": headline(cells, order, ceilings) if not cells.empty else [],
+        "correctness": correctness(cells, order) if not cells.empty else [],
+        "figures": (figures(timed, cells, order, ceilings) if not cells.empty else [])
+        + training_figures(table),
+        "info": [(k, newest.get(k, "")) for k in INFO] + [("newest run", newest["run_id"])],
+        "ceilings": ceilings, "baselines": BASELINES,
+        "statuses": {s: int(n) for s, n in cells["status"].value_counts().items()},
+    }
 
 
-def render(table: pd.DataFrame, out: Path | None = None) -> Path:
+def render(table: pd.DataFrame, out: Path | None = None, results=None,
+           remeasure: bool = False) -> Path:
+    """Write the report (atomically: a reader never sees half a file) -> its path.
+
+    `results` is the results folder the table came from: this machine's ceilings are kept
+    there (measured on first use, or again when `remeasure`).
+    """
     out = Path(out or REPORTS / "summary.html")
     out.parent.mkdir(parents=True, exist_ok=True)
-    cells = latest(table)
-    rows = [] if cells.empty else cells.reindex(columns=COLUMNS).fillna("").to_dict("records")
-    env = Environment(autoescape=select_autoescape(default=True))
-    html = env.from_string(TEMPLATE).render(
-        rows=rows, columns=COLUMNS, colours=COLOURS, left={"impl", "workload", "size", "reason"},
-        runs=table["run_id"].nunique() if not table.empty else 0)
-    tmp = out.with_suffix(".tmp")
+    env = Environment(loader=PackageLoader("harness", "templates"), autoescape=True)
+    html = env.get_template("summary.html").render(**context(table, results, remeasure))
+    tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(html)
     tmp.replace(out)
     return out

@@ -13,9 +13,13 @@ def add_parser(subparsers):
                         help="results folder (default: results/ in the project)")
     parser.add_argument("--out", default=None, metavar="FILE",
                         help="where to write the HTML (default: reports/summary.html)")
+    parser.add_argument("--remeasure-ceilings", action="store_true",
+                        help="measure this machine's peak GEMM and copy bandwidth again")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    print(f"report: {report.render(store.load(args.results), args.out)}")
+    path = report.render(store.load(args.results), args.out, args.results,
+                         args.remeasure_ceilings)
+    print(f"report: {path}")
     return 0

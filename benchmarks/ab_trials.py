@@ -1,0 +1,120 @@
+"""Measures how often `ab` gets its verdicts right, over many trials (not a pytest module).
+
+    python -m benchmarks.ab_trials --trials 40
+
+Two targets, each over `--trials` trials of `ab` with `--repeats` interleaved runs a side:
+1. a commit against itself: a trial passes when every cell says "same";
+2. the commit against a throwaway commit that makes one impl's cells 15% slower: a trial
+   passes when exactly that impl's cells say "slower" and every other cell "same".
+
+Why the slowdown is a throwaway commit that pads cells, not an edit to an impl's ops: it
+touches nothing in the repository (the commit lives only in a temporary worktree, and git
+drops it), and padding each call of the impl's cells at the runner's `prepare` boundary makes
+every cell exactly 15% slower, whereas slowing the ops would be diluted, by a different
+amount per cell, by the harness's model code between them. The padding is a busy wait, so
+it loads the core as real work does.
+
+The figures go to reports/ab_trials.json and the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness import ab, compare
+from harness.machine import ROOT
+
+PADDING = '''
+
+# ---- injected by benchmarks/ab_trials.py: {impl}'s cells {percent}% slower ----
+_prepare_unpadded = prepare
+
+
+def prepare(impl, cell, budget, seed=SEED):
+    row, fn = _prepare_unpadded(impl, cell, budget, seed)
+    if fn is None or cell.impl != {impl!r}:
+        return row, fn
+
+    def padded():
+        start = time.perf_counter()
+        out = fn()
+        end = start + (time.perf_counter() - start) * (1 + {slowdown!r})
+        while time.perf_counter() < end:
+            pass
+        return out
+    return row, padded
+'''
+
+
+def slowed_commit(base_sha: str, impl: str, slowdown: float) -> str:
+    """A commit on top of base_sha whose runner pads impl's cells; only git's objects keep it."""
+    with tempfile.TemporaryDirectory(prefix="nnladder-trials-") as tmp, \
+            ab.worktree(base_sha, Path(tmp)) as tree:
+        runner = tree / "harness" / "runner.py"
+        runner.write_text(runner.read_text() + PADDING.format(
+            impl=impl, slowdown=slowdown, percent=round(slowdown * 100)))
+        git = ["git", "-c", "user.name=ab_trials", "-c", "user.email=ab_trials@localhost"]
+        subprocess.run([*git, "commit", "-q", "-am", f"throwaway: {impl} {slowdown:.0%} slower"],
+                       cwd=tree, check=True, capture_output=True)
+        return ab._git("rev-parse", "HEAD", cwd=tree)
+
+
+def trial(base: str, head: str, run_args: list, repeats: int):
+    with tempfile.TemporaryDirectory(prefix="nnladder-trial-") as tmp:
+        base_rows, head_rows = ab.ab(base, head, run_args, repeats, Path(tmp), log=lambda _: None)
+    return compare.compare(base_rows, head_rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=3, help="runs a side in each trial")
+    parser.add_argument("--impl", default="numpy,pure_python", help="the impls of the grid")
+    parser.add_argument("--workload", default="xor,optim", help="the workloads of the grid")
+    parser.add_argument("--inject", default="numpy", help="the impl made slower")
+    parser.add_argument("--slowdown", type=float, default=0.15)
+    parser.add_argument("--ref", default="HEAD", help="the commit tested")
+    parser.add_argument("--out", default=str(ROOT / "reports" / "ab_trials.json"))
+    args = parser.parse_args(argv)
+    base = ab.resolve(args.ref)
+    run_args = ["--quick", f"--impl={args.impl}", f"--workload={args.workload}"]
+    slowed = slowed_commit(base, args.inject, args.slowdown)
+    figures = {"ref": base, "grid": " ".join(run_args), "repeats": args.repeats,
+               "trials": args.trials, "inject": args.inject, "slowdown": args.slowdown}
+    for target, head in (("self", base), ("injected", slowed)):
+        passed, flagged, cells, started = 0, [], 0, time.time()
+        for number in range(args.trials):
+            result = trial(base, head, run_args, args.repeats)
+            expected = "same" if target == "self" else \
+                result["impl"].map(lambda impl: "slower" if impl == args.inject else "same")
+            ok = bool((result["verdict"] == expected).all())
+            passed += ok
+            cells = len(result)
+            flagged.append(result.loc[result["verdict"] != "same",
+                                      ["impl", "workload", "size", "phase", "ratio",
+                                       "verdict"]].to_dict("records"))
+            moved = "; ".join(f"{r['impl']} {r['workload']} {r['phase']} {r['ratio']:.3f} "
+                              f"{r['verdict']}" for r in flagged[-1]) or "all same"
+            print(f"{target} trial {number + 1}/{args.trials}: {'pass' if ok else 'FAIL'} "
+                  f"({moved})", flush=True)
+        figures[target] = {"passed": passed, "trials": args.trials, "cells": cells,
+                           "rate": passed / args.trials, "minutes": (time.time() - started) / 60,
+                           "not_same": flagged}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(figures, indent=1, default=str))
+    for target in ("self", "injected"):
+        f = figures[target]
+        print(f"{target}: {f['passed']}/{f['trials']} trials pass ({f['rate']:.0%}), "
+              f"{f['cells']} cells a trial, {f['minutes']:.1f} min")
+    print(f"figures: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
