@@ -137,6 +137,17 @@ class Impl:
         """Extra facts for the result rows of this impl, e.g. {"threads": 2}."""
         return {}
 
+    # An impl whose ops run as the ranks of an MPI job sets its mpi4py communicator here; the
+    # harness then runs each cell on every rank in step and times the slowest
+    # (harness/distributed.py), reading `traffic()` for the compute / communication split.
+    comm = None
+
+    def traffic(self) -> dict:
+        """Running counters of an impl with `comm`: "comm_s" (seconds in collectives),
+        "weight_bytes" (weights and biases this rank holds) and, per collective, "<name>_calls"
+        and "<name>_bytes" (bytes this rank sent)."""
+        return {}
+
     def device_peak_bytes(self, fn) -> int | None:
         """Peak device memory of one fn() call, for impls whose arrays live off the host."""
         return None

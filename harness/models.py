@@ -40,7 +40,10 @@ def apply_update(ops, opt, params, grads, state, t, lr=None):
 
 
 def mlp_forward(ops, params, x_BI, labels_B):
-    """-> (loss, probs_BC, cache)"""
+    """-> (loss, probs_BC, cache). An impl with its own fused `mlp_forward` and `mlp_backward`
+    runs the whole model (sharded-mlp pairs its layers, which single ops cannot say)."""
+    if hasattr(ops, "mlp_forward"):
+        return ops.mlp_forward(params, x_BI, labels_B)
     n_layers = len(params) // 2
     inputs, pre = [], []
     h_BI = x_BI
@@ -56,6 +59,8 @@ def mlp_forward(ops, params, x_BI, labels_B):
 
 def mlp_backward(ops, params, cache, labels_B):
     """-> grads, in the order of params"""
+    if hasattr(ops, "mlp_backward"):
+        return ops.mlp_backward(params, cache, labels_B)
     inputs, pre, probs_BC = cache
     n_layers = len(params) // 2
     grads = [None] * len(params)

@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from harness import registry, runner
+from harness import distributed, registry, runner
 from harness.budget import Budget
 from harness.isolate import PREFIX
 
@@ -19,7 +19,7 @@ def main() -> int:
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    spec = json.load(sys.stdin)
+    spec = distributed.read_spec(sys.stdin)  # under mpiexec: rank 0 reads it, all get it
     options = spec["options"]
     budget = Budget(options["budget_s"])
     for workload, phase, flops, seconds in spec["history"]:
@@ -27,12 +27,13 @@ def main() -> int:
     impl = registry.create(spec["impl"])
 
     def emit(**message):
-        protocol.write(PREFIX + json.dumps(message) + "\n")
+        if distributed.is_root():  # the ranks of an MPI job answer with one voice
+            protocol.write(PREFIX + json.dumps(message) + "\n")
 
     for index, (impl_name, workload, size, phase) in enumerate(spec["cells"]):
         cell = runner.Cell(impl_name, workload, tuple(tuple(kv) for kv in size), phase)
         emit(kind="start", index=index)
-        row = runner.run_cell(impl, cell, budget, options["time_budget_s"])
+        row = distributed.run_cell(impl, cell, budget, options["time_budget_s"])
         emit(kind="row", index=index, row=row)
     return 0
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pandas as pd
 from tqdm import tqdm
 
-from harness import isolate, machine, registry, runner, store
+from harness import distributed, isolate, machine, registry, runner, store
 from harness.budget import Budget
 from harness.workloads import WORKLOADS
 
@@ -85,6 +85,11 @@ def run(args) -> int:
         "timeout_s": args.timeout,
         "ranks": args.ranks,
     }
+    if distributed.under_mpiexec():  # `mpiexec -n P python -m harness run`: ranks in step
+        args.in_process = True
+        if not distributed.is_root():  # rank 0 alone stores, prints and renders
+            return distributed.follow(cells, options)
+        distributed.abort_on_uncaught()
     meta = machine.info()
     run_id = store.new_run_id(meta["commit"])
     writer = store.RunWriter(run_id, meta["machine"], args.results)
@@ -107,7 +112,7 @@ def run(args) -> int:
                 continue
             impl, budget = registry.create(impl_name), Budget(options["budget_s"])
             for cell in impl_cells:
-                on_row(runner.run_cell(impl, cell, budget, options["time_budget_s"]))
+                on_row(distributed.run_cell(impl, cell, budget, options["time_budget_s"]))
     else:
         isolate.run_all(cells, options, on_row)
     bar.close()

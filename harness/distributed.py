@@ -1,0 +1,235 @@
+"""The harness side of an impl that runs as the ranks of an MPI job (impls/sharded.py).
+
+Every rank runs the same cells in the same order; each op's collectives pair up across ranks
+only if every rank makes the same decisions. So, under MPI:
+
+- only rank 0 reads stdin (MPICH forwards stdin to rank 0 alone) and broadcasts the spec;
+- only rank 0 reports: protocol lines, stored rows, printed tables;
+- a cell's time is the slowest rank's: a barrier starts each round, and the round's time is
+  the maximum over ranks, so loop counts and the number of rounds (decided from those
+  maxima) are the same on every rank;
+- budget decisions are rank 0's, broadcast after every cell;
+- a rank whose cell failed while the others did not (they would wait in a collective for
+  ever) aborts the whole job with its error after AGREE_S; a failure every rank shares
+  (P larger than a split dimension) is an ordinary `error` row;
+- an uncaught exception on any rank aborts the job (MPI_Abort) instead of hanging it.
+
+An impl is distributed when it sets `comm` (contract.Impl); its `traffic()` counters give the
+compute / communication split and the bytes each rank sent per collective. mpi4py is imported
+only here and only when MPI is in use: it is an optional extra.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+
+from harness import runner
+from harness.timing import MIN_ROUND_S, Stats
+
+# Seconds a rank whose cell failed waits for the others to reach the same point before it
+# concludes that it failed alone and aborts the job (they all arrive at once when they all
+# failed alike: they ran the same code on the same shapes).
+AGREE_S = 5.0
+# Environment variables the MPI launchers set in every rank (MPICH / Hydra, Open MPI, PMIx).
+_LAUNCHER_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
+
+
+def under_mpiexec() -> bool:
+    """Whether this process is one rank of a job started by mpiexec."""
+    return any(name in os.environ for name in _LAUNCHER_VARS)
+
+
+def _world():
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD
+
+
+def rank() -> int:
+    return _world().rank if under_mpiexec() else 0
+
+
+def is_root() -> bool:
+    return rank() == 0
+
+
+def is_distributed(impl) -> bool:
+    return getattr(impl, "comm", None) is not None
+
+
+def abort_on_uncaught() -> None:
+    """Under mpiexec, an exception no one catches ends every rank, with this rank's error.
+
+    Without it the failed rank exits while the others wait in a collective for ever: the
+    standard fix (what `python -m mpi4py` does) is MPI_Abort from sys.excepthook.
+    """
+    if not under_mpiexec():
+        return
+
+    def hook(kind, error, tb):
+        text = "".join(traceback.format_exception(kind, error, tb))
+        sys.stderr.write(f"rank {_world().rank}: {text}")
+        sys.stderr.flush()
+        _world().Abort(1)
+
+    sys.excepthook = hook
+
+
+def read_spec(stream) -> dict:
+    """The worker's JSON spec: read by rank 0 and broadcast, since only rank 0 has stdin."""
+    if not under_mpiexec():
+        return json.load(stream)
+    abort_on_uncaught()
+    return _world().bcast(json.load(stream) if _world().rank == 0 else None, root=0)
+
+
+# ---- timing: every rank runs the same rounds, the cell's time is the slowest rank's ------
+
+
+class DistStats(Stats):
+    """Stats of the slowest rank per round, with the compute / communication split and the
+    traffic per call: `comm_s` are the seconds that slowest rank spent in collectives."""
+
+    def __init__(self, samples_s, loops, comm_s, traffic):
+        super().__init__(tuple(samples_s), loops)
+        object.__setattr__(self, "comm_s", tuple(comm_s))
+        object.__setattr__(self, "traffic", traffic)
+
+    def as_dict(self) -> dict:
+        # The round with the median time, so compute + comm adds up to t_median_s.
+        median_round = sorted(range(self.rounds), key=self.samples_s.__getitem__)[
+            (self.rounds - 1) // 2]
+        comm = self.comm_s[median_round]
+        return {**super().as_dict(), "t_comm_s": comm,
+                "t_compute_s": self.samples_s[median_round] - comm, **self.traffic}
+
+
+def _per_call_traffic(before: list, after: list, calls: int) -> dict:
+    """Counters of every rank before and after the timed rounds -> per-call columns.
+
+    For each collective: its calls per phase call, the bytes a rank sent per phase call on
+    average over ranks (what the ring formulas give: 2(P-1)/P * S for an all-reduce and
+    (P-1)/P * S for an all-gather of S bytes) and the most any rank sent (uneven splits).
+    """
+    columns = {}
+    names = sorted(k[:-len("_calls")] for k in after[0] if k.endswith("_calls"))
+    for name in names:
+        sent = [(a[f"{name}_bytes"] - b[f"{name}_bytes"]) / calls
+                for b, a in zip(before, after, strict=True)]
+        columns[f"comm_{name}_calls"] = (after[0][f"{name}_calls"]
+                                         - before[0][f"{name}_calls"]) / calls
+        columns[f"comm_{name}_bytes"] = sum(sent) / len(sent)
+        columns[f"comm_{name}_bytes_max"] = max(sent)
+    return columns
+
+
+def measure(fn, impl, budget_s: float = 0.5, min_rounds: int = 5,
+            max_rounds: int = 1000) -> DistStats:
+    """harness/timing.measure for all ranks together (fn already warmed up by the check).
+
+    A barrier lines the ranks up before each round; the round's sample is the largest
+    time over ranks. Loops grow and rounds repeat on those maxima, identical on every rank,
+    so every rank runs exactly the same calls and no collective is left unmatched.
+    """
+    from mpi4py import MPI
+
+    world = _world()
+
+    def one_round(loops):
+        world.Barrier()
+        comm_before = impl.traffic()["comm_s"]
+        start = time.perf_counter()
+        for _ in range(loops):
+            fn()
+        impl.sync()
+        elapsed = time.perf_counter() - start
+        comm = impl.traffic()["comm_s"] - comm_before
+        return world.allreduce((elapsed, comm), op=MPI.MAX)  # the slowest rank, its comm
+
+    loops = 1
+    elapsed, _ = one_round(loops)
+    while elapsed < MIN_ROUND_S:
+        loops *= 10 if elapsed < MIN_ROUND_S / 10 else 2
+        elapsed, _ = one_round(loops)
+    before = world.allgather(impl.traffic())
+    samples, comms, spent = [], [], 0.0
+    while len(samples) < max_rounds and (len(samples) < min_rounds or spent < budget_s):
+        elapsed, comm = one_round(loops)
+        samples.append(elapsed / loops)
+        comms.append(comm / loops)
+        spent += elapsed
+    after = world.allgather(impl.traffic())
+    return DistStats(samples, loops, comms, _per_call_traffic(before, after, loops * len(samples)))
+
+
+# ---- one cell on every rank ---------------------------------------------------------------
+
+
+def _agree(row: dict) -> None:
+    """Return when every rank finished its check of the cell with the same status; abort
+    the job when this rank failed alone (the others are stuck in a collective) or when the
+    ranks disagree."""
+    world = _world()
+    if row["status"] == "error":
+        request, deadline = world.Ibarrier(), time.monotonic() + AGREE_S
+        while not request.Test():
+            if time.monotonic() > deadline:
+                sys.stderr.write(f"rank {world.rank} of {world.size}: {row['reason']} "
+                                 f"(the other ranks did not fail within {AGREE_S:g} s: "
+                                 f"aborting the job)\n")
+                sys.stderr.flush()
+                world.Abort(1)
+            time.sleep(1e-3)
+    else:
+        world.Barrier()
+    statuses = world.allgather(f"{row['status']}: {row.get('reason', '')}")
+    if len(set(statuses)) > 1:
+        listing = "; ".join(f"rank {r}: {s}" for r, s in enumerate(statuses))
+        sys.stderr.write(f"ranks disagree on {row['impl']} {row['workload']} "
+                         f"{row['size']} {row['phase']}: {listing}\n")
+        sys.stderr.flush()
+        world.Abort(1)
+
+
+def run_cell(impl, cell, budget, time_budget_s: float = 0.5) -> dict:
+    """runner.run_cell, run by every rank of a distributed impl together; the row that comes
+    back on rank 0 holds the slowest rank's time and each rank's weights and peak memory."""
+    if not is_distributed(impl):
+        return runner.run_cell(impl, cell, budget, time_budget_s)
+    world = _world()
+    held_before = impl.traffic()["weight_bytes"]
+    row, fn = runner.prepare(impl, cell, budget)
+    _agree(row)
+    if fn is not None:
+        row = runner.finish(row, measure(fn, impl, time_budget_s), budget)
+        # Each rank's own peak is the one of its shard's work: tracemalloc sees only this process.
+        row["rank_peak_mem_bytes"] = world.allgather(row["peak_mem_bytes"])
+        row["peak_mem_bytes"] = max(row["rank_peak_mem_bytes"])
+        row["rank_weight_bytes"] = world.allgather(impl.traffic()["weight_bytes"] - held_before)
+        row["weight_bytes"] = max(row["rank_weight_bytes"])
+    if budget:  # a `wrong` cell taught the budget its local first call: keep rank 0's
+        budget.history = world.bcast(budget.history, root=0)
+    return row
+
+
+def follow(cells: list, options: dict) -> int:
+    """Ranks other than 0 of `mpiexec -n P python -m harness run`: run the distributed
+    impls' cells in step with rank 0 (which runs, stores and prints everything) and stay out
+    of the single-process impls, which rank 0 runs alone."""
+    from harness import registry
+    from harness.budget import Budget
+
+    abort_on_uncaught()
+    for name in dict.fromkeys(c.impl for c in cells):
+        # The same test as isolate's: an impl class that says how to launch its ranks.
+        if not hasattr(registry.get_class(name), "launch_prefix") \
+                or registry.unavailable_reason(name):
+            continue
+        impl, budget = registry.create(name), Budget(options["budget_s"])
+        for cell in (c for c in cells if c.impl == name):
+            run_cell(impl, cell, budget, options["time_budget_s"])
+    return 0
