@@ -198,16 +198,21 @@ def metrics(labels_B, pred_B, classes: int) -> dict:
 # ---- the loop -----------------------------------------------------------------------------
 
 
+def check_fits(config: Config, data) -> None:
+    """The MLP's first width must be the dataset's features, its last the classes."""
+    if (config.layers[0], config.layers[-1]) != (data.features, data.classes):
+        raise ValueError(f"MLP {config.layers_label} does not fit dataset {data.name}: it has "
+                         f"{data.features} features and {data.classes} classes, so the layers "
+                         f"must start with {data.features} and end with {data.classes}")
+
+
 def train(ops, data, config: Config, weights: dict | None = None,
           on_epoch: Callable | None = None) -> Result:
     """Train one impl; `weights` (host, by name) default to init_weights(layers, seed).
 
     `on_epoch(epoch, result)` is called after each epoch's evaluation (progress printing).
     """
-    if (config.layers[0], config.layers[-1]) != (data.features, data.classes):
-        raise ValueError(f"MLP {config.layers_label} does not fit dataset {data.name}: it has "
-                         f"{data.features} features and {data.classes} classes, so the layers "
-                         f"must start with {data.features} and end with {data.classes}")
+    check_fits(config, data)
     host = weights if weights is not None else init_weights(config.layers, config.seed)
     params = [ops.put(w, _role(name)) for name, w in host.items()]
     state = [[ops.put(np.zeros_like(w), _role(name)) for _ in range(models.OPT_STATE[config.opt])]
@@ -261,11 +266,13 @@ def size_fields(config: Config, data) -> dict:
 
 def result_fields(result: Result) -> dict:
     """A trained impl's row fields: JSON-friendly lists, small (weights only as histograms)."""
-    seconds = np.array(result.seconds_by_epoch) if result.seconds_by_epoch else np.full(1, np.nan)
+    seconds = np.array(result.seconds_by_epoch)
+    timed = seconds.size > 0  # --epochs 0 only evaluates loaded weights
     return {
-        "rounds": len(result.seconds_by_epoch),
-        "t_min_s": float(np.min(seconds)), "t_median_s": float(np.median(seconds)),
-        "t_mean_s": float(np.mean(seconds)), "train_s": result.train_s,
+        "rounds": seconds.size,
+        "t_min_s": float(seconds.min()) if timed else None,
+        "t_median_s": float(np.median(seconds)) if timed else None,
+        "t_mean_s": float(seconds.mean()) if timed else None, "train_s": result.train_s,
         "loss_by_epoch": result.loss_by_epoch,
         "train_acc_by_epoch": result.train_acc_by_epoch,
         "test_acc_by_epoch": result.test_acc_by_epoch,

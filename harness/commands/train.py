@@ -133,8 +133,9 @@ def table(rows: list, target: float) -> str:
         epochs = row["epochs_to_target"] or "-"
         to_target = f"{row['time_to_target_s']:.3f}" if row["time_to_target_s"] is not None \
             else "not hit"
+        epoch_s = f"{row['t_median_s']:.4f}" if row["t_median_s"] is not None else "-"
         lines.append(f"{row['impl']:<14} {'ok':<11} {row['test_acc']:>8.2%} {epochs:>9} "
-                     f"{to_target:>9} {row['t_median_s']:>10.4f}")
+                     f"{to_target:>9} {epoch_s:>10}")
     return "\n".join(lines)
 
 
@@ -149,6 +150,7 @@ def run(args) -> int:
         return 2
     config = train.Config(layers=layers_for(args, data), epochs=args.epochs, batch=args.batch,
                           opt=args.opt, lr=args.lr, seed=args.seed, target_acc=args.target_acc)
+    train.check_fits(config, data)
     weights = train.load_weights(args.load, config.layers) if args.load else None
     print(f"training MLP {config.layers_label} on {data.describe()}; {config.opt} "
           f"lr {config.learning_rate:g}, batch {config.batch}, {config.epochs} epochs, "

@@ -1,0 +1,316 @@
+"""Training: metrics against scikit-learn, batches, weights files, the loop, the `train` command.
+
+The cross-rung check: every impl that can run here trains the same MLP on the same batches
+as the float64 reference does, and must end within SPREAD_LIMIT_PP of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from harness import cli, datasets, registry, store, train
+from harness.commands import train as train_command
+from harness.reference import Reference
+from impls.numpy_impl import NumpyImpl
+from tests.conftest import impl_params
+
+DIGITS = train.Config(layers=(64, 32, 10), epochs=20, batch=32, opt="sgd")
+# The slow rungs (pure Python) train a small MLP on a subset: the same check, in seconds.
+TINY = train.Config(layers=(64, 16, 10), epochs=3, batch=32, opt="sgd")
+
+
+@lru_cache(maxsize=1)
+def digits():
+    pytest.importorskip("sklearn", reason="digits needs scikit-learn (the `data` extra)")
+    return datasets.digits()
+
+
+def subset(data, n_train, n_test):
+    return dataclasses.replace(
+        data, x_train_BI=data.x_train_BI[:n_train], labels_train_B=data.labels_train_B[:n_train],
+        x_test_BI=data.x_test_BI[:n_test], labels_test_B=data.labels_test_B[:n_test])
+
+
+@lru_cache(maxsize=4)
+def reference_result(config, n_train=None, n_test=None):
+    data = digits() if n_train is None else subset(digits(), n_train, n_test)
+    return train.train(Reference(), data, config)
+
+
+# ---- metrics ------------------------------------------------------------------------------
+
+
+def test_metrics_match_scikit_learn():
+    sk = pytest.importorskip("sklearn.metrics", reason="the cross-check needs scikit-learn")
+    rng = np.random.default_rng(0)
+    labels_B = rng.integers(0, 5, 300)
+    right_B = (rng.random(300) < 0.7) & (labels_B < 4)
+    pred_B = np.where(right_B, labels_B, rng.integers(0, 4, 300))  # class 4 never predicted
+    got = train.metrics(labels_B, pred_B, 5)
+    np.testing.assert_array_equal(got["confusion_CC"],
+                                  sk.confusion_matrix(labels_B, pred_B, labels=range(5)))
+    assert got["accuracy"] == pytest.approx(sk.accuracy_score(labels_B, pred_B))
+    precision_C = sk.precision_score(labels_B, pred_B, labels=range(5), average=None,
+                                     zero_division=0)
+    recall_C = sk.recall_score(labels_B, pred_B, labels=range(5), average=None)
+    np.testing.assert_allclose(got["precision_C"][:4], precision_C[:4])
+    assert got["precision_C"][4] is None  # class 4 is never predicted: no precision
+    np.testing.assert_allclose(got["recall_C"], recall_C)
+    json.dumps(got)  # fit for a results row
+
+
+def test_metrics_reject_mismatched_lengths():
+    with pytest.raises(ValueError, match=r"labels_B has shape \(3,\) but pred_B has shape \(2,\)"):
+        train.metrics(np.array([0, 1, 2]), np.array([0, 1]), 3)
+
+
+# ---- batches and weights ------------------------------------------------------------------
+
+
+def test_batch_order_covers_every_sample_once_and_is_seeded():
+    batches = train.batch_order(100, 32, seed=1, epoch=1)
+    assert [len(b) for b in batches] == [32, 32, 32, 4]
+    np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(100))
+    again = train.batch_order(100, 32, seed=1, epoch=1)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
+    next_epoch = np.concatenate(train.batch_order(100, 32, seed=1, epoch=2))
+    assert not np.array_equal(np.concatenate(batches), next_epoch)
+
+
+def test_init_weights_are_seeded_and_have_the_model_shapes():
+    weights = train.init_weights((5, 4, 3), seed=2)
+    assert {k: w.shape for k, w in weights.items()} == train.weight_shapes((5, 4, 3)) \
+        == {"w0_IO": (5, 4), "b0_O": (4,), "w1_IO": (4, 3), "b1_O": (3,)}
+    assert all(w.dtype == np.float32 for w in weights.values())
+    np.testing.assert_array_equal(train.init_weights((5, 4, 3), seed=2)["w1_IO"],
+                                  weights["w1_IO"])
+
+
+def test_weights_round_trip_through_npz(tmp_path):
+    weights = train.init_weights((5, 4, 3), seed=0)
+    path = train.save_weights(tmp_path / "w", weights)
+    assert path.name == "w.npz"
+    loaded = train.load_weights(path, (5, 4, 3))
+    assert list(loaded) == list(weights)
+    for name in weights:
+        np.testing.assert_array_equal(loaded[name], weights[name])
+
+
+def test_load_weights_says_every_mismatch(tmp_path):
+    weights = train.init_weights((5, 4, 3), seed=0)
+    weights["w0_IO"] = weights["w0_IO"][:, :2]
+    weights["b1_O"] = weights["b1_O"].astype(np.float64)
+    del weights["w1_IO"]
+    weights["extra_O"] = np.zeros(3, np.float32)
+    path = train.save_weights(tmp_path / "w.npz", weights)
+    with pytest.raises(train.WeightsError) as caught:
+        train.load_weights(path, (5, 4, 3))
+    message = str(caught.value)
+    assert message.startswith(f"{path} does not fit the MLP 5-4-3: ")
+    for part in ("b1_O has dtype float64, expected float32", "missing w1_IO (shape (4, 3))",
+                 "unexpected extra_O (shape (3,))", "w0_IO has shape (5, 2), expected (5, 4)"):
+        assert part in message
+
+
+def test_load_weights_names_a_file_that_is_not_npz(tmp_path):
+    path = tmp_path / "w.npz"
+    path.write_text("not a zip")
+    with pytest.raises(train.WeightsError, match=r"w\.npz: cannot read it as an npz"):
+        train.load_weights(path, (5, 4, 3))
+
+
+# ---- the loop -----------------------------------------------------------------------------
+
+
+def test_train_rejects_a_model_that_does_not_fit_the_data():
+    with pytest.raises(ValueError, match="MLP 60-32-10 does not fit dataset digits: it has 64 "
+                                         "features"):
+        train.train(NumpyImpl(), digits(), dataclasses.replace(DIGITS, layers=(60, 32, 10)))
+
+
+def test_evaluation_is_outside_the_training_clock(monkeypatch):
+    """A clock that moves only while results come back to the host (get: evaluation only)."""
+    now = [0.0]
+    monkeypatch.setattr(train, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    class SlowGet(NumpyImpl):
+        def get(self, x):
+            now[0] += 100.0
+            return super().get(x)
+
+    result = train.train(SlowGet(), subset(digits(), 200, 100),
+                         dataclasses.replace(TINY, epochs=2, target_acc=0.01))
+    assert now[0] > 0  # evaluation did call get
+    assert result.seconds_by_epoch == [0.0, 0.0]
+    assert (result.epochs_to_target, result.time_to_target_s) == (1, 0.0)
+
+
+def test_time_to_target_is_the_training_time_up_to_that_epoch():
+    result = train.train(NumpyImpl(), subset(digits(), 400, 200),
+                         dataclasses.replace(TINY, epochs=4, target_acc=0.5))
+    hit = next(i for i, acc in enumerate(result.test_acc_by_epoch) if acc >= 0.5)
+    assert result.epochs_to_target == hit + 1
+    assert result.time_to_target_s == pytest.approx(sum(result.seconds_by_epoch[:hit + 1]))
+
+
+def test_trained_weights_load_back_and_evaluate_the_same(tmp_path):
+    data = subset(digits(), 400, 200)
+    result = train.train(NumpyImpl(), data, TINY)
+    path = train.save_weights(tmp_path / "w.npz", result.weights)
+    again = train.train(NumpyImpl(), data, dataclasses.replace(TINY, epochs=0),
+                        weights=train.load_weights(path, TINY.layers))
+    assert again.test == result.test
+    assert again.test["accuracy"] == result.test_acc_by_epoch[-1]
+
+
+@pytest.mark.parametrize("opt", ["sgd", "momentum", "adam"])
+def test_every_optimizer_learns(opt):
+    result = train.train(NumpyImpl(), digits(), dataclasses.replace(DIGITS, opt=opt, epochs=5))
+    assert result.loss_by_epoch[-1] < 0.5 * result.loss_by_epoch[0]
+    assert result.test["accuracy"] > 0.85
+
+
+def test_lr_overrides_the_default_rate():
+    data = subset(digits(), 200, 100)
+    default = train.train(NumpyImpl(), data, TINY)
+    frozen = train.train(NumpyImpl(), data, dataclasses.replace(TINY, lr=0.0))
+    assert frozen.weights["w0_IO"] == pytest.approx(train.init_weights(TINY.layers, 0)["w0_IO"])
+    assert not np.allclose(default.weights["w0_IO"], frozen.weights["w0_IO"])
+
+
+# ---- the cross-rung proof -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", impl_params())
+def test_every_impl_trains_digits_like_the_float64_reference(name):
+    """Same weights, same batches: each impl's final test accuracy within 0.5 points of the
+    float64 reference's. Fast rungs train the full digits target (64-32-10, 20 epochs, >= 95%);
+    the pure-Python rung a tiny model on a subset."""
+    ops = registry.create(name)
+    if registry.get_class(name).rung == 0:
+        config, sizes = TINY, (300, 100)
+        result = train.train(ops, subset(digits(), *sizes), config)
+    else:
+        config, sizes = DIGITS, (None, None)
+        result = train.train(ops, digits(), config)
+        assert result.test["accuracy"] >= 0.95
+    expected = reference_result(config, *sizes).test["accuracy"]
+    assert abs(result.test["accuracy"] - expected) * 100 <= train.SPREAD_LIMIT_PP
+    assert len(result.test_acc_by_epoch) == config.epochs
+
+
+# ---- the command --------------------------------------------------------------------------
+
+
+class FlippedGradient(NumpyImpl):
+    """A backward with its sign wrong: it trains away from the labels."""
+
+    name = "flipped"
+
+    def softmax_xent_bwd(self, probs_BC, labels_B):
+        return -super().softmax_xent_bwd(probs_BC, labels_B)
+
+
+class Crashing(NumpyImpl):
+    name = "crashing"
+
+    def relu(self, x_BI):
+        raise RuntimeError("kernel launch failed")
+
+
+class NoRelu(NumpyImpl):
+    name = "norelu"
+
+    def relu(self, x_BI):
+        raise NotImplementedError
+
+
+class Absent(NumpyImpl):
+    name = "absent"
+
+    @classmethod
+    def unavailable_reason(cls):
+        return "no such device here"
+
+
+@pytest.fixture
+def fake_registry(monkeypatch):
+    impls = {cls.name: cls for cls in (NumpyImpl, FlippedGradient, Crashing, NoRelu, Absent)}
+    monkeypatch.setattr(registry, "_discover", lambda: impls)
+
+
+def run_train(tmp_path, *args):
+    return cli.main(["train", "--epochs", "2", "--results", str(tmp_path / "results"), *args])
+
+
+def test_command_stores_one_row_per_impl_and_saves_weights(tmp_path, fake_registry, capsys):
+    digits()
+    code = run_train(tmp_path, "--impl", "numpy,norelu", "--impl", "absent",
+                     "--save", str(tmp_path / "w.npz"))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    table = store.load(tmp_path / "results")
+    assert list(table.impl) == ["numpy", "norelu", "absent"]
+    assert list(table.status) == ["ok", "unsupported", "unavailable"]
+    assert set(table.workload) == {"train"} and set(table.phase) == {"train"}
+    row = table.iloc[0]
+    assert row["size"] == "dataset=digits layers=64-32-10 B=32 opt=sgd epochs=2"
+    assert len(row.loss_by_epoch) == len(row.test_acc_by_epoch) == len(row.seconds_by_epoch) == 2
+    assert np.array(row.confusion_CC).shape == (10, 10)
+    assert np.array(row.confusion_CC).sum() == row.n_test == 359
+    assert row.test_acc == row.test_acc_by_epoch[-1]
+    assert sum(row.weight_hist["w0_IO"]["counts"]) == 64 * 32
+    assert "no such device here" in table.iloc[2].reason
+    assert "accuracy spread over 1 impl(s) that trained: 0.00 points" in out
+    weights = train.load_weights(tmp_path / "w-numpy.npz", (64, 32, 10))
+    assert not (tmp_path / "w-norelu.npz").exists()
+    # Loading them with --epochs 0 evaluates the same accuracy.
+    code = run_train(tmp_path, "--impl", "numpy", "--epochs", "0",
+                     "--load", str(tmp_path / "w-numpy.npz"))
+    assert code == 0
+    latest = store.load(tmp_path / "results").iloc[-1]
+    assert latest.test_acc == row.test_acc and weights["w0_IO"].shape == (64, 32)
+
+
+def test_command_fails_when_accuracies_spread(tmp_path, fake_registry, capsys):
+    code = run_train(tmp_path, "--impl", "numpy,flipped")
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "FAILED: final test accuracies spread" in captured.err
+    table = store.load(tmp_path / "results")
+    assert list(table.status) == ["ok", "ok"]
+    assert train.spread_pp(table.to_dict("records")) > train.SPREAD_LIMIT_PP
+
+
+def test_command_fails_when_an_impl_crashes(tmp_path, fake_registry, capsys):
+    code = run_train(tmp_path, "--impl", "numpy,crashing")
+    assert code == 1
+    assert "FAILED: crashing raised an error" in capsys.readouterr().err
+    row = store.load(tmp_path / "results").iloc[1]
+    assert row.status == "error" and row.reason == "RuntimeError: kernel launch failed"
+
+
+def test_command_says_what_does_not_fit(tmp_path, fake_registry, capsys):
+    code = run_train(tmp_path, "--layers", "60-10")
+    assert code == 2
+    assert "MLP 60-10 does not fit dataset digits" in capsys.readouterr().err
+    code = run_train(tmp_path, "--dataset", "mnist")
+    assert code == 2
+    assert "--dataset mnist needs --mnist DIR" in capsys.readouterr().err
+
+
+def test_layers_come_from_the_dataset_and_hidden():
+    data = subset(digits(), 10, 10)
+    parser = cli.build_parser()
+    args = parser.parse_args(["train", "--hidden", "20,12"])
+    assert train_command.layers_for(args, data) == (64, 20, 12, 10)
+    args = parser.parse_args(["train"])
+    assert train_command.layers_for(args, data) == (64, 32, 10)
+    with pytest.raises(ValueError, match="--layers must be widths joined by '-'"):
+        train_command.layers_for(parser.parse_args(["train", "--layers", "64x10"]), data)
