@@ -164,15 +164,19 @@ static void blocked_loops(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view
                           float* b_packed)
 {
     _Alignas(64) float edge[MR * NR];  // (MR, NR): a tile that sticks out of c is made here
+    /* K and M are cut into equal blocks no larger than KC and MC: K = 784 as 4 x 196, not
+     * 3 x 256 + 16, whose last block would load and store c for only 16 steps of k. */
+    const ptrdiff_t k_step = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);
+    const ptrdiff_t m_step = round_up((M + (M + MC - 1) / MC - 1) / ((M + MC - 1) / MC), MR);
     for (ptrdiff_t jc = 0; jc < N; jc += NC) {
         const ptrdiff_t nc = min_ptrdiff(NC, N - jc);
-        for (ptrdiff_t pc = 0; pc < K; pc += KC) {
-            const ptrdiff_t kc = min_ptrdiff(KC, K - pc);
+        for (ptrdiff_t pc = 0; pc < K; pc += k_step) {
+            const ptrdiff_t kc = min_ptrdiff(k_step, K - pc);
             const int acc = accumulate || pc > 0;
             view b = {b_KN.p + pc * b_KN.rs + jc * b_KN.cs, b_KN.rs, b_KN.cs};
             pack_b(kc, nc, b, b_packed);
-            for (ptrdiff_t ic = 0; ic < M; ic += MC) {
-                const ptrdiff_t mc = min_ptrdiff(MC, M - ic);
+            for (ptrdiff_t ic = 0; ic < M; ic += m_step) {
+                const ptrdiff_t mc = min_ptrdiff(m_step, M - ic);
                 view a = {a_MK.p + ic * a_MK.rs + pc * a_MK.cs, a_MK.rs, a_MK.cs};
                 pack_a(mc, kc, a, a_packed);
                 const ptrdiff_t n_panels = (nc + NR - 1) / NR, m_panels = (mc + MR - 1) / MR;

@@ -1,0 +1,290 @@
+"""The C rung (impls/c_ext.py, kernels/c): the correctness gate on every GEMM rung at odd
+shapes, threads, the scalar fallback, bad input, the GIL, and the build without a compiler.
+
+Every op of every rung is also checked against the reference by tests/test_ops.py; here the
+sizes are larger and odd (1, 3, 17, 129, 1000) so that blocks, panels and tiles all have ragged
+edges, and the transposed operands of the backward products are covered on every rung.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from harness import registry, runner
+from harness.check import rel_err
+from harness.reference import Reference
+from harness.workloads import TOL_PRODUCT
+from impls import c_ext
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNGS = {"c-naive": 1, "c-loops": 2, "c-blocked": 3, "c": 4}
+UNAVAILABLE = c_ext.CImpl.unavailable_reason()
+needs_build = pytest.mark.skipif(UNAVAILABLE is not None, reason=str(UNAVAILABLE))
+
+# (M, K, N): each of 1, 3, 17, 129 and 1000 in every position; 1000 crosses the MC and KC
+# blocks of rung 3 and 4100 its NC panel. Every rung runs these.
+ODD_SHAPES = [(1, 1, 1), (3, 17, 129), (17, 129, 1000), (129, 1000, 3), (1000, 3, 17),
+              (1000, 129, 1), (1, 1000, 129), (5, 7, 4100)]
+BIG_SHAPES = [(1000, 1000, 1000), (1000, 129, 1000)]  # the blocked rungs only: seconds on naive
+
+
+def _x(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _check_products(impl, M, K, N, seed=0):
+    """matmul, matmul_bwd and linear_bwd (both transposed products) against float64."""
+    rng, ref = np.random.default_rng(seed), Reference()
+    a_MK, b_KN, dc_MN, b_N = _x(rng, M, K), _x(rng, K, N), _x(rng, M, N), _x(rng, N)
+    a64, b64, dc64 = (x.astype(np.float64) for x in (a_MK, b_KN, dc_MN))
+    checks = {
+        "matmul": ([impl.matmul(a_MK, b_KN)], [ref.matmul(a64, b64)]),
+        "matmul_bwd": (impl.matmul_bwd(a_MK, b_KN, dc_MN), ref.matmul_bwd(a64, b64, dc64)),
+        "linear": ([impl.linear(a_MK, b_KN, b_N)], [ref.linear(a64, b64, b_N)]),
+        "linear_bwd": (impl.linear_bwd(a_MK, b_KN, dc_MN), ref.linear_bwd(a64, b64, dc64)),
+    }
+    for op, (got, want) in checks.items():
+        err = rel_err(got, want)
+        assert err <= TOL_PRODUCT, f"{impl.name}.{op} at {(M, K, N)}: rel err {err:.3g}"
+
+
+@needs_build
+@pytest.mark.parametrize("name", list(RUNGS))
+def test_every_rung_passes_the_runners_gate_on_every_quick_cell(name):
+    impl = registry.create(name)
+    cells = runner.plan(impls=[name], quick=True)
+    assert {c.workload for c in cells} >= {"matmul", "mnist_mlp", "attention", "optim"}
+    for cell in cells:
+        row, fn = runner.prepare(impl, cell, budget=None)
+        assert row["status"] == "ok", (cell, row["reason"])
+        assert fn is not None
+
+
+@needs_build
+@pytest.mark.parametrize("shape", ODD_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("name", list(RUNGS))
+def test_products_match_the_reference_at_odd_shapes(name, shape):
+    _check_products(registry.create(name), *shape)
+
+
+@needs_build
+@pytest.mark.parametrize("shape", BIG_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("name", ["c-blocked", "c"])
+def test_blocked_rungs_match_the_reference_at_1000(name, shape):
+    _check_products(registry.create(name), *shape)
+
+
+@pytest.fixture
+def scalar_kernel():
+    import nnladder_c
+
+    nnladder_c.set_kernel("scalar")
+    yield nnladder_c
+    nnladder_c.set_kernel("auto")
+
+
+@pytest.mark.parametrize("shape", ODD_SHAPES[:5] + BIG_SHAPES[1:],
+                         ids=lambda s: "x".join(map(str, s)))
+@needs_build
+def test_scalar_micro_kernel_fallback_matches_the_reference(scalar_kernel, shape):
+    assert scalar_kernel.kernel() == "scalar"
+    impl = registry.create("c-blocked")
+    assert impl.info()["kernel"] == "scalar"
+    _check_products(impl, *shape)
+
+
+@needs_build
+def test_kernel_choice_is_checked_and_auto_picks_the_best_this_cpu_runs(scalar_kernel):
+    with pytest.raises(ValueError, match="set_kernel: name must be 'auto'.*got 'fast'"):
+        scalar_kernel.set_kernel("fast")
+    scalar_kernel.set_kernel("auto")
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    if " avx2" in flags and " fma" in flags:
+        assert scalar_kernel.kernel() == "avx2"
+
+
+@needs_build
+def test_threads_follow_threadpoolctl_like_blas_and_are_in_the_row():
+    assert any(lib["user_api"] == "openmp" for lib in threadpool_info()), \
+        "threadpoolctl does not see the extension's OpenMP runtime"
+    impl = registry.create("c")
+    with threadpool_limits(1):
+        assert impl.info()["threads"] == 1
+    with threadpool_limits(2):
+        assert impl.info()["threads"] == 2
+        _check_products(impl, 1000, 129, 1000)  # both slab directions: N >= M and M > N
+        _check_products(impl, 1000, 129, 17)
+    assert registry.create("c-blocked").info()["threads"] == 1
+    cell = runner.plan(impls=["c"], workloads=["matmul"], quick=True)[0]
+    with threadpool_limits(1):
+        assert runner.prepare(impl, cell, budget=None)[0]["threads"] == 1
+
+
+@needs_build
+@pytest.mark.parametrize("heads", [1, 2, 5])  # fewer heads than threads, and more
+def test_bmm_splits_batches_across_threads_correctly(heads):
+    rng, ref = np.random.default_rng(1), Reference()
+    a, b, dc = _x(rng, heads, 129, 17), _x(rng, heads, 17, 33), _x(rng, heads, 129, 33)
+    impl = registry.create("c")
+    with threadpool_limits(2):
+        got = [impl.bmm(a, b), *impl.bmm_bwd(a, b, dc)]
+    a64, b64, dc64 = (x.astype(np.float64) for x in (a, b, dc))
+    want = [ref.bmm(a64, b64), *ref.bmm_bwd(a64, b64, dc64)]
+    assert rel_err(got, want) <= TOL_PRODUCT
+
+
+# ---- bad input: errors that name the argument, never a crash -------------------------------
+
+
+@pytest.fixture
+def impl():
+    return registry.create("c")
+
+
+@needs_build
+def test_wrong_dtype_is_a_type_error_naming_argument_dtype_and_shape(impl):
+    a = np.ones((3, 4), dtype=np.float64)
+    with pytest.raises(TypeError, match=r"matmul: a_MK must have dtype float32, got "
+                                        r"dtype\('float64'\) with shape \(3, 4\)"):
+        impl.matmul(a, np.ones((4, 2), np.float32))
+    with pytest.raises(TypeError, match="linear: b_O must be a numpy.ndarray of float32, got list"):
+        impl.linear(np.ones((3, 4), np.float32), np.ones((4, 2), np.float32), [0.0, 0.0])
+
+
+@needs_build
+def test_wrong_rank_and_disagreeing_sizes_are_value_errors_with_both_shapes(impl):
+    with pytest.raises(ValueError, match=r"matmul: b_KN must have 2 axes \(KN\), got shape \(4,\)"):
+        impl.matmul(np.ones((3, 4), np.float32), np.ones(4, np.float32))
+    with pytest.raises(ValueError, match=r"matmul: a_MK has shape \(3, 4\) but b_KN has shape "
+                                         r"\(5, 2\): their K axes must agree \(4 vs 5\)"):
+        impl.matmul(np.ones((3, 4), np.float32), np.ones((5, 2), np.float32))
+    with pytest.raises(ValueError, match=r"linear_bwd: x_BI has shape \(3, 4\) but dy_BO has "
+                                         r"shape \(2, 2\): their B axes"):
+        impl.linear_bwd(np.ones((3, 4), np.float32), np.ones((4, 2), np.float32),
+                        np.ones((2, 2), np.float32))
+    with pytest.raises(ValueError, match=r"add: a_BI has shape \(2, 3\) but b_BI has shape "
+                                         r"\(3, 2\)"):
+        impl.add(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32))
+    with pytest.raises(ValueError, match="bmm: a_XMK must have 3 axes"):
+        impl.bmm(np.ones((3, 4), np.float32), np.ones((1, 4, 2), np.float32))
+
+
+@needs_build
+def test_strided_and_byte_swapped_inputs_are_copied_and_give_right_answers(impl):
+    rng = np.random.default_rng(2)
+    a_big, b_KN = _x(rng, 17, 258), _x(rng, 129, 5)
+    a_MK = a_big[:, ::2]  # (17, 129), strided
+    np.testing.assert_allclose(impl.matmul(a_MK, b_KN), a_MK @ b_KN, rtol=1e-4, atol=1e-4)
+    a_KM = _x(rng, 129, 17)
+    np.testing.assert_allclose(impl.matmul(a_KM.T, b_KN), a_KM.T @ b_KN, rtol=1e-4, atol=1e-4)
+    swapped = a_KM.T.astype(">f4")
+    np.testing.assert_allclose(impl.matmul(swapped, b_KN), a_KM.T @ b_KN, rtol=1e-4, atol=1e-4)
+    x_XTS = _x(rng, 2, 6, 12)[:, :, ::2]
+    np.testing.assert_allclose(impl.softmax(x_XTS), Reference().softmax(x_XTS.astype(np.float64)),
+                               atol=1e-6)
+
+
+@needs_build
+def test_arrays_updated_in_place_are_refused_when_strided_or_read_only(impl):
+    p = np.ones((4, 6), np.float32)
+    with pytest.raises(ValueError, match=r"sgd: p is updated in place, so it must be "
+                                         r"C-contiguous.*shape \(4, 3\)"):
+        impl.sgd(p[:, ::2], np.ones((4, 3), np.float32), 0.1)
+    frozen = np.ones((4, 6), np.float32)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="adam: m is updated in place, so it must be writeable"):
+        impl.adam(p, p, frozen, p.copy(), 1, 1e-3, 0.9, 0.999, 1e-8)
+    with pytest.raises(ValueError, match=r"momentum: p has shape \(4, 6\) but v has shape"):
+        impl.momentum(p, p, np.ones((4, 5), np.float32), 0.1, 0.9)
+    with pytest.raises(ValueError, match="adam: t counts steps from 1, got 0"):
+        impl.adam(p, p, p.copy(), p.copy(), 0, 1e-3, 0.9, 0.999, 1e-8)
+    np.testing.assert_array_equal(p, 1.0)  # nothing was half-applied
+    g = np.full((4, 12), 2.0, np.float32)[:, ::2]  # a strided gradient is only read: copied
+    impl.sgd(p, g, 0.5)
+    np.testing.assert_array_equal(p, 0.0)
+
+
+@needs_build
+def test_bad_labels_are_refused_before_they_index_anything(impl):
+    logits = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"softmax_xent: labels_B\[1\] is 4, expected a class "
+                                         r"index in \[0, 4\)"):
+        impl.softmax_xent(logits, np.array([0, 4, 1]))
+    with pytest.raises(ValueError, match=r"labels_B\[0\] is -1"):
+        impl.softmax_xent_bwd(logits, np.array([-1, 0, 1]))
+    with pytest.raises(ValueError, match="labels_B has 2 labels, expected one per row: 3"):
+        impl.softmax_xent(logits, np.array([0, 1]))
+    with pytest.raises(TypeError, match="labels_B must be a 1-d integer array, got dtype "
+                                        "numpy.float64"):
+        impl.softmax_xent(logits, np.array([0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"logits_BC needs at least one row and one class, got "
+                                         r"shape \(0, 4\)"):
+        impl.softmax_xent(np.zeros((0, 4), np.float32), np.array([], np.int64))
+    loss, _ = impl.softmax_xent(logits, np.array([0, 1, 2], dtype=np.int32))  # any int dtype
+    assert loss == pytest.approx(np.log(4.0))
+
+
+@needs_build
+def test_empty_products_and_a_bad_rung(impl):
+    assert impl.matmul(np.ones((0, 3), np.float32), np.ones((3, 2), np.float32)).shape == (0, 2)
+    np.testing.assert_array_equal(
+        impl.matmul(np.ones((2, 0), np.float32), np.ones((0, 3), np.float32)), np.zeros((2, 3)))
+    np.testing.assert_array_equal(
+        impl.linear(np.ones((2, 0), np.float32), np.ones((0, 3), np.float32),
+                    np.arange(3, dtype=np.float32)), [[0, 1, 2], [0, 1, 2]])
+    import nnladder_c
+
+    with pytest.raises(ValueError, match="rung must be 1 .* got 7"):
+        nnladder_c.matmul(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32), 7)
+
+
+@needs_build
+def test_the_gil_is_released_while_a_kernel_runs():
+    """A long naive product in a thread: the main thread keeps running Python meanwhile."""
+    import nnladder_c
+
+    a = np.ones((400, 400), np.float32)
+    ticks, marks, done = [0], [], threading.Event()
+
+    def work():
+        marks.append(ticks[0])
+        nnladder_c.matmul(a, a, 1)  # ~0.1 s of C
+        marks.append(ticks[0])
+        done.set()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    while not done.is_set():
+        ticks[0] += 1
+    thread.join()
+    assert marks[1] - marks[0] > 1000, f"main thread ran {marks[1] - marks[0]} loops meanwhile"
+
+
+# ---- without a compiler ---------------------------------------------------------------------
+
+
+def test_unavailable_reason_names_the_missing_compiler(monkeypatch):
+    monkeypatch.setattr(c_ext, "_IMPORT_ERROR", ImportError("No module named 'nnladder_c'"))
+    monkeypatch.setattr(c_ext.shutil, "which", lambda name: None)
+    reason = c_ext.CNaive.unavailable_reason()
+    assert "nnladder_c is not built: no C compiler" in reason and "pip install -e ." in reason
+    monkeypatch.setattr(c_ext.shutil, "which", lambda name: "/usr/bin/cc")
+    assert "not importable (No module named 'nnladder_c')" in c_ext.CImpl.unavailable_reason()
+
+
+def test_build_without_a_compiler_warns_and_succeeds(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "CC": str(tmp_path / "no-such-cc"), "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"),
+         "--build-temp", str(tmp_path / "tmp")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "WARNING: the C extension nnladder_c was not built" in done.stderr
+    assert not list((tmp_path / "lib").glob("nnladder_c*"))
