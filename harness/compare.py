@@ -1,10 +1,11 @@
 """Compares two sets of runs cell by cell: a ratio, its confidence interval, and a verdict.
 
 Method. A cell is (impl, workload, size, phase); each side (BASE, HEAD) has one or more runs
-of it, and each run stored its raw per-round times (`samples_s`). A side's time is the mean
-over its runs of each run's median round: the median shrugs off the rounds a neighbour's
-burst spoiled, and averaging runs weights each run equally however many rounds it had.
-The ratio is HEAD / BASE (above 1: HEAD is slower).
+of it, and each run stored its raw per-round times (`samples_s`). A side's time is the median
+over its runs of each run's median round: the median round shrugs off the rounds a
+neighbour's burst spoiled, and the median over runs (of three or more) shrugs off a whole
+spoiled run; load on a shared machine only ever slows a run down. The ratio is
+HEAD / BASE (above 1: HEAD is slower).
 
 The confidence interval is a two-level percentile bootstrap: resample the runs of each side
 with replacement, and within each chosen run resample its rounds with replacement, then take
@@ -18,7 +19,8 @@ Verdict: "slower" needs both that the ratio passes the threshold (ratio > 1 + th
 and that the interval lies wholly above 1 (significant); "faster" is the mirror
 (ratio < 1 / (1 + threshold), interval wholly below 1); anything else is "same". A cell
 stored on one side only is "new" or "gone"; one not timed on both sides shows its statuses
-("ok -> over_budget"), and one that went from ok to wrong or error is "broken".
+("ok -> over_budget", or "unsupported" when both agree), and one that went from ok to wrong
+or error is "broken".
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ def _run_samples(rows: pd.DataFrame) -> list:
 
 
 def side_time(runs: list) -> float:
-    """A side's time for one cell: the mean over runs of each run's median round."""
-    return float(np.mean([np.median(samples) for samples in runs]))
+    """A side's time for one cell: the median over runs of each run's median round."""
+    return float(np.median([np.median(samples) for samples in runs]))
 
 
 def _bootstrap_times(runs: list, rng: np.random.Generator, resamples: int) -> np.ndarray:
@@ -50,13 +52,16 @@ def _bootstrap_times(runs: list, rng: np.random.Generator, resamples: int) -> np
         np.median(samples[rng.integers(0, len(samples), (resamples, len(samples)))], axis=1)
         for samples in runs])
     chosen_RB = rng.integers(0, len(runs), (len(runs), resamples))
-    return np.take_along_axis(medians_RB, chosen_RB, axis=0).mean(axis=0)
+    return np.median(np.take_along_axis(medians_RB, chosen_RB, axis=0), axis=0)
 
 
 def ratio_ci(base_runs: list, head_runs: list, confidence: float = CONFIDENCE,
              resamples: int = RESAMPLES, seed: int = 0) -> tuple:
-    """-> (ratio, ci_low, ci_high) of HEAD / BASE for one cell."""
+    """-> (ratio, ci_low, ci_high) of HEAD / BASE for one cell; a side is a list of runs,
+    each a sequence of per-round seconds."""
     rng = np.random.default_rng(seed)
+    base_runs, head_runs = ([np.asarray(r, dtype=float) for r in runs]
+                            for runs in (base_runs, head_runs))
     ratio = side_time(head_runs) / side_time(base_runs)
     boot_B = _bootstrap_times(head_runs, rng, resamples) / \
         _bootstrap_times(base_runs, rng, resamples)
@@ -111,6 +116,8 @@ def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD
             row["verdict"] = "broken"
         elif base_rows.empty or head_rows.empty:
             row["verdict"] = "new" if base_rows.empty else "gone"
+        elif row["base_status"] == row["head_status"]:
+            row["verdict"] = row["base_status"]  # not timed on either side, for one reason
         else:
             row["verdict"] = f"{row['base_status']} -> {row['head_status']}"
         out.append(row)

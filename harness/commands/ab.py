@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +52,8 @@ def run_arguments(args) -> list:
 
 
 def run(args) -> int:
+    # a CI job's cancel sends SIGTERM: exit through the finally blocks that remove worktrees
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     base_sha, head_sha = ab.resolve(args.base), ab.resolve(args.head)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     results = Path(args.results or RESULTS / "ab" / f"{stamp}-{base_sha[:7]}-{head_sha[:7]}")

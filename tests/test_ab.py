@@ -1,0 +1,69 @@
+"""ab: refs refused before git sees them, worktrees cleaned up, builds and runs that fail."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from harness import ab, cli
+from harness.machine import ROOT
+
+
+@pytest.mark.parametrize("ref", ["-x", "--upload-pack=touch /tmp/pwned", "", "HEAD; rm -rf /",
+                                 "a b", "--output=/tmp/x"])
+def test_unsafe_refs_are_refused(ref):
+    with pytest.raises(ValueError, match="refused"):
+        ab.resolve(ref)
+
+
+def test_refs_that_are_not_commits_are_refused():
+    with pytest.raises(ValueError, match="not a commit"):
+        ab.resolve("no-such-branch-anywhere")
+    tree = subprocess.run(["git", "rev-parse", "HEAD^{tree}"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    with pytest.raises(ValueError, match="not a commit"):
+        ab.resolve(tree)  # a tree object: a valid name, but not a commit
+
+
+def test_head_resolves_to_its_sha():
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert ab.resolve("HEAD") == sha
+
+
+def test_command_refuses_a_dash_ref(capsys):
+    assert cli.main(["ab", "--", "--upload-pack=x", "HEAD"]) == 2
+    assert "refused" in capsys.readouterr().err
+
+
+def test_failed_build_says_why(tmp_path):
+    (tmp_path / "setup.py").write_text("raise SystemExit('no compiler for this test')\n")
+    with pytest.raises(RuntimeError, match="build_ext --inplace.*\n.*no compiler for this test"):
+        ab.build(tmp_path)
+
+
+def test_failed_run_says_why(tmp_path):
+    with pytest.raises(RuntimeError, match="failed .exit 1, 0 runs stored"):
+        ab.run_once(tmp_path, tmp_path / "results", ["--quick"])  # no harness in that tree
+
+
+def worktrees() -> str:
+    return subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout
+
+
+@pytest.mark.slow
+def test_ab_interleaves_runs_and_removes_its_worktree(tmp_path):
+    before = worktrees()
+    logged = []
+    base, head = ab.ab("HEAD", "HEAD", ["--quick", "--impl=numpy", "--workload=xor"],
+                       repeats=2, results=tmp_path, log=logged.append)
+    assert [line.split()[1] for line in logged] == ["base", "head", "base", "head"]
+    for side in (base, head):
+        assert side["run_id"].nunique() == 2
+        assert set(side["status"]) == {"ok"}
+        assert len(side) == 2 * 3  # xor: fwd, bwd, step, in each of two runs
+    assert not set(base["run_id"]) & set(head["run_id"])
+    assert base["commit"].iloc[0] == ab.resolve("HEAD")
+    assert worktrees() == before

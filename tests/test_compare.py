@@ -1,0 +1,133 @@
+"""compare: the bootstrap interval, the verdicts, the tables, and the `compare` command."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness import cli, compare, machine, store
+
+RNG = np.random.default_rng(1)
+
+
+def samples(centre: float, spread: float = 0.01, n: int = 60) -> list:
+    """Round times around centre, with a relative spread and a few slow outliers."""
+    values = centre * (1 + spread * RNG.standard_normal(n))
+    values[:3] *= 1.5  # a neighbour's burst: the median must not care
+    return list(values)
+
+
+def test_same_distribution_is_same():
+    ratio, low, high = compare.ratio_ci([samples(1e-3)], [samples(1e-3)])
+    assert low < 1 < high
+    assert abs(ratio - 1) < 0.02
+    assert compare.verdict(ratio, low, high) == "same"
+
+
+@pytest.mark.parametrize("factor, expected", [(1.2, "slower"), (1 / 1.2, "faster")])
+def test_clear_change_past_threshold_is_flagged(factor, expected):
+    ratio, low, high = compare.ratio_ci([samples(1e-3)], [samples(1e-3 * factor)])
+    assert ratio == pytest.approx(factor, rel=0.02)
+    assert compare.verdict(ratio, low, high) == expected
+
+
+def test_significant_but_small_change_is_same():
+    ratio, low, high = compare.ratio_ci([samples(1e-3, 0.001)], [samples(1.05e-3, 0.001)])
+    assert low > 1  # significant...
+    assert compare.verdict(ratio, low, high) == "same"  # ...but under the 10% threshold
+    assert compare.verdict(ratio, low, high, threshold=0.02) == "slower"
+
+
+def test_large_but_noisy_change_is_same():
+    spread = np.array([0.5, 0.7, 0.9, 1.0, 1.1, 1.4, 1.8]) * 1e-3
+    ratio, low, high = compare.ratio_ci([spread], [spread * 1.3])
+    assert ratio == pytest.approx(1.3) and low < 1
+    assert compare.verdict(ratio, low, high) == "same"
+
+
+def test_run_to_run_drift_widens_the_interval():
+    """Two runs a side that disagree: the interval must carry that drift, not only rounds."""
+    base = [samples(1.0e-3, 0.002), samples(1.3e-3, 0.002)]
+    head = [samples(1.3e-3, 0.002), samples(1.35e-3, 0.002)]
+    _, low_runs, _ = compare.ratio_ci(base, head)
+    _, low_pooled, _ = compare.ratio_ci([base[0] + base[1]], [head[0] + head[1]])
+    assert low_runs < 1 < low_pooled
+
+
+def test_interval_is_deterministic():
+    base, head = [samples(1e-3, 0.1)], [samples(1.1e-3, 0.1)]
+    assert compare.ratio_ci(base, head) == compare.ratio_ci(base, head)
+
+
+def rows(run_id, commit, cells, status="ok"):
+    """Result rows: cells = {(impl, size): samples}."""
+    out = []
+    for (impl, size), values in cells.items():
+        out.append({"run_id": run_id, "timestamp": run_id, "commit": commit, "dirty": False,
+                    "machine": machine.machine_name(), "impl": impl, "device": "cpu",
+                    "workload": "matmul", "size": size, "phase": "fwd", "status": status,
+                    "reason": "", "t_median_s": float(np.median(values)) if values else None,
+                    "samples_s": values})
+    return out
+
+
+def test_compare_covers_every_cell_and_status():
+    base = pd.DataFrame(
+        rows("r1", "a" * 40, {("numpy", "n=1"): samples(1e-3), ("numpy", "n=2"): samples(2e-3),
+                              ("numpy", "n=3"): samples(3e-3)})
+        + [{"run_id": "r1", "commit": "a" * 40, "impl": "numpy", "workload": "train",
+            "size": "", "phase": "step", "status": "ok", "samples_s": None}])
+    head = pd.DataFrame(
+        rows("r2", "b" * 40, {("numpy", "n=1"): samples(1e-3), ("numpy", "n=2"): samples(3e-3),
+                              ("numpy", "n=4"): samples(1e-3)})
+        + rows("r2", "b" * 40, {("numpy", "n=3"): []}, status="wrong"))
+    result = compare.compare(base, head).set_index("size")
+    assert "train" not in set(result["workload"])
+    assert result.loc["n=1", "verdict"] == "same"
+    assert result.loc["n=2", "verdict"] == "slower"
+    assert result.loc["n=3", "verdict"] == "broken"
+    assert result.loc["n=4", "verdict"] == "new"
+    assert compare.regressed(result.reset_index())
+    terminal = compare.to_terminal(result.reset_index())
+    assert "slower" in terminal and "4 cells" in terminal
+    markdown = compare.to_markdown(result.reset_index(), "main", "pr|1")
+    assert "significant regression" in markdown and "pr\\|1" not in markdown.split("\n")[0]
+    assert markdown.count("| numpy |") >= 4
+
+
+def test_no_regression_when_only_faster():
+    base = pd.DataFrame(rows("r1", "a" * 40, {("numpy", "n=1"): samples(2e-3)}))
+    head = pd.DataFrame(rows("r2", "b" * 40, {("numpy", "n=1"): samples(1e-3)}))
+    result = compare.compare(base, head)
+    assert list(result["verdict"]) == ["faster"]
+    assert not compare.regressed(result)
+
+
+def test_bad_options_are_refused():
+    frame = pd.DataFrame(rows("r1", "a" * 40, {("numpy", "n=1"): samples(1e-3)}))
+    with pytest.raises(ValueError, match="confidence"):
+        compare.compare(frame, frame, confidence=95)
+    with pytest.raises(ValueError, match="threshold"):
+        compare.compare(frame, frame, threshold=-0.1)
+
+
+def store_runs(root, runs):
+    for run_id, commit, cells in runs:
+        writer = store.RunWriter(run_id, machine.machine_name(), root)
+        for row in rows(run_id, commit, cells):
+            writer.append(row)
+
+
+def test_command_exit_codes_and_markdown(tmp_path, capsys):
+    store_runs(tmp_path, [("run-base", "a" * 40, {("numpy", "n=1"): samples(1e-3)}),
+                          ("run-fast", "b" * 40, {("numpy", "n=1"): samples(1e-3)}),
+                          ("run-slow", "c" * 40, {("numpy", "n=1"): samples(1.3e-3)})])
+    md = tmp_path / "comment.md"
+    assert cli.main(["compare", "aaaa", "bbbbbbb", "--results", str(tmp_path)]) == 0
+    assert cli.main(["compare", "run-base", "run-slow", "--results", str(tmp_path),
+                     "--markdown", str(md)]) == 1
+    assert "slower" in md.read_text()
+    assert cli.main(["compare", "aaaa", "dddd", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no stored results for 'dddd'" in err and "aaaaaaaaaa" in err
