@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from harness import cli, datasets, registry, store, train
+from harness import cli, datasets, registry, store, train, train_report
 from harness.commands import train as train_command
 from harness.reference import Reference
 from impls.numpy_impl import NumpyImpl
@@ -314,3 +314,35 @@ def test_layers_come_from_the_dataset_and_hidden():
     assert train_command.layers_for(args, data) == (64, 32, 10)
     with pytest.raises(ValueError, match="--layers must be widths joined by '-'"):
         train_command.layers_for(parser.parse_args(["train", "--layers", "64x10"]), data)
+
+
+# ---- the report's figures -----------------------------------------------------------------
+
+
+def test_report_has_no_training_figures_without_training_rows(tmp_path):
+    assert train_report.figures(store.load(tmp_path)) == []  # empty table, schema only
+    other = store.load(tmp_path).reindex([0]).assign(workload="matmul", phase="fwd",
+                                                     status="ok")
+    assert train_report.figures(other) == []
+
+
+def test_report_draws_four_figures_per_training_config(tmp_path, fake_registry):
+    digits()
+    assert run_train(tmp_path, "--impl", "numpy,flipped,absent", "--target-acc", "0.5") == 1
+    assert run_train(tmp_path, "--impl", "numpy", "--epochs", "0") == 0  # evaluation only
+    assert run_train(tmp_path, "--impl", "numpy", "--hidden", "8", "--epochs", "1") == 0
+    drawn = train_report.figures(store.load(tmp_path / "results"))
+    titles = [title for title, _ in drawn]
+    assert len(drawn) == 8, titles  # two trained configs; the 0-epoch run draws nothing
+    assert sum("layers=64-8-10" in t for t in titles) == 4
+    both = [(t, f) for t, f in drawn if "layers=64-32-10" in t]
+    assert [t.split(":")[0] for t, _ in both] == \
+        ["Learning curves", "Time to accuracy", "Weight histograms", "Confusion matrix"]
+    curves = both[0][1]
+    assert [line.get_label() for line in curves.axes[0].get_lines()] == ["numpy", "flipped"]
+    labels = [text.get_text() for text in both[1][1].axes[0].texts]
+    assert labels[0].endswith("epoch 1") and labels[1] == " target not reached"
+    assert "numpy: test accuracy" in both[3][1].axes[0].get_title()
+    for _, figure in drawn:
+        figure.savefig(tmp_path / "figure.png")
+        assert (tmp_path / "figure.png").stat().st_size > 1000

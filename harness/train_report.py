@@ -1,0 +1,135 @@
+"""Figures of the training runs for the report: learning curves, time to accuracy, weight
+histograms per layer and the confusion matrix, built from the rows `train` stores.
+
+The report (harness/report.py) calls `figures(table)` and inlines what it returns. Figures
+are made with matplotlib's object API on the Agg canvas: no pyplot, no global backend state.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+# A training configuration (dataset, layers, batch, optimizer, epochs) per machine gets one
+# set of figures; only the newest few configurations are drawn, so the report stays short.
+MAX_CONFIGS = 3
+
+
+def _figure(width: float, height: float, **subplots):
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(**subplots)
+
+
+def latest_training(table: pd.DataFrame) -> list:
+    """[(title, rows)] per (machine, config), newest first: each impl's newest ok row."""
+    if table.empty or "workload" not in table or "loss_by_epoch" not in table:
+        return []
+    rows = table[(table.workload == "train") & (table.phase == "train")
+                 & (table.status == "ok") & (table.rounds > 0)]  # rounds 0: evaluation only
+    if rows.empty:
+        return []
+    # Stable sorts keep each run's impls in the order they were trained (the user's order).
+    rows = rows.sort_values("timestamp", kind="stable") \
+        .drop_duplicates(["machine", "size", "impl"], keep="last")
+    groups = sorted(rows.groupby(["machine", "size"]), key=lambda g: g[1].timestamp.max(),
+                    reverse=True)
+    return [(f"{size} on {machine}", group)
+            for (machine, size), group in groups[:MAX_CONFIGS]]
+
+
+def learning_curves(title: str, rows: pd.DataFrame) -> Figure:
+    """Training loss, train and test accuracy per epoch, one line per impl."""
+    fig, (loss_ax, acc_ax) = _figure(10, 3.8, ncols=2)
+    for row in rows.itertuples():
+        epochs = np.arange(1, len(row.loss_by_epoch) + 1)
+        line, = loss_ax.plot(epochs, row.loss_by_epoch, marker=".", label=row.impl)
+        acc_ax.plot(epochs, np.array(row.test_acc_by_epoch) * 100, marker=".",
+                    color=line.get_color(), label=f"{row.impl} test")
+        acc_ax.plot(epochs, np.array(row.train_acc_by_epoch) * 100, linestyle=":",
+                    color=line.get_color())
+    target = rows.target_acc.iloc[0] * 100
+    acc_ax.axhline(target, color="grey", linewidth=0.8, linestyle="--")
+    loss_ax.set(xlabel="epoch", ylabel="mean training loss", yscale="log", title="loss")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)",
+               title=f"test (solid), train (dotted), target {target:g}% (dashed)")
+    loss_ax.legend(fontsize="small")
+    acc_ax.legend(fontsize="small")
+    fig.suptitle(f"learning curves: {title}", fontsize="medium")
+    return fig
+
+
+def time_to_accuracy(title: str, rows: pd.DataFrame) -> Figure:
+    """Training seconds to the target test accuracy per impl; impls that missed it say so."""
+    fig, (target_ax, epoch_ax) = _figure(10, 0.5 + 0.45 * len(rows) + 1.5, ncols=2)
+    impls = list(rows.impl)
+    to_target_s = [v if v is not None and np.isfinite(v) else 0.0
+                   for v in rows.time_to_target_s.astype(float)]
+    bars = target_ax.barh(impls, to_target_s, color="tab:blue")
+    for bar, row in zip(bars, rows.itertuples(), strict=True):
+        hit = row.epochs_to_target is not None and np.isfinite(float(row.epochs_to_target))
+        label = f" {bar.get_width():.3g} s, epoch {int(row.epochs_to_target)}" if hit \
+            else " target not reached"
+        target_ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, label,
+                       va="center", fontsize="small")
+    epoch_ax.barh(impls, rows.t_median_s.astype(float), color="tab:orange")
+    hit_s = [v for v in to_target_s if v > 0]
+    if hit_s:  # log scale (the rungs span decades), room on the right for the labels
+        target_ax.set_xscale("log")
+        target_ax.set_xlim(min(hit_s) / 2, max(hit_s) * 30)
+    target_ax.set(xlabel="training seconds (evaluation excluded)",
+                  title=f"time to {rows.target_acc.iloc[0]:.0%} test accuracy")
+    epoch_ax.set(xscale="log", xlabel="seconds", title="median epoch time")
+    target_ax.invert_yaxis()
+    epoch_ax.invert_yaxis()
+    fig.suptitle(title, fontsize="medium")
+    return fig
+
+
+def weight_histograms(title: str, rows: pd.DataFrame) -> Figure:
+    """The final weights of each layer, binned, one outline per impl."""
+    layers = sorted(rows.weight_hist.iloc[0])
+    fig, axes = _figure(3.4 * len(layers), 3, ncols=len(layers), squeeze=False)
+    for ax, layer in zip(axes[0], layers, strict=True):
+        for row in rows.itertuples():
+            binned = row.weight_hist.get(layer)
+            if binned:
+                ax.stairs(binned["counts"], binned["edges"], label=row.impl)
+        ax.set(title=layer, xlabel="weight", ylabel="count")
+    axes[0][0].legend(fontsize="small")
+    fig.suptitle(f"final weights per layer: {title}", fontsize="medium")
+    return fig
+
+
+def confusion(title: str, rows: pd.DataFrame) -> Figure:
+    """The test-set confusion matrix of the best impl (rows: true class, columns: predicted)."""
+    best = rows.loc[rows.test_acc.astype(float).idxmax()]
+    confusion_CC = np.array(best.confusion_CC)
+    classes = len(confusion_CC)
+    fig, ax = _figure(4.6, 4.2)
+    image = ax.imshow(confusion_CC, cmap="Blues")
+    for true in range(classes):
+        for pred in range(classes):
+            count = confusion_CC[true, pred]
+            if count:
+                ax.text(pred, true, str(count), ha="center", va="center", fontsize="x-small",
+                        color="white" if count > confusion_CC.max() / 2 else "black")
+    ax.set(xticks=range(classes), yticks=range(classes), xlabel="predicted class",
+           ylabel="true class",
+           title=f"{best.impl}: test accuracy {float(best.test_acc):.2%}")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.suptitle(title, fontsize="small")
+    return fig
+
+
+def figures(table: pd.DataFrame) -> list:
+    """[(title, Figure)] for the report; [] when the table has no training rows."""
+    out = []
+    for title, rows in latest_training(table):
+        out += [(f"Learning curves: {title}", learning_curves(title, rows)),
+                (f"Time to accuracy: {title}", time_to_accuracy(title, rows)),
+                (f"Weight histograms: {title}", weight_histograms(title, rows)),
+                (f"Confusion matrix: {title}", confusion(title, rows))]
+    return out
