@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
 import time
 import traceback
@@ -100,12 +101,10 @@ class DistStats(Stats):
         object.__setattr__(self, "traffic", traffic)
 
     def as_dict(self) -> dict:
-        # The round with the median time, so compute + comm adds up to t_median_s.
-        median_round = sorted(range(self.rounds), key=self.samples_s.__getitem__)[
-            (self.rounds - 1) // 2]
-        comm = self.comm_s[median_round]
-        return {**super().as_dict(), "t_comm_s": comm,
-                "t_compute_s": self.samples_s[median_round] - comm, **self.traffic}
+        # Compute is what the median time leaves after the median communication time.
+        comm = statistics.median(self.comm_s)
+        return {**super().as_dict(), "t_comm_s": comm, "t_compute_s": self.median - comm,
+                **self.traffic}
 
 
 def _per_call_traffic(before: list, after: list, calls: int) -> dict:

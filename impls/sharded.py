@@ -149,11 +149,11 @@ class ShardedImpl(Impl):
 
     def put(self, x_np, role):
         axis = self.split_axis(x_np, role)
-        if axis is None:
-            return self.base.put(x_np, role)
-        local = self.base.put(self._host_block(x_np, axis, f"the {role}"), role)
-        self._traffic["weight_bytes"] += self.base.get(local).nbytes
-        return Shard(local, axis, x_np.shape)
+        local = self.base.put(x_np if axis is None else
+                              self._host_block(x_np, axis, f"the {role}"), role)
+        if role in ("weight", "bias"):  # what this rank holds, whole or its block
+            self._traffic["weight_bytes"] += self.base.get(local).nbytes
+        return local if axis is None else Shard(local, axis, x_np.shape)
 
     def get(self, x):
         if isinstance(x, Shard):
@@ -231,6 +231,13 @@ class ShardedImpl(Impl):
         """This rank's block along `axis` of a whole array (the split input of a row layer)."""
         return self._native(self._host_block(self.base.get(self._whole(x)), axis, name))
 
+    def _split(self, x, axis: int, name: str) -> Shard:
+        """x as split along `axis`: a weight placed as an activation is cut here, locally."""
+        if isinstance(x, Shard) and x.axis == axis:
+            return x
+        shape = self.base.get(self._whole(x)).shape
+        return Shard(self._local_block(x, axis, name), axis, shape)
+
     def _summed(self, partial, plus=None):
         """The sum over ranks of each rank's partial array, then + plus (a whole bias) once."""
         total = np.ascontiguousarray(self.base.get(partial), dtype=np.float32)
@@ -293,22 +300,24 @@ class ColumnParallel(ShardedImpl):
     def split_axis(self, x_np, role):
         return {"weight": x_np.ndim - 1, "bias": 0}.get(role)
 
-    def linear(self, x_BI, w_IOp, b_Op):
+    def linear(self, x_BI, w_IO, b_O):
+        w_IOp, b_Op = self._split(w_IO, 1, "w_IO"), self._split(b_O, 0, "b_O")
         y_BOp = self.base.linear(self._whole(x_BI), w_IOp.local, b_Op.local)
         return self._whole(Shard(y_BOp, 1, (x_BI.shape[0], w_IOp.shape[1])))
 
-    def linear_bwd(self, x_BI, w_IOp, dy_BO):
-        dy_BOp = self._local_block(dy_BO, 1, "dy_BO")
+    def linear_bwd(self, x_BI, w_IO, dy_BO):
+        w_IOp, dy_BOp = self._split(w_IO, 1, "w_IO"), self._local_block(dy_BO, 1, "dy_BO")
         dx_BI, dw_IOp, db_Op = self.base.linear_bwd(self._whole(x_BI), w_IOp.local, dy_BOp)
         return (self._summed(dx_BI), Shard(dw_IOp, 1, w_IOp.shape),
                 Shard(db_Op, 0, (w_IOp.shape[1],)))
 
-    def matmul(self, a_MK, b_KNp):
+    def matmul(self, a_MK, b_KN):
+        b_KNp = self._split(b_KN, 1, "b_KN")
         c_MNp = self.base.matmul(self._whole(a_MK), b_KNp.local)
         return self._whole(Shard(c_MNp, 1, (a_MK.shape[0], b_KNp.shape[1])))
 
-    def matmul_bwd(self, a_MK, b_KNp, dc_MN):
-        dc_MNp = self._local_block(dc_MN, 1, "dc_MN")
+    def matmul_bwd(self, a_MK, b_KN, dc_MN):
+        b_KNp, dc_MNp = self._split(b_KN, 1, "b_KN"), self._local_block(dc_MN, 1, "dc_MN")
         da_MK, db_KNp = self.base.matmul_bwd(self._whole(a_MK), b_KNp.local, dc_MNp)
         return self._summed(da_MK), Shard(db_KNp, 1, b_KNp.shape)
 
@@ -321,22 +330,87 @@ class RowParallel(ShardedImpl):
     def split_axis(self, x_np, role):
         return 0 if role == "weight" else None
 
-    def linear(self, x_BI, w_IpO, b_O):
-        x_BIp = self._local_block(x_BI, 1, "x_BI")
+    def linear(self, x_BI, w_IO, b_O):
+        w_IpO, x_BIp = self._split(w_IO, 0, "w_IO"), self._local_block(x_BI, 1, "x_BI")
         return self._summed(self.base.matmul(x_BIp, w_IpO.local), plus=self._whole(b_O))
 
-    def linear_bwd(self, x_BI, w_IpO, dy_BO):
-        x_BIp = self._local_block(x_BI, 1, "x_BI")
+    def linear_bwd(self, x_BI, w_IO, dy_BO):
+        w_IpO, x_BIp = self._split(w_IO, 0, "w_IO"), self._local_block(x_BI, 1, "x_BI")
         dx_BIp, dw_IpO, db_O = self.base.linear_bwd(x_BIp, w_IpO.local, self._whole(dy_BO))
         return (self._whole(Shard(dx_BIp, 1, (x_BI.shape[0], w_IpO.shape[0]))),
                 Shard(dw_IpO, 0, w_IpO.shape), db_O)
 
-    def matmul(self, a_MK, b_KpN):
-        a_MKp = self._local_block(a_MK, 1, "a_MK")
+    def matmul(self, a_MK, b_KN):
+        b_KpN, a_MKp = self._split(b_KN, 0, "b_KN"), self._local_block(a_MK, 1, "a_MK")
         return self._summed(self.base.matmul(a_MKp, b_KpN.local))
 
-    def matmul_bwd(self, a_MK, b_KpN, dc_MN):
-        a_MKp = self._local_block(a_MK, 1, "a_MK")
+    def matmul_bwd(self, a_MK, b_KN, dc_MN):
+        b_KpN, a_MKp = self._split(b_KN, 0, "b_KN"), self._local_block(a_MK, 1, "a_MK")
         da_MKp, db_KpN = self.base.matmul_bwd(a_MKp, b_KpN.local, self._whole(dc_MN))
         return (self._whole(Shard(da_MKp, 1, (a_MK.shape[0], b_KpN.shape[0]))),
                 Shard(db_KpN, 0, b_KpN.shape))
+
+
+class MegatronMLP(ShardedImpl):
+    """Megatron's MLP: layers paired column -> row, the activation split between them.
+
+    Layer l is column-parallel when l is even and row-parallel when odd, so each pair keeps
+    h_BHp (and relu's input z_BHp) on its rank: the forward all-reduces once per pair, after
+    the row layer; the backward once per pair, for the column layer's input gradient (the
+    first layer's is skipped: the model does not use it). A last, unpaired layer is
+    column-parallel and all-gathers the logits.
+    """
+
+    name = "sharded-mlp"
+
+    def split_axis(self, x_np, role):
+        # put cannot know a weight's layer: everything starts column-parallel, and the row
+        # layers are resharded once, the first time the model sees its params (untimed).
+        return {"weight": x_np.ndim - 1, "bias": 0}.get(role)
+
+    def _pair_up(self, params):
+        for layer in range(1, len(params) // 2, 2):
+            self._reshard(params[2 * layer], 0)  # w_HpO: rows split, as h_BHp is
+            self._reshard(params[2 * layer + 1], None)  # b_O whole: added once, after the sum
+
+    def mlp_forward(self, params, x_BI, labels_B):
+        """-> (loss, probs_BC, cache), as models.mlp_forward."""
+        self._pair_up(params)
+        n_layers = len(params) // 2
+        inputs, pre = [], []
+        h = self._whole(x_BI)  # whole after a row layer, this rank's block after a column one
+        for layer in range(n_layers):
+            w, b = params[2 * layer], params[2 * layer + 1]
+            inputs.append(h)
+            if layer % 2 == 0:  # column: z_BHp = h_BI @ w_IHp + b_Hp, no communication
+                z = self.base.linear(h, w.local, b.local)
+                if layer == n_layers - 1:  # the logits, whole for the loss
+                    z = self._whole(Shard(z, 1, (x_BI.shape[0], w.shape[1])))
+            else:  # row: z_BO = sum over ranks of h_BHp @ w_HpO, then + b_O once
+                z = self._summed(self.base.matmul(h, w.local), plus=b.local)
+            pre.append(z)
+            h = self.base.relu(z) if layer < n_layers - 1 else z
+        loss, probs_BC = self.base.softmax_xent(h, labels_B)
+        return loss, probs_BC, (inputs, pre, probs_BC)
+
+    def mlp_backward(self, params, cache, labels_B):
+        """-> grads in the order of params, each split as its param is."""
+        inputs, pre, probs_BC = cache
+        n_layers = len(params) // 2
+        grads = [None] * len(params)
+        dz = self.base.softmax_xent_bwd(probs_BC, labels_B)  # whole dlogits_BC
+        for layer in reversed(range(n_layers)):
+            w, b = params[2 * layer], params[2 * layer + 1]
+            if layer % 2 == 0:  # column: dz_BHp -> dx_BI partial sums, all-reduced
+                if layer == n_layers - 1:
+                    dz = self._local_block(dz, 1, "dlogits_BC")
+                dx, dw, db = self.base.linear_bwd(inputs[layer], w.local, dz)
+                if layer > 0:
+                    dx = self._summed(dx)
+            else:  # row: dh_BHp = dz_BO @ w_HpO^T stays on its rank; db_O is whole
+                dx, dw, db = self.base.linear_bwd(inputs[layer], w.local, dz)
+            grads[2 * layer], grads[2 * layer + 1] = \
+                Shard(dw, w.axis, w.shape), Shard(db, b.axis, b.shape)
+            if layer > 0:
+                dz = self.base.relu_bwd(pre[layer - 1], dx)
+        return grads

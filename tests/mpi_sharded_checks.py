@@ -1,0 +1,179 @@
+"""Sharded-rung checks that need real ranks: `mpiexec -n P python tests/mpi_sharded_checks.py`.
+
+Run by tests/test_sharded.py for P = 1..4 (one MPI job per P, since each start costs about a
+second). Every rank runs every check; a failed assert on any rank aborts the job with that
+rank's traceback (harness.distributed.abort_on_uncaught), so the test sees a non-zero exit.
+Rank 0 prints one line, `sharded checks ok: ...`, when all passed.
+
+Sizes are chosen so that no split dimension is divisible by 3 or 4 (uneven blocks) and none
+is below 4 (P = 4 must be able to split them).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import distributed, models, registry, runner  # noqa: E402
+from harness.check import rel_err  # noqa: E402
+
+TOL = 1e-5  # the issue's bound on forward outputs and every gradient
+distributed.abort_on_uncaught()
+RNG = np.random.default_rng(7)
+numpy_impl = registry.create("numpy")
+col, row, mlp = (registry.create(n) for n in ("sharded-col", "sharded-row", "sharded-mlp"))
+P, RANK = col.ranks, col.rank
+done = []
+
+
+def normal(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def assert_close(what, impl, outputs, expected):
+    err = rel_err([impl.get(o) for o in outputs], [numpy_impl.get(e) for e in expected])
+    assert err <= TOL, f"{impl.name} P={P} {what}: rel err {err:.3g} > {TOL:g}"
+    done.append(what)
+
+
+def check_products():
+    """linear and matmul, forward and backward, against the unsharded NumPy rung."""
+    for B, n_in, n_out in ((5, 7, 9), (3, 13, 6), (8, 4, 5)):
+        host = {"x_BI": (normal(B, n_in), "activation"), "w_IO": (normal(n_in, n_out), "weight"),
+                "b_O": (normal(n_out), "bias"), "dy_BO": (normal(B, n_out), "activation")}
+        expected = {k: numpy_impl.put(x, r) for k, (x, r) in host.items()}
+        for impl in (col, row):
+            a = {k: impl.put(x, r) for k, (x, r) in host.items()}
+            assert_close(f"linear {B}x{n_in}x{n_out}", impl,
+                         [impl.linear(a["x_BI"], a["w_IO"], a["b_O"])],
+                         [numpy_impl.linear(expected["x_BI"], expected["w_IO"], expected["b_O"])])
+            assert_close(f"linear_bwd {B}x{n_in}x{n_out}", impl,
+                         impl.linear_bwd(a["x_BI"], a["w_IO"], a["dy_BO"]),
+                         numpy_impl.linear_bwd(expected["x_BI"], expected["w_IO"],
+                                               expected["dy_BO"]))
+            assert_close(f"matmul {B}x{n_in}x{n_out}", impl, [impl.matmul(a["x_BI"], a["w_IO"])],
+                         [numpy_impl.matmul(expected["x_BI"], expected["w_IO"])])
+            assert_close(f"matmul_bwd {B}x{n_in}x{n_out}", impl,
+                         impl.matmul_bwd(a["x_BI"], a["w_IO"], a["dy_BO"]),
+                         numpy_impl.matmul_bwd(expected["x_BI"], expected["w_IO"],
+                                               expected["dy_BO"]))
+            # Each rank holds its block only: O_r columns (col) or I_r rows (row), <= 1 apart.
+            lo, hi = np.array_split(np.arange(n_out if impl is col else n_in), P)[RANK][[0, -1]]
+            local = impl.get(a["w_IO"].local)
+            assert local.shape == ((n_in, hi - lo + 1) if impl is col else (hi - lo + 1, n_out)), \
+                f"{impl.name} P={P}: rank {RANK} holds w_IO block {local.shape}"
+
+
+def check_mlps():
+    """The MLP models (forward, every gradient, optimizer steps) on all three layouts."""
+    for dims, opt in (("13-11-7-5", "adam"), ("9-6-4", "momentum"), ("6-5-4-4-7", "sgd")):
+        widths = [int(d) for d in dims.split("-")]
+        B = 6
+        host = {"x_BI": (normal(B, widths[0]), "activation"),
+                "labels_B": (RNG.integers(0, widths[-1], B), "label")}
+        for layer, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+            host[f"w{layer}"] = (normal(n_in, n_out) / np.float32(np.sqrt(n_in)), "weight")
+            host[f"b{layer}"] = (normal(n_out), "bias")
+        results = {}
+        for impl in (numpy_impl, col, row, mlp):
+            a = {k: impl.put(x, r) for k, (x, r) in host.items()}
+            params = [a[k] for k in host if k[0] in "wb"]
+            loss, probs_BC, cache = models.mlp_forward(impl, params, a["x_BI"], a["labels_B"])
+            grads = models.mlp_backward(impl, params, cache, a["labels_B"])
+            state = [[impl.put(np.zeros_like(host[k][0]), host[k][1])
+                      for _ in range(models.OPT_STATE[opt])] for k in host if k[0] in "wb"]
+            for t in (1, 2):
+                models.mlp_step(impl, params, a["x_BI"], a["labels_B"], opt, state, t)
+            outputs = [np.float64(loss), probs_BC, *grads, *params]
+            results[impl.name] = [o if isinstance(o, float) else impl.get(o) for o in outputs]
+        for name in ("sharded-col", "sharded-row", "sharded-mlp"):
+            err = rel_err(results[name], results["numpy"])
+            assert err <= TOL, f"{name} P={P} mlp {dims} {opt}: rel err {err:.3g} > {TOL:g}"
+            done.append(f"{name} mlp {dims}")
+
+
+def check_collectives():
+    """Ring byte counts equal the formulas exactly; sums right and bitwise alike on all ranks."""
+    for n in (4 * 5 * 7, 4 * 5 * 7 + 1, 3, 1):  # divisible by 1..4, then not, then n < P
+        S = 4 * n  # bytes of the whole float32 tensor
+        spans = np.diff([0, *np.cumsum([len(b) for b in np.array_split(np.arange(n), P)])])
+        before = col.traffic()
+        x_flat = np.arange(n, dtype=np.float32) * (RANK + 1)
+        col.allreduce(x_flat)
+        sent = col.traffic()["allreduce_bytes"] - before["allreduce_bytes"]
+        # Rank r sends every span but r+1 (reduce-scatter) and every span but r+2 (gather).
+        expected = 0 if P == 1 else 2 * S - 4 * (spans[(RANK + 1) % P] + spans[(RANK + 2) % P])
+        assert sent == expected, f"P={P} allreduce of {S} B: rank {RANK} sent {sent}, " \
+                                 f"expected {expected}"
+        every = col.comm.allgather(sent)
+        assert sum(every) == 2 * (P - 1) * S, f"P={P} allreduce of {S} B: ranks sent {every}"
+        if n % P == 0:
+            assert sent == 2 * (P - 1) / P * S, f"P={P}: rank {RANK} sent {sent} for {S} B"
+        assert np.array_equal(x_flat, np.arange(n, dtype=np.float32) * (P * (P + 1) / 2))
+        assert all(np.array_equal(x_flat, other) for other in col.comm.allgather(x_flat))
+
+        sizes = [len(b) for b in np.array_split(np.arange(n), P)]
+        before = col.traffic()
+        whole_flat = col.allgather(np.full(sizes[RANK], RANK, dtype=np.float32), sizes)
+        sent = col.traffic()["allgather_bytes"] - before["allgather_bytes"]
+        expected = 0 if P == 1 else S - 4 * sizes[(RANK + 1) % P]
+        assert sent == expected, f"P={P} allgather of {S} B: rank {RANK} sent {sent}, " \
+                                 f"expected {expected}"
+        assert sum(col.comm.allgather(sent)) == (P - 1) * S
+        if n % P == 0:
+            assert sent == (P - 1) / P * S
+        assert np.array_equal(whole_flat, np.repeat(np.arange(P), sizes).astype(np.float32))
+        done.append(f"collectives n={n}")
+
+
+def check_harness_rows():
+    """Through the runner: slowest-rank time split into compute + comm, per-call traffic."""
+    from harness.budget import Budget
+
+    B, n_in, n_out = 8, 12, 24  # divisible by 1..4: the formulas hold on every rank
+    size = (("B", B), ("I", n_in), ("O", n_out))
+    for impl, phase, collective, S in ((col, "fwd", "allgather", 4 * B * n_out),
+                                       (col, "bwd", "allreduce", 4 * B * n_in),
+                                       (row, "fwd", "allreduce", 4 * B * n_out),
+                                       (row, "bwd", "allgather", 4 * B * n_in)):
+        cell = runner.Cell(impl.name, "linear", size, phase)
+        got = distributed.run_cell(impl, cell, Budget(60), 0.01)
+        assert got["status"] == "ok", got
+        factor = {"allgather": (P - 1) / P, "allreduce": 2 * (P - 1) / P}[collective]
+        assert got[f"comm_{collective}_bytes"] == factor * S, (phase, collective, got)
+        assert got[f"comm_{collective}_calls"] == (1 if P > 1 else 0), got
+        assert got["ranks"] == P and len(got["rank_peak_mem_bytes"]) == P
+        assert got["t_compute_s"] > 0 and (got["t_comm_s"] > 0 if P > 1 else
+                                           got["t_comm_s"] == 0), got
+        held = np.array_split(np.arange(n_out if impl is col else n_in), P)[RANK].size
+        # col: w_IOp and b_Op, its blocks; row: w_IpO and the whole b_O
+        expected_w = 4 * (held * n_in + held) if impl is col else 4 * (held * n_out + n_out)
+        assert got["rank_weight_bytes"][RANK] == expected_w, (got["rank_weight_bytes"], RANK)
+        done.append(f"{impl.name} {phase} row")
+
+
+def check_refusal():
+    """P larger than the split dimension: a clear error naming the size and P."""
+    if P == 1:
+        return
+    for impl, shape in ((col, (5, P - 1)), (row, (P - 1, 5)), (mlp, (5, P - 1))):
+        try:
+            impl.put(normal(*shape), "weight")
+        except ValueError as error:
+            assert f"P={P}" in str(error) and f"size {P - 1}" in str(error), str(error)
+        else:
+            raise AssertionError(f"{impl.name} split a weight {shape} over P={P} ranks")
+        done.append(f"{impl.name} refuses")
+
+
+check_products()
+check_mlps()
+check_collectives()
+check_harness_rows()
+check_refusal()
+if RANK == 0:
+    print(f"sharded checks ok: P={P}, {len(done)} checks")
