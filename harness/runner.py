@@ -115,10 +115,10 @@ def prepare(impl, cell: Cell, budget, seed: int = SEED):
                 "reason": f"{cell.impl} does not implement {_missing_op(error)}"}, None
     except Exception as error:  # noqa: BLE001 - an impl's failure is a result, not a crash
         return {**row, "status": "error", "reason": f"{type(error).__name__}: {error}"}, None
+    if budget:  # the first call is the budget's first estimate; finish() adds the median
+        budget.record(cell.workload, cell.phase, row["flops"], first_call_s)
     row["rel_err"] = err
-    if not err <= work.tol:  # NaN fails too; the budget learns from the one call it had
-        if budget:
-            budget.record(cell.workload, cell.phase, row["flops"], first_call_s)
+    if not err <= work.tol:  # NaN fails too
         return {**row, "status": "wrong",
                 "reason": f"rel err {err:.3g} > tolerance {work.tol:g}"}, None
     device_peak = impl.device_peak_bytes(fn)

@@ -32,6 +32,9 @@ COLUMNS = [
     "t_predicted_s", "flops", "bytes", "gflops_per_s", "intensity", "peak_mem_bytes",
     "rel_err", "tol", "samples_s",
 ]
+NUMERIC = ["cores", "threads", "rounds", "loops", "t_min_s", "t_median_s", "t_iqr_s", "t_mean_s",
+           "t_stddev_s", "t_predicted_s", "flops", "bytes", "gflops_per_s", "intensity",
+           "peak_mem_bytes", "rel_err", "tol"]
 STATUSES = ("ok", "wrong", "unsupported", "unavailable", "over_budget", "error")
 
 
@@ -90,5 +93,8 @@ def load(root: Path | str | None = None) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=COLUMNS)
     table = pd.concat(frames, ignore_index=True)
+    for column in NUMERIC:  # a column of nulls alone would otherwise load as objects
+        if column in table.columns:
+            table[column] = pd.to_numeric(table[column], errors="coerce")
     first = [c for c in COLUMNS if c in table.columns]
     return table[first + [c for c in table.columns if c not in COLUMNS]]

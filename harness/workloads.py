@@ -12,8 +12,8 @@ memory: each input read once and each output written once, float32 (4 bytes) thr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -80,11 +80,17 @@ def run(args) -> int:
         raise ValueError("no cells match these filters (the phase may not exist for the "
                          "chosen workloads): see `python -m harness list`")
     options = {
-        "budget_s": args.budget or (1.0 if args.quick else 10.0),
-        "time_budget_s": args.time_per_cell or (0.05 if args.quick else 0.5),
+        "budget_s": (1.0 if args.quick else 10.0) if args.budget is None else args.budget,
+        "time_budget_s": (0.05 if args.quick else 0.5) if args.time_per_cell is None
+        else args.time_per_cell,
         "timeout_s": args.timeout,
         "ranks": args.ranks,
     }
+    Budget(options["budget_s"])  # refuses a non-positive budget before anything is written
+    for flag, value in (("--time-per-cell", options["time_budget_s"]),
+                        ("--timeout", options["timeout_s"]), ("--ranks", options["ranks"])):
+        if not value > 0:
+            raise ValueError(f"{flag} must be positive, got {value}")
     if distributed.under_mpiexec():  # `mpiexec -n P python -m harness run`: ranks in step
         args.in_process = True
         if not distributed.is_root():  # rank 0 alone stores, prints and renders

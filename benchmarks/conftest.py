@@ -1,0 +1,79 @@
+"""The benchmark grid as pytest parameters, and the results of a timed session stored.
+
+Options: --grid quick|full (default: full when timing, quick for the untimed smoke),
+--impl/--workload/--phase filters (comma-separated), --cell-budget S.
+A timed session (`pytest --benchmark-only`) stores one run under results/<machine>/ and
+renders reports/summary.html at its end, as `python -m harness run` does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from harness import machine, registry, runner, store
+from harness.budget import Budget
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("nnladder")
+    group.addoption("--grid", choices=("quick", "full"), default=None,
+                    help="the grid's sizes (default: full when timing, quick when not)")
+    group.addoption("--impl", default=None, help="impls to run, comma-separated")
+    group.addoption("--workload", default=None, help="workloads to run, comma-separated")
+    group.addoption("--phase", default=None, help="phases to run, comma-separated")
+    group.addoption("--cell-budget", type=float, default=None,
+                    help="skip cells predicted to take longer (s; default 10, quick 1)")
+
+
+def _split(value):
+    return value.split(",") if value else None
+
+
+def _quick(config) -> bool:
+    grid = config.getoption("--grid")
+    return grid == "quick" if grid else bool(config.option.benchmark_disable)
+
+
+def pytest_generate_tests(metafunc):
+    if "cell" in metafunc.fixturenames:
+        config = metafunc.config
+        cells = runner.plan(_split(config.getoption("--impl")),
+                            _split(config.getoption("--workload")),
+                            _split(config.getoption("--phase")), quick=_quick(config))
+        metafunc.parametrize("cell", cells, ids=["-".join(c.key()).replace(" ", ",")
+                                                  for c in cells])
+
+
+class GridSession:
+    """The impls and budgets of one pytest session, and the rows it measured."""
+
+    def __init__(self, config):
+        seconds = config.getoption("--cell-budget") or (1.0 if _quick(config) else 10.0)
+        self.seconds, self.impls, self.budgets, self.rows = seconds, {}, {}, []
+
+    def impl(self, name):
+        reason = registry.unavailable_reason(name)
+        if reason:
+            pytest.skip(f"{name} unavailable: {reason}")
+        if name not in self.impls:
+            self.impls[name], self.budgets[name] = registry.create(name), Budget(self.seconds)
+        return self.impls[name], self.budgets[name]
+
+
+@pytest.fixture(scope="session")
+def grid(request):
+    session = GridSession(request.config)
+    yield session
+    if session.rows and not request.config.option.benchmark_disable:
+        meta = machine.info()
+        run_id = store.new_run_id(meta["commit"])
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        writer = store.RunWriter(run_id, meta["machine"])
+        for row in session.rows:
+            writer.append({"run_id": run_id, "timestamp": stamp, **meta, **row})
+        from harness import report  # matplotlib: only when there is something to render
+
+        print(f"\nstored {len(session.rows)} rows in {writer.path}; report: "
+              f"{report.render(store.load())}")

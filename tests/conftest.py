@@ -1,0 +1,18 @@
+"""Shared fixtures: the impls that can run on this machine, found through the registry."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import registry
+
+
+def available_impls() -> list:
+    return [n for n in registry.names() if not registry.unavailable_reason(n)]
+
+
+def impl_params() -> list:
+    """Every registered impl as a parameter; those that cannot run here skip with the reason."""
+    return [pytest.param(name, marks=pytest.mark.skip(reason=f"{name}: {reason}"))
+            if (reason := registry.unavailable_reason(name)) else name
+            for name in registry.names()]

@@ -1,0 +1,59 @@
+"""The command line: help everywhere, clear errors, and bad input that leaves results intact."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from harness import cli, store
+from harness.commands import COMMANDS
+
+
+def harness(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True,
+                          text=True, timeout=300, cwd=cwd)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main([command, "--help"])
+    assert done.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_list_shows_impls_and_workloads():
+    done = harness("list")
+    assert done.returncode == 0
+    assert "numpy" in done.stdout and "pure_python" in done.stdout
+    assert "mnist_mlp" in done.stdout and "attention" in done.stdout
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--impl", "nope"], "unknown impl 'nope': expected one of"),
+    (["--workload", "nope"], "unknown workload 'nope': expected one of matmul"),
+    (["--phase", "sideways"], "unknown phase 'sideways': expected one of fwd, bwd, step"),
+    (["--workload", "optim", "--phase", "fwd"], "no cells match"),
+    (["--budget", "-1"], "budget must be a positive number"),
+])
+def test_bad_input_is_refused_clearly_and_stored_results_survive(tmp_path, args, expected):
+    writer = store.RunWriter("earlier", "box", tmp_path)
+    writer.append({"run_id": "earlier", "impl": "numpy", "status": "ok"})
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    done = harness("run", "--results", str(tmp_path), "--no-report", *args)
+    assert done.returncode == 2, done.stderr
+    assert expected in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    assert len(store.load(tmp_path)) == 1
+
+
+def test_a_quick_run_stores_rows_and_prints_a_summary(tmp_path):
+    done = harness("run", "--quick", "--impl", "numpy,pure_python", "--workload", "xor",
+                   "--results", str(tmp_path), "--no-report")
+    assert done.returncode == 0, done.stderr
+    assert "largest size done" in done.stdout
+    table = store.load(tmp_path)
+    assert len(table) == 6 and set(table["status"]) == {"ok"}
+    assert table["commit"].notna().all() and (table["machine"] != "").all()
