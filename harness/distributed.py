@@ -194,12 +194,22 @@ def _agree(row: dict) -> None:
         world.Abort(1)
 
 
+def _idle_until_all_arrive(world) -> None:
+    """A barrier that sleeps while it waits. MPI's blocking waits spin: ranks waiting for
+    rank 0 to finish the single-process impls (`mpiexec ... harness run`) would take the
+    cores those timings need."""
+    request = world.Ibarrier()
+    while not request.Test():
+        time.sleep(2e-3)
+
+
 def run_cell(impl, cell, budget, time_budget_s: float = 0.5) -> dict:
     """runner.run_cell, run by every rank of a distributed impl together; the row that comes
     back on rank 0 holds the slowest rank's time and each rank's weights and peak memory."""
     if not is_distributed(impl):
         return runner.run_cell(impl, cell, budget, time_budget_s)
     world = _world()
+    _idle_until_all_arrive(world)
     held_before = impl.traffic()["weight_bytes"]
     row, fn = runner.prepare(impl, cell, budget)
     _agree(row)

@@ -36,7 +36,6 @@ the parallelism here is the ranks, and two BLAS pools per core would fight.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import time
@@ -121,8 +120,7 @@ class ShardedImpl(Impl):
                          "allreduce_bytes": 0, "allgather_calls": 0, "allgather_bytes": 0}
 
     def info(self):
-        return {"ranks": self.ranks, "threads": 1, "base": self.base.name,
-                "omp_threads_env": os.environ.get("OMP_NUM_THREADS", "")}
+        return {"ranks": self.ranks, "threads": 1, "base": self.base.name}
 
     def traffic(self):
         return dict(self._traffic)
@@ -135,16 +133,17 @@ class ShardedImpl(Impl):
         """The axis this layout splits an array placed with `role` along, or None."""
         raise NotImplementedError
 
-    def _block(self, n: int, axis_name: str) -> tuple:
+    def _block(self, n: int, what: str) -> tuple:
+        """(lo, hi) of this rank's block of an axis of n entries, refused when n < P."""
         if n < self.ranks:
             raise ValueError(
-                f"{self.name}: cannot split {axis_name} of size {n} over P={self.ranks} "
-                f"ranks: every rank needs at least one entry (run with --ranks <= {n})")
+                f"{self.name}: cannot split {what} over P={self.ranks} ranks: it has {n} "
+                f"entries there and every rank needs at least one (use --ranks <= {n})")
         return blocks(n, self.ranks)[self.rank]
 
     def _host_block(self, x_np: np.ndarray, axis: int, name: str) -> np.ndarray:
         """This rank's block of a host array along `axis`, contiguous for the products."""
-        lo, hi = self._block(x_np.shape[axis], f"axis {axis} of {name} {x_np.shape}")
+        lo, hi = self._block(x_np.shape[axis], f"axis {axis} of {name} of shape {x_np.shape}")
         return np.ascontiguousarray(x_np[(slice(None),) * axis + (slice(lo, hi),)])
 
     def put(self, x_np, role):

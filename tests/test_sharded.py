@@ -64,7 +64,8 @@ def test_a_rank_failing_alone_in_the_check_ends_the_job_and_the_run_goes_on(tmp_
     assert by_cell[("linear", "bwd")].status == "ok"  # the run went on in a fresh job
     refused = by_cell[("xor", "fwd")]
     assert refused.status == "error"
-    assert "size 2 over P=3 ranks" in refused.reason and "--ranks <= 2" in refused.reason
+    assert "cannot split axis 1 of the weight of shape (4, 2) over P=3 ranks: it has 2 " \
+           "entries there" in refused.reason and "--ranks <= 2" in refused.reason
 
 
 def test_a_rank_failing_while_timed_aborts_a_user_launched_job_with_its_error(tmp_path):

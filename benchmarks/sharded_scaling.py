@@ -1,0 +1,108 @@
+"""Strong scaling of a sharded rung: one cell at P = 1, 2, 4 ranks, one BLAS thread per rank.
+
+    python -m benchmarks.sharded_scaling [--impl sharded-col] [--ranks 1,2,4] [--time-per-cell S]
+
+Default cell: the column-parallel linear forward at B = 256, I = O = 4096 (the issue's target:
+P = 2 at least 1.7x faster than P = 1 on a 2-core machine). Each P is one MPI job of this
+module (`--as-rank`), which runs the cell through harness.distributed.run_cell (the slowest
+rank's time, its compute / communication split, the bytes each rank sent) and prints rank 0's
+row. The rows are stored as one run under results/<machine>/, like `python -m harness run`'s,
+and printed as a table: time, speedup and efficiency T1 / (P * TP) against P = 1. A P above
+the core count oversubscribes the cores: the table says so on that line.
+
+Not collected by pytest (the name has no test_ / bench_ prefix): a figure, not an assertion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+from harness import distributed, machine, registry, runner, store
+from harness.budget import Budget
+from harness.workloads import size_label
+
+ROW = "@@row "
+
+
+def run_as_rank(impl_name: str, size: tuple, phase: str, time_per_cell: float) -> None:
+    impl = registry.create(impl_name)
+    row = distributed.run_cell(impl, runner.Cell(impl_name, "linear", size, phase),
+                               Budget(3600), time_per_cell)
+    if distributed.is_root():
+        print(ROW + json.dumps(row), flush=True)
+
+
+def table(rows: list, cores: int) -> str:
+    base = next((r for r in rows if r["ranks"] == 1 and r["status"] == "ok"), None)
+    lines = [f"{'P':>2} {'median ms':>10} {'speedup':>8} {'effic.':>7} {'compute ms':>11} "
+             f"{'comm ms':>8} {'comm %':>7} {'sent/rank MB':>13} {'weights/rank MB':>16}"]
+    for r in rows:
+        if r["status"] != "ok":
+            lines.append(f"{r['ranks']:>2} {r['status']}: {r.get('reason', '')}")
+            continue
+        speedup = base["t_median_s"] / r["t_median_s"] if base else float("nan")
+        sent = sum(v for k, v in r.items() if k.startswith("comm_") and k.endswith("_bytes"))
+        lines.append(
+            f"{r['ranks']:>2} {r['t_median_s'] * 1e3:>10.1f} {speedup:>7.2f}x "
+            f"{speedup / r['ranks']:>7.0%} {r['t_compute_s'] * 1e3:>11.1f} "
+            f"{r['t_comm_s'] * 1e3:>8.1f} {r['t_comm_s'] / r['t_median_s']:>7.0%} "
+            f"{sent / 1e6:>13.2f} {r['weight_bytes'] / 1e6:>16.1f}"
+            + (f"   (oversubscribed: {r['ranks']} ranks on {cores} cores)"
+               if r["ranks"] > cores else ""))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sharded_scaling",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--impl", default="sharded-col", help="sharded-col or sharded-row")
+    parser.add_argument("--phase", default="fwd", choices=("fwd", "bwd"))
+    parser.add_argument("--size", default="256,4096,4096", metavar="B,I,O")
+    parser.add_argument("--ranks", default="1,2,4", metavar="P,P,...")
+    parser.add_argument("--time-per-cell", type=float, default=2.0, metavar="S",
+                        help="seconds of timed rounds per P (default 2)")
+    parser.add_argument("--results", default=None, metavar="DIR")
+    parser.add_argument("--as-rank", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    size = tuple(zip("BIO", (int(n) for n in args.size.split(",")), strict=True))
+    if args.as_rank:
+        run_as_rank(args.impl, size, args.phase, args.time_per_cell)
+        return 0
+    cls = registry.get_class(args.impl)
+    if reason := cls.unavailable_reason():
+        print(f"{args.impl} is unavailable here: {reason}", file=sys.stderr)
+        return 1
+    meta = machine.info()
+    run_id = store.new_run_id(meta["commit"])
+    writer = store.RunWriter(run_id, meta["machine"], args.results)
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    rows = []
+    for ranks in (int(p) for p in args.ranks.split(",")):
+        done = subprocess.run(
+            [*cls.launch_prefix({"ranks": ranks}), sys.executable, "-m",
+             "benchmarks.sharded_scaling", "--as-rank", "--impl", args.impl, "--phase",
+             args.phase, "--size", args.size, "--time-per-cell", str(args.time_per_cell)],
+            capture_output=True, text=True, timeout=600, cwd=machine.ROOT)
+        found = [json.loads(line[len(ROW):]) for line in done.stdout.splitlines()
+                 if line.startswith(ROW)]
+        if done.returncode != 0 or not found:
+            tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+            found = [{**runner.describe(runner.Cell(args.impl, "linear", size, args.phase)),
+                      "ranks": ranks, "status": "error",
+                      "reason": f"mpiexec exited with code {done.returncode} ({tail})"}]
+        rows.append(found[0])
+        writer.append({"run_id": run_id, "timestamp": stamp, **meta, **found[0]})
+    print(f"{args.impl} linear {args.phase} {size_label(dict(size))}, one BLAS thread per rank, "
+          f"{meta['cores']} cores, load average {os.getloadavg()[0]:.1f}")
+    print(table(rows, meta["cores"]))
+    print(f"\nstored {len(rows)} rows in {writer.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
