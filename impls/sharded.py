@@ -36,6 +36,7 @@ the parallelism here is the ranks, and two BLAS pools per core would fight.
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import time
@@ -128,6 +129,9 @@ class ShardedImpl(Impl):
     def sync(self):
         self.base.sync()
 
+    def device_peak_bytes(self, fn):
+        return self.base.device_peak_bytes(fn)
+
     # -- placement ------------------------------------------------------------------------
     def split_axis(self, x_np, role) -> int | None:
         """The axis this layout splits an array placed with `role` along, or None."""
@@ -212,11 +216,11 @@ class ShardedImpl(Impl):
         """A Shard gathered whole on every rank (an array that is not a Shard: itself)."""
         if not isinstance(x, Shard):
             return x
-        if x.axis is None:
+        if x.axis is None or self.ranks == 1:  # the one block is the whole
             return x.local
         n = x.shape[x.axis]
         local = np.ascontiguousarray(self.base.get(x.local))
-        per_index = local.size // max(local.shape[x.axis], 1)  # entries per index of the axis
+        per_index = math.prod(x.shape) // n  # entries per index of the split axis
         whole_flat = self.allgather(local.reshape(-1),
                                     [(hi - lo) * per_index for lo, hi in blocks(n, self.ranks)])
         parts, start = [], 0
@@ -228,6 +232,8 @@ class ShardedImpl(Impl):
 
     def _local_block(self, x, axis: int, name: str):
         """This rank's block along `axis` of a whole array (the split input of a row layer)."""
+        if self.ranks == 1:
+            return self._whole(x)
         return self._native(self._host_block(self.base.get(self._whole(x)), axis, name))
 
     def _split(self, x, axis: int, name: str) -> Shard:
