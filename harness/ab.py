@@ -90,8 +90,10 @@ def run_once(tree: Path, results: Path, run_args: list) -> str:
 
 
 def ab(base_ref: str, head_ref: str, run_args: list, repeats: int, results: Path,
-       log=print) -> tuple:
-    """Run BASE and HEAD interleaved `repeats` times each -> (base rows, head rows)."""
+       log=print, build_ext: bool = True) -> tuple:
+    """Run BASE and HEAD interleaved `repeats` times each -> (base rows, head rows).
+
+    build_ext=False skips building the C extension, for grids without a C impl."""
     if repeats < 1:
         raise ValueError(f"repeats must be 1 or more, got {repeats}")
     shas = {"base": resolve(base_ref), "head": resolve(head_ref)}
@@ -104,7 +106,7 @@ def ab(base_ref: str, head_ref: str, run_args: list, repeats: int, results: Path
             same = shas["head"] == shas["base"]
             with (nullcontext(trees["base"]) if same else worktree(shas["head"], Path(tmp))) \
                     as trees["head"]:
-                for side in dict.fromkeys(trees.values()):
+                for side in dict.fromkeys(trees.values()) if build_ext else ():
                     build(side)
                 for repeat in range(repeats):
                     for side in ("base", "head"):

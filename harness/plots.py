@@ -1,4 +1,4 @@
-"""The report's figures, drawn with matplotlib (Agg) from the results table.
+"""The report's figures, drawn with matplotlib's object API from the results table.
 
 Each function takes the latest ok rows of one machine (`cells`: one row per impl, workload,
 size and phase, timing workloads only) and returns a Figure, or None when the table holds
@@ -12,35 +12,39 @@ import base64
 import io
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only, never a window: the report renders on headless machines
-
-import matplotlib.pyplot as plt  # noqa: E402 - after the backend is chosen
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from harness.workloads import WORKLOADS, get_workload  # noqa: E402
+from harness.workloads import WORKLOADS, get_workload
 
 DPI = 90
 PHASE_STYLE = {"fwd": "-", "bwd": "--", "step": ":"}
 
 
+def figure(width: float, height: float, rows: int = 1, cols: int = 1):
+    """A figure on the Agg canvas (files only, no window, no pyplot state) and its axes."""
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, cols, squeeze=False)
+
+
 def colours(impls: list) -> dict:
-    palette = plt.get_cmap("tab10").colors
+    palette = matplotlib.colormaps["tab10"].colors
     return {impl: palette[i % len(palette)] for i, impl in enumerate(impls)}
 
 
 def to_data_uri(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _grid(count: int, width: float = 4.2, height: float = 3.2):
     cols = min(count, 3)
     rows = -(-count // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = figure(width * cols, height * rows, rows, cols)
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:count])
@@ -121,7 +125,7 @@ def roofline(cells: pd.DataFrame, order: list, ceilings: dict | None):
     if rows.empty:
         return None
     palette = colours(order)
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ((ax,),) = figure(8, 5)
     for impl in [i for i in order if i in set(rows["impl"])]:
         mine = rows[rows["impl"] == impl]
         ax.scatter(mine["intensity"], mine["gflops_per_s"], s=14, color=palette[impl],
@@ -155,7 +159,7 @@ def fwd_bwd(cells: pd.DataFrame, order: list):
     if wide.empty:
         return None
     palette = colours(order)
-    fig, ax = plt.subplots(figsize=(6.5, 5))
+    fig, ((ax,),) = figure(6.5, 5)
     for impl in [i for i in order if i in set(wide["impl"])]:
         mine = wide[wide["impl"] == impl]
         ax.scatter(mine["fwd"], mine["bwd"], s=16, color=palette[impl], label=impl)
@@ -178,7 +182,7 @@ def memory(cells: pd.DataFrame, order: list):
     if rows.empty:
         return None
     palette = colours(order)
-    fig, ax = plt.subplots(figsize=(6.5, 5))
+    fig, ((ax,),) = figure(6.5, 5)
     for impl in [i for i in order if i in set(rows["impl"])]:
         mine = rows[rows["impl"] == impl]
         ax.scatter(mine["bytes"], mine["peak_mem_bytes"], s=16, color=palette[impl],

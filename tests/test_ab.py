@@ -58,7 +58,7 @@ def test_ab_interleaves_runs_and_removes_its_worktree(tmp_path):
     before = worktrees()
     logged = []
     base, head = ab.ab("HEAD", "HEAD", ["--quick", "--impl=numpy", "--workload=xor"],
-                       repeats=2, results=tmp_path, log=logged.append)
+                       repeats=2, results=tmp_path, log=logged.append, build_ext=False)
     assert [line.split()[1] for line in logged] == ["base", "head", "base", "head"]
     for side in (base, head):
         assert side["run_id"].nunique() == 2

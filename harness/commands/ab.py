@@ -27,6 +27,8 @@ def add_parser(subparsers):
     parser.add_argument("--results", default=None, metavar="DIR",
                         help="where the runs are stored (default: results/ab/<time>-<base>-"
                              "<head>/, outside the summary report's reach)")
+    parser.add_argument("--no-build", action="store_true",
+                        help="do not build the C extension (for grids without a C impl)")
     add_options(parser)
     parser.add_argument("--impl", action="append", metavar="NAME",
                         help="impl(s) to run, as for `run` (default: all)")
@@ -58,7 +60,8 @@ def run(args) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     results = Path(args.results or RESULTS / "ab" / f"{stamp}-{base_sha[:7]}-{head_sha[:7]}")
     try:
-        base, head = ab.ab(base_sha, head_sha, run_arguments(args), args.repeats, results)
+        base, head = ab.ab(base_sha, head_sha, run_arguments(args), args.repeats, results,
+                           build_ext=not args.no_build)
     except RuntimeError as error:  # a worktree, build or run that failed: say which and why
         print(f"error: {error}", file=sys.stderr)
         return 2
