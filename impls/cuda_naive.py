@@ -1,0 +1,21 @@
+"""The naive CUDA rung: one GPU thread per output of every product (kernels/cuda/01_naive.cu).
+
+Every other op is the shared network kernels of kernels/cuda/ops.cu (see _cuda_base.py).
+"""
+
+from __future__ import annotations
+
+from impls._cuda_base import CudaImpl, cdiv
+
+NAIVE_BLOCK = (32, 8)  # x along n (a warp writes 32 consecutive outputs), y along m
+
+
+class CudaNaive(CudaImpl):
+    name = "cuda-naive"
+    rung = 3
+    kernel_files = ("ops.cu", "01_naive.cu")
+
+    def _product(self, a, b, c, M, K, N, X, ta, tb, strides):
+        grid = (cdiv(N, NAIVE_BLOCK[0]), cdiv(M, NAIVE_BLOCK[1]), X)
+        self.backend.launch("matmul_naive", grid, NAIVE_BLOCK,
+                            (a, b, c, *self._sizes(M, K, N), *strides))

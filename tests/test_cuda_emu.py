@@ -1,0 +1,368 @@
+"""The CUDA kernels, run on the CPU: the same .cu sources built with g++ and a CUDA emulation.
+
+tests/cuda_emu/cuda_emu.h gives blockIdx, threadIdx, __shared__ and __syncthreads a CPU
+meaning (one std::thread per GPU thread of a block, a real barrier); driver.h runs one launch
+from the command line. The CUDA impls take a backend (impls/_cuda_base.py): here it is
+EmuBackend, which runs every launch of an op through that program. So these tests check
+the kernels' indexing, bounds and tiling, and the impls' launch geometry and argument types,
+on odd shapes that are not multiples of any tile, against the float64 reference.
+
+Two builds: AddressSanitizer + UBSan (any read or write out of bounds, any undefined
+arithmetic fails the launch) for the correctness tests, ThreadSanitizer for the kernels that
+share memory through barriers. Deliberately broken copies of the kernels (one barrier or one
+bounds check removed from the real source) show that each sanitizer catches what it is for.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import runner
+from harness.check import rel_err
+from harness.reference import Reference
+from impls._cuda_base import KERNELS, kernel_names
+from impls.cuda_cublas import CudaCublas
+from impls.cuda_naive import CudaNaive
+from impls.cuda_tiled import CudaTiled
+
+EMU = Path(__file__).resolve().parent / "cuda_emu"
+CXX = shutil.which(os.environ.get("CXX", "g++"))
+FLAGS = ["-std=c++20", "-O1", "-g", "-pthread", "-Wall", "-Werror", "-Wno-unknown-pragmas",
+         "-fno-omit-frame-pointer"]
+SANITIZERS = {"address": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"],
+              "thread": ["-fsanitize=thread"]}
+ENV = {**os.environ, "ASAN_OPTIONS": "detect_leaks=1", "TSAN_OPTIONS": "halt_on_error=1",
+       "UBSAN_OPTIONS": "print_stacktrace=1"}
+TOL = 1e-5  # float32 against float64, sums of at most a few hundred terms
+pytestmark = pytest.mark.skipif(CXX is None, reason="no host C++ compiler (g++) to emulate on")
+
+
+class EmuError(RuntimeError):
+    """A launch the emulation refused, or that a sanitizer stopped: its report is the text."""
+
+
+def start_build(out: Path, sanitizer: str, sources):
+    """Start compiling the emulator for these kernel sources (.cu paths) with one sanitizer;
+    finish_build waits for it. Two builds at once use both cores of a CI machine."""
+    names = [name for path in sources for name in kernel_names(Path(path).read_text())]
+    unit = out.with_suffix(".cpp")
+    unit.write_text("\n".join([
+        f'#include "{EMU / "cuda_emu.h"}"',
+        *(f'#include "{path}"' for path in sources),
+        f'#include "{EMU / "driver.h"}"',
+        "int main(int argc, char** argv) {",
+        f"  return dispatch(argc, argv, {{{', '.join(f'EMU_KERNEL({n})' for n in names)}}});",
+        "}", ""]))
+    command = [CXX, *FLAGS, *SANITIZERS[sanitizer], str(unit), "-o", str(out)]
+    return subprocess.Popen(command, stderr=subprocess.PIPE, text=True), command, out
+
+
+def finish_build(started) -> Path:
+    process, command, out = started
+    _, stderr = process.communicate()
+    if process.returncode:
+        if "cannot find" in stderr and "san" in stderr:  # the sanitizer runtime is missing
+            pytest.skip(f"{CXX} has no runtime for {command[len(FLAGS) + 1]}: {stderr[-300:]}")
+        raise AssertionError(f"emulation build failed:\n{' '.join(command)}\n{stderr}")
+    return out
+
+
+class EmuBackend:
+    """CupyBackend's interface on NumPy arrays: each launch is one run of the emulator."""
+
+    xp = np
+    multiprocessors = 1  # so that the tiled impl's default choice takes rungs 03 and 04
+
+    def __init__(self, exe: Path, workdir: Path):
+        self.exe, self.workdir = exe, workdir
+        self.launched = []
+
+    def launch(self, kernel, grid, block, args):
+        grid, block = (*grid, 1, 1)[:3], (*block, 1, 1)[:3]
+        argv = [str(self.exe), kernel, *map(str, grid), *map(str, block)]
+        buffers = []
+        for i, arg in enumerate(args):
+            if isinstance(arg, np.ndarray):
+                if not arg.flags.c_contiguous or arg.dtype not in (np.float32, np.int64):
+                    raise TypeError(f"{kernel}: argument {i} is {arg.dtype} with strides "
+                                    f"{arg.strides}: kernels read contiguous float32 / int64")
+                path = self.workdir / f"{i}.bin"
+                arg.tofile(path)
+                argv.append(f"{'f32' if arg.dtype == np.float32 else 'i64'}*:{path}")
+                buffers.append((arg, path))
+            elif type(arg) is np.int32:
+                argv.append(f"i32:{int(arg)}")
+            elif type(arg) is np.float32:
+                argv.append(f"f32:{float(arg).hex()}")
+            else:  # CuPy would pass a Python int as 64 bits, a float as a double
+                raise TypeError(f"{kernel}: argument {i} is {type(arg).__name__} {arg!r}; "
+                                f"pass numpy.int32 or numpy.float32 as the C parameter is")
+        done = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=300)
+        if done.returncode or "Sanitizer" in done.stderr:
+            raise EmuError(f"{kernel} grid {grid} block {block} exited {done.returncode}:\n"
+                           f"{done.stderr[-6000:]}")
+        for array, path in buffers:
+            array[...] = np.fromfile(path, dtype=array.dtype).reshape(array.shape)
+        self.launched.append(kernel)
+
+    def empty(self, shape, dtype=np.float32):
+        return np.full(shape, np.nan, dtype=dtype)  # an output a kernel never writes stays NaN
+
+    def to_device(self, x_np):
+        return np.array(x_np)
+
+    def to_host(self, x):
+        return np.array(x)
+
+    def address(self, x):
+        return x.ctypes.data
+
+    def sync(self):
+        pass
+
+    def peak_bytes(self, fn):
+        return 0  # no device here, and nothing to measure: spares the runner a second call
+
+
+ALL_SOURCES = sorted(KERNELS.glob("*.cu"))
+
+
+@pytest.fixture(scope="module")
+def emulators(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("emu")
+    started = {s: start_build(folder / f"emu_{s}", s, ALL_SOURCES) for s in SANITIZERS}
+    return {s: finish_build(build) for s, build in started.items()}
+
+
+def make(cls, exe, tmp_path, **kwargs):
+    return cls(backend=EmuBackend(exe, tmp_path), **kwargs)
+
+
+def assert_close(impl, outputs, references, what):
+    outputs = [o if isinstance(o, float) else impl.get(o) for o in outputs]
+    err = rel_err(outputs, references)
+    assert err <= TOL, f"{what}: rel err {err:.3g} > {TOL}"
+
+
+def host(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+# ---- products, every rung, odd shapes -------------------------------------------------------
+
+RUNGS = [(CudaNaive, {}), (CudaTiled, {"kernel": "tiled"}), (CudaTiled, {"kernel": "blocktile"}),
+         (CudaCublas, {})]
+# (M, K, N): inside one tile, and across tile edges (16-tiles for naive and tiled); rungs 03
+# and cuBLAS also take more than one 128-tile in M and N.
+PRODUCT_SHAPES = [(1, 1, 1), (37, 45, 29)]
+BIG_TILE_SHAPES = [(130, 19, 133)]
+
+
+@pytest.mark.parametrize("cls, kwargs", RUNGS, ids=["naive", "tiled", "blocktile", "cublas"])
+def test_products_match_reference(emulators, tmp_path, cls, kwargs):
+    ops, ref, rng = make(cls, emulators["address"], tmp_path, **kwargs), Reference(), \
+        np.random.default_rng(7)
+    big = kwargs.get("kernel") == "blocktile" or cls is CudaCublas
+    for M, K, N in PRODUCT_SHAPES + (BIG_TILE_SHAPES if big else []):
+        a_MK, b_KN, dc_MN = host(rng, M, K), host(rng, K, N), host(rng, M, N)
+        a, b, dc = (ops.put(x, "activation") for x in (a_MK, b_KN, dc_MN))
+        assert_close(ops, [ops.matmul(a, b)], [ref.matmul(a_MK, b_KN)], f"matmul {M, K, N}")
+        assert_close(ops, ops.matmul_bwd(a, b, dc), ref.matmul_bwd(a_MK, b_KN, dc_MN),
+                     f"matmul_bwd {M, K, N}")
+    X, M, K, N = 3, 17, 9, 21
+    a_XMK, b_XKN, dc_XMN = host(rng, X, M, K), host(rng, X, K, N), host(rng, X, M, N)
+    a, b, dc = (ops.put(x, "activation") for x in (a_XMK, b_XKN, dc_XMN))
+    assert_close(ops, [ops.bmm(a, b)], [ref.bmm(a_XMK, b_XKN)], "bmm")
+    assert_close(ops, ops.bmm_bwd(a, b, dc), ref.bmm_bwd(a_XMK, b_XKN, dc_XMN), "bmm_bwd")
+
+
+def test_vectorized_rung_matches_reference_and_refuses_what_it_cannot_read(emulators,
+                                                                         tmp_path):
+    ops, ref, rng = make(CudaTiled, emulators["address"], tmp_path, kernel="vectorized"), \
+        Reference(), np.random.default_rng(8)
+    for X, M, K, N in [(1, 37, 44, 52), (1, 131, 12, 132), (2, 5, 4, 8)]:
+        a_XMK, b_XKN = host(rng, X, M, K), host(rng, X, K, N)
+        c = ops.bmm(ops.put(a_XMK, "activation"), ops.put(b_XKN, "weight"))
+        assert_close(ops, [c], [ref.bmm(a_XMK, b_XKN)], f"vectorized {X, M, K, N}")
+    assert set(ops.backend.launched) == {"matmul_vectorized"}
+    a = ops.put(host(rng, 8, 6), "activation")
+    with pytest.raises(ValueError, match="K and N multiples of 4"):
+        ops.matmul(a, ops.put(host(rng, 6, 8), "weight"))
+
+
+def test_tiled_default_picks_vectorized_where_it_can(emulators, tmp_path):
+    ops = make(CudaTiled, emulators["address"], tmp_path)
+    rng = np.random.default_rng(9)
+    a, b, dc = (ops.put(host(rng, *s), "activation") for s in ((9, 8), (8, 12), (9, 12)))
+    ops.matmul_bwd(a, b, dc)
+    ops.matmul(a, b)
+    assert ops.backend.launched == ["matmul_blocktile", "matmul_blocktile", "matmul_vectorized"]
+
+
+# ---- the network kernels --------------------------------------------------------------------
+
+
+def test_network_ops_match_reference(emulators, tmp_path):
+    ops, ref, rng = make(CudaTiled, emulators["address"], tmp_path), Reference(), \
+        np.random.default_rng(3)
+    # 37 rows: colsum strides over them 8 at a time; 300 columns: two elementwise blocks and
+    # ten colsum blocks, the last one partly empty.
+    x_BI, w_IO, b_O, dy_BO = host(rng, 37, 5), host(rng, 5, 300), host(rng, 300), \
+        host(rng, 37, 300)
+    x, w, bias, dy = (ops.put(v, "activation") for v in (x_BI, w_IO, b_O, dy_BO))
+    assert_close(ops, [ops.linear(x, w, bias)], [ref.linear(x_BI, w_IO, b_O)], "linear")
+    assert_close(ops, ops.linear_bwd(x, w, dy), ref.linear_bwd(x_BI, w_IO, dy_BO), "linear_bwd")
+    y_BO = host(rng, 37, 300)
+    y = ops.put(y_BO, "activation")
+    assert_close(ops, [ops.add(y, dy)], [ref.add(y_BO, dy_BO)], "add")
+    assert_close(ops, [ops.relu(y)], [ref.relu(y_BO)], "relu")
+    assert_close(ops, [ops.relu_bwd(y, dy)], [ref.relu_bwd(y_BO, dy_BO)], "relu_bwd")
+
+    # S = 150 > 128 threads a row: each thread takes two columns; T < S and T = S, causal.
+    for X, T, S in [(3, 5, 150), (2, 7, 7)]:
+        x_XTS, dy_XTS = host(rng, X, T, S), host(rng, X, T, S)
+        for causal in (False, True):
+            y_ref = ref.softmax(x_XTS, causal=causal, scale=0.3)
+            y = ops.softmax(ops.put(x_XTS, "activation"), causal=causal, scale=0.3)
+            assert_close(ops, [y], [y_ref], f"softmax {X, T, S} causal={causal}")
+            assert_close(ops, [ops.softmax_bwd(y, ops.put(dy_XTS, "activation"), scale=0.3)],
+                         [ref.softmax_bwd(y_ref, dy_XTS, scale=0.3)], f"softmax_bwd {X, T, S}")
+
+    for B, C in [(9, 11), (4, 200)]:
+        logits_BC, labels_B = host(rng, B, C) * 3, rng.integers(0, C, B)
+        labels = ops.put(labels_B, "label")
+        loss, probs = ops.softmax_xent(ops.put(logits_BC, "activation"), labels)
+        ref_loss, ref_probs = ref.softmax_xent(logits_BC.astype(np.float64), labels_B)
+        assert_close(ops, [loss, probs], [ref_loss, ref_probs], f"softmax_xent {B, C}")
+        assert_close(ops, [ops.softmax_xent_bwd(probs, labels)],
+                     [ref.softmax_xent_bwd(ref_probs, labels_B)], f"softmax_xent_bwd {B, C}")
+
+
+def test_xent_turns_a_label_out_of_range_into_nan_not_a_wild_read(emulators, tmp_path):
+    ops = make(CudaTiled, emulators["address"], tmp_path)
+    labels = ops.put(np.array([0, 4, -1]), "label")  # C = 4: only the first is a class
+    loss, probs = ops.softmax_xent(ops.put(np.zeros((3, 4), np.float32), "activation"), labels)
+    assert np.isnan(loss)
+    dlogits_BC = ops.get(ops.softmax_xent_bwd(probs, labels))
+    assert np.isfinite(dlogits_BC[0]).all() and np.isnan(dlogits_BC[1:]).all()
+
+
+def test_optimizer_updates_match_reference(emulators, tmp_path):
+    ops, ref, rng = make(CudaTiled, emulators["address"], tmp_path), Reference(), \
+        np.random.default_rng(4)
+    p_IO, g_IO, m_IO = host(rng, 7, 41), host(rng, 7, 41), host(rng, 7, 41) * 0.1
+    v_IO = np.abs(host(rng, 7, 41)) * 0.1
+    ref_state = [x.astype(np.float64) for x in (p_IO, m_IO, v_IO)]
+    state = [ops.put(x, "weight") for x in (p_IO, m_IO, v_IO)]
+    g = ops.put(g_IO, "weight")
+    ops.sgd(state[0], g, lr=0.1)
+    ref.sgd(ref_state[0], g_IO, lr=0.1)
+    ops.momentum(state[0], g, state[1], lr=0.05, mu=0.9)
+    ref.momentum(ref_state[0], g_IO, ref_state[1], lr=0.05, mu=0.9)
+    for t in (1, 2, 3):
+        ops.adam(*state[:1], g, *state[1:], t=t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+        ref.adam(*ref_state[:1], g_IO, *ref_state[1:], t=t, lr=1e-3, beta1=0.9, beta2=0.999,
+                 eps=1e-8)
+    assert_close(ops, state, ref_state, "sgd, momentum, adam")
+
+
+def test_head_layout_round_trips(emulators, tmp_path):
+    ops, ref, rng = make(CudaTiled, emulators["address"], tmp_path), Reference(), \
+        np.random.default_rng(5)
+    x_RD = host(rng, 2 * 5, 3 * 4)  # B=2, T=5, G=3, E=4
+    x = ops.put(x_RD, "activation")
+    for transpose in (False, True):
+        heads = ops.split_heads(x, 2, 3, transpose=transpose)
+        assert_close(ops, [heads], [ref.split_heads(x_RD, 2, 3, transpose=transpose)],
+                     f"split_heads transpose={transpose}")
+        assert_close(ops, [ops.merge_heads(heads, 2, 3, transposed=transpose)], [x_RD],
+                     f"merge_heads transposed={transpose}")
+
+
+# ---- whole workloads through the runner's correctness gate ----------------------------------
+
+# The workloads' own code (inputs, setup, models) at small odd sizes: every op composed.
+# The rungs differ only in their product kernel, tested above: one rung suffices here. A
+# backward's setup runs the forward, so "bwd" covers both.
+SMALL_CELLS = [("xor", {"B": 4, "layers": "2-4-2", "opt": "sgd"}, ("bwd", "step")),
+               ("mnist_mlp", {"B": 6, "layers": "13-9-5", "opt": "adam"}, ("step",)),
+               ("attention", {"B": 2, "T": 5, "D": 12, "G": 3}, ("bwd",))]
+
+
+def test_workloads_pass_the_correctness_gate(emulators, tmp_path):
+    ops = make(CudaTiled, emulators["address"], tmp_path)
+    for workload, size, phases in SMALL_CELLS:
+        for phase in phases:
+            cell = runner.Cell(CudaTiled.name, workload, tuple(size.items()), phase)
+            row, fn = runner.prepare(ops, cell, budget=None)
+            assert row["status"] == "ok", f"{workload} {phase}: {row['reason']}"
+            assert fn is not None
+
+
+# ---- ThreadSanitizer: the kernels that share memory through barriers ------------------------
+
+
+def test_barrier_kernels_are_race_free(emulators, tmp_path):
+    rng = np.random.default_rng(6)
+    # K and N multiples of 4 (for rung 04), of no tile size: partial tiles everywhere.
+    a_MK, b_KN = host(rng, 37, 44), host(rng, 44, 36)
+    for kernel in ("tiled", "blocktile", "vectorized"):
+        ops = make(CudaTiled, emulators["thread"], tmp_path, kernel=kernel)
+        ops.matmul(ops.put(a_MK, "activation"), ops.put(b_KN, "weight"))  # EmuError on a race
+    ops = make(CudaTiled, emulators["thread"], tmp_path)
+    y = ops.softmax(ops.put(host(rng, 2, 3, 150), "activation"), causal=True)
+    ops.softmax_bwd(y, y)
+    ops.softmax_xent(ops.put(host(rng, 3, 5), "activation"), ops.put(np.array([0, 4, 2]), "label"))
+    assert ops.backend.launched == ["softmax_rows", "softmax_bwd_rows", "xent_rows", "colsum"]
+
+
+# ---- broken copies: each sanitizer catches what it is there for -----------------------------
+
+# (kernel file, the text removed or replaced in a copy of it, what replaces it, the sanitizer
+# that must object, the words of its report)
+BREAKAGES = {
+    "tile barrier": ("02_tiled.cu", "__syncthreads();  // everyone is done reading", "//",
+                     "thread", "ThreadSanitizer: data race"),
+    "reduction barrier": ("ops.cu", "__syncthreads();  // every thread's value is in", "//",
+                          "thread", "ThreadSanitizer: data race"),
+    "tile load bound": ("02_tiled.cu", "(m < M && ka < K) ?", "(m < M) ?", "address",
+                        "AddressSanitizer: heap-buffer-overflow"),
+    "edge thread guard": ("01_naive.cu", "if (m >= M || n >= N) return;", "", "address",
+                          "AddressSanitizer: heap-buffer-overflow"),
+}
+
+
+@pytest.fixture(scope="module")
+def broken_emulators(tmp_path_factory):
+    """One emulator per sanitizer, built from the broken copies that sanitizer must catch."""
+    folder = tmp_path_factory.mktemp("broken")
+    sources = {}
+    for file, text, replacement, sanitizer, _ in BREAKAGES.values():
+        source = (KERNELS / file).read_text()
+        assert source.count(text) == 1, f"{file} no longer has {text!r} once: update the test"
+        broken = folder / sanitizer / file
+        broken.parent.mkdir(exist_ok=True)
+        broken.write_text(source.replace(text, replacement))
+        sources.setdefault(sanitizer, []).append(broken)
+    started = {s: start_build(folder / f"emu_{s}", s, paths) for s, paths in sources.items()}
+    return {s: finish_build(build) for s, build in started.items()}
+
+
+@pytest.mark.parametrize("breakage", list(BREAKAGES))
+def test_sanitizers_catch_broken_copies(broken_emulators, tmp_path, breakage):
+    file, _, _, sanitizer, report = BREAKAGES[breakage]
+    cls, kwargs = (CudaNaive, {}) if file == "01_naive.cu" else (CudaTiled, {"kernel": "tiled"})
+    ops = make(cls, broken_emulators[sanitizer], tmp_path, **kwargs)
+    rng = np.random.default_rng(1)
+    with pytest.raises(EmuError, match=report):
+        if file == "ops.cu":
+            ops.softmax(ops.put(host(rng, 1, 2, 150), "activation"))
+        else:
+            ops.matmul(ops.put(host(rng, 37, 45), "activation"),
+                       ops.put(host(rng, 45, 29), "weight"))
