@@ -39,8 +39,9 @@ def run_as_rank(impl_name: str, size: tuple, phase: str, time_per_cell: float) -
 
 def table(rows: list, cores: int) -> str:
     base = next((r for r in rows if r["ranks"] == 1 and r["status"] == "ok"), None)
-    lines = [f"{'P':>2} {'median ms':>10} {'speedup':>8} {'effic.':>7} {'compute ms':>11} "
-             f"{'comm ms':>8} {'comm %':>7} {'sent/rank MB':>13} {'weights/rank MB':>16}"]
+    lines = [f"{'P':>2} {'BLAS thr':>8} {'median ms':>10} {'speedup':>8} {'effic.':>7} "
+             f"{'compute ms':>11} {'comm ms':>8} {'comm %':>7} {'sent/rank MB':>13} "
+             f"{'weights/rank MB':>16}"]
     for r in rows:
         if r["status"] != "ok":
             lines.append(f"{r['ranks']:>2} {r['status']}: {r.get('reason', '')}")
@@ -48,7 +49,7 @@ def table(rows: list, cores: int) -> str:
         speedup = base["t_median_s"] / r["t_median_s"] if base else float("nan")
         sent = sum(v for k, v in r.items() if k.startswith("comm_") and k.endswith("_bytes"))
         lines.append(
-            f"{r['ranks']:>2} {r['t_median_s'] * 1e3:>10.1f} {speedup:>7.2f}x "
+            f"{r['ranks']:>2} {r['threads']:>8} {r['t_median_s'] * 1e3:>10.1f} {speedup:>7.2f}x "
             f"{speedup / r['ranks']:>7.0%} {r['t_compute_s'] * 1e3:>11.1f} "
             f"{r['t_comm_s'] * 1e3:>8.1f} {r['t_comm_s'] / r['t_median_s']:>7.0%} "
             f"{sent / 1e6:>13.2f} {r['weight_bytes'] / 1e6:>16.1f}"
@@ -97,8 +98,8 @@ def main(argv=None) -> int:
                       "reason": f"mpiexec exited with code {done.returncode} ({tail})"}]
         rows.append(found[0])
         writer.append({"run_id": run_id, "timestamp": stamp, **meta, **found[0]})
-    print(f"{args.impl} linear {args.phase} {size_label(dict(size))}, one BLAS thread per rank, "
-          f"{meta['cores']} cores, load average {os.getloadavg()[0]:.1f}")
+    print(f"{args.impl} linear {args.phase} {size_label(dict(size))} on {meta['cores']} cores, "
+          f"load average {os.getloadavg()[0]:.1f} (other work on the machine skews the times)")
     print(table(rows, meta["cores"]))
     print(f"\nstored {len(rows)} rows in {writer.path}")
     return 0

@@ -30,8 +30,10 @@ copied, so every rank holds the same bits.
 
 The base impl comes from a direct import of its module (an impl importing an impl: the
 registry is the harness's, and impls import only the contract); `base_class` names it, and a
-subclass or the constructor's `base` argument shards another rung. One BLAS thread per rank:
-the parallelism here is the ranks, and two BLAS pools per core would fight.
+subclass or the constructor's `base` argument shards another rung. One BLAS thread per rank
+(launch_prefix's environment, or a limit when P > 1): the parallelism here is the ranks, and
+two thread pools per core would fight. In one plain process (P = 1, no mpiexec: the unit tests,
+`run --in-process`) the rung leaves the process's threads alone.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ import numpy as np
 from harness.contract import Impl
 from impls.numpy_impl import NumpyImpl
 
+# What launch_prefix sets to 1 in every rank: OpenBLAS, MKL and OpenMP (the C rung) threads.
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 # Ops that act entry by entry: they run block by block on shards that share one split.
 ELEMENTWISE = ("add", "relu", "relu_bwd", "sgd", "momentum", "adam")
 # Ops that need whole arrays: every one the layouts below do not shard themselves.
@@ -104,11 +108,13 @@ class ShardedImpl(Impl):
         ranks = options.get("ranks", 2)
         if not isinstance(ranks, int) or ranks < 1:
             raise ValueError(f"--ranks must be a whole number >= 1, got {ranks!r}")
-        return [mpiexec(), "-n", str(ranks)]
+        # One BLAS / OpenMP thread per rank from the start: the parallelism is the ranks.
+        one_thread = [arg for var in BLAS_THREAD_VARS for arg in ("-genv", var, "1")]
+        return [mpiexec(), "-n", str(ranks), *one_thread]
 
     def __init__(self, base: Impl | None = None):
         from mpi4py import MPI
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_info, threadpool_limits
 
         self.base = base or self.base_class()
         self.device = self.base.device
@@ -116,12 +122,15 @@ class ShardedImpl(Impl):
         # never be matched with an op's collectives.
         self.comm = MPI.COMM_WORLD.Dup()
         self.rank, self.ranks = self.comm.rank, self.comm.size
-        self._blas_limit = threadpool_limits(1, user_api="blas")  # kept: the limit lasts
+        if self.ranks > 1:  # a job launched without launch_prefix's variables: same rule
+            self._blas_limit = threadpool_limits(1)  # kept alive: the limit lasts with it
+        self.threads = max((p["num_threads"] for p in threadpool_info()
+                            if p["user_api"] == "blas"), default=0)
         self._traffic = {"comm_s": 0.0, "weight_bytes": 0, "allreduce_calls": 0,
                          "allreduce_bytes": 0, "allgather_calls": 0, "allgather_bytes": 0}
 
     def info(self):
-        return {"ranks": self.ranks, "threads": 1, "base": self.base.name}
+        return {"ranks": self.ranks, "threads": self.threads, "base": self.base.name}
 
     def traffic(self):
         return dict(self._traffic)
