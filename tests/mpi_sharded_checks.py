@@ -26,6 +26,9 @@ distributed.abort_on_uncaught()
 RNG = np.random.default_rng(7)
 numpy_impl = registry.create("numpy")
 col, row, mlp = (registry.create(n) for n in ("sharded-col", "sharded-row", "sharded-mlp"))
+# The base is swappable: sharded-mlp over the C rung's blocked GEMM too, where it is built.
+over_c = None if registry.unavailable_reason("c-blocked") else \
+    registry.get_class("sharded-mlp")(base=registry.create("c-blocked"))
 P, RANK = col.ranks, col.rank
 done = []
 
@@ -79,7 +82,7 @@ def check_mlps():
             host[f"w{layer}"] = (normal(n_in, n_out) / np.float32(np.sqrt(n_in)), "weight")
             host[f"b{layer}"] = (normal(n_out), "bias")
         results = {}
-        for impl in (numpy_impl, col, row, mlp):
+        for impl in (numpy_impl, col, row, mlp, *([over_c] if over_c else [])):
             a = {k: impl.put(x, r) for k, (x, r) in host.items()}
             params = [a[k] for k in host if k[0] in "wb"]
             loss, probs_BC, cache = models.mlp_forward(impl, params, a["x_BI"], a["labels_B"])
@@ -89,9 +92,11 @@ def check_mlps():
             for t in (1, 2):
                 models.mlp_step(impl, params, a["x_BI"], a["labels_B"], opt, state, t)
             outputs = [np.float64(loss), probs_BC, *grads, *params]
-            results[impl.name] = [o if isinstance(o, float) else impl.get(o) for o in outputs]
-        for name in ("sharded-col", "sharded-row", "sharded-mlp"):
-            err = rel_err(results[name], results["numpy"])
+            label = f"{impl.name} over {getattr(impl, 'base', impl).name}"
+            results[label] = [o if isinstance(o, float) else impl.get(o) for o in outputs]
+        expected = results.pop("numpy over numpy")
+        for name, got in results.items():
+            err = rel_err(got, expected)
             assert err <= TOL, f"{name} P={P} mlp {dims} {opt}: rel err {err:.3g} > {TOL:g}"
             done.append(f"{name} mlp {dims}")
 
