@@ -47,16 +47,17 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.contract import Impl
+from harness.contract import OPS, Impl
 from impls.numpy_impl import NumpyImpl
 
 # What launch_prefix sets to 1 in every rank: OpenBLAS, MKL and OpenMP (the C rung) threads.
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 # Ops that act entry by entry: they run block by block on shards that share one split.
 ELEMENTWISE = ("add", "relu", "relu_bwd", "sgd", "momentum", "adam")
-# Ops that need whole arrays: every one the layouts below do not shard themselves.
-WHOLE = ("bmm", "bmm_bwd", "softmax", "softmax_bwd", "softmax_xent", "softmax_xent_bwd",
-         "split_heads", "merge_heads")
+# The products the layouts below shard themselves.
+SHARDED = ("matmul", "matmul_bwd", "linear", "linear_bwd")
+# Every other op of the contract needs whole arrays (shards are gathered for it first).
+WHOLE = tuple(op for op in OPS if op not in ELEMENTWISE + SHARDED)
 
 
 def mpiexec() -> str | None:
