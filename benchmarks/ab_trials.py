@@ -78,9 +78,10 @@ def trial(base: str, head: str, run_args: list, repeats: int):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=5, help="runs a side in each trial")
+    parser.add_argument("--repeats", type=int, default=3, help="runs a side in each trial")
     parser.add_argument("--impl", default="numpy,pure_python", help="the impls of the grid")
     parser.add_argument("--workload", default="xor,matmul", help="the workloads of the grid")
+    parser.add_argument("--phase", default="fwd", help="the phases of the grid")
     parser.add_argument("--inject", default="numpy", help="the impl made slower")
     parser.add_argument("--slowdown", type=float, default=0.15)
     parser.add_argument("--ref", default="HEAD", help="the commit tested")
@@ -94,7 +95,8 @@ def main(argv=None) -> int:
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = args.blas_threads  # the runs inherit the environment
     base = ab.resolve(args.ref)
-    run_args = ["--quick", f"--impl={args.impl}", f"--workload={args.workload}"]
+    run_args = ["--quick", f"--impl={args.impl}", f"--workload={args.workload}",
+                f"--phase={args.phase}"]
     slowed = slowed_commit(base, args.inject, args.slowdown)
     figures = {"ref": base, "grid": " ".join(run_args), "repeats": args.repeats,
                "blas_threads": args.blas_threads,

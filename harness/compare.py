@@ -130,9 +130,10 @@ def regressed(result: pd.DataFrame) -> bool:
     return bool(result["verdict"].isin(["slower", "broken"]).any())
 
 
-def _time(seconds: float) -> str:
-    if not np.isfinite(seconds):
-        return "-"
+def format_seconds(seconds, missing: str = "-") -> str:
+    """1.5e-05 -> '15 us': three significant digits in the unit that reads best."""
+    if seconds is None or not np.isfinite(seconds):
+        return missing
     for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
         if seconds >= scale:
             return f"{seconds / scale:.3g} {unit}"
@@ -145,8 +146,8 @@ def _lines(result: pd.DataFrame) -> list:
     for r in result.itertuples(index=False):
         ci = "-" if not np.isfinite(r.ratio) else f"[{r.ci_low:.3f}, {r.ci_high:.3f}]"
         ratio = "-" if not np.isfinite(r.ratio) else f"{r.ratio:.3f}"
-        rows.append([r.impl, r.workload, r.size, r.phase, _time(r.base_s), _time(r.head_s),
-                     ratio, ci, r.verdict])
+        rows.append([r.impl, r.workload, r.size, r.phase, format_seconds(r.base_s),
+                     format_seconds(r.head_s), ratio, ci, r.verdict])
     return rows
 
 

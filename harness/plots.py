@@ -109,7 +109,8 @@ def scaling(cells: pd.DataFrame, order: list):
             slope = fit_exponent(line["flops"], line["t_median_s"])
             ax.loglog(line["flops"], line["t_median_s"], PHASE_STYLE.get(phase, "-"),
                       marker="o", markersize=3, color=palette[impl],
-                      label=f"{impl} {phase} {series}: t ~ W^{slope:.2f}".replace("  ", " "))
+                      label=" ".join(filter(None, (impl, phase, series)))
+                      + f": t ~ W^{slope:.2f}")
         ax.set_title(workload)
         ax.set_xlabel("work (FLOPs)")
         ax.legend(fontsize=7)

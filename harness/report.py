@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader
 
 from harness import ceilings as machine_ceilings
 from harness import machine, plots, registry
+from harness.compare import format_seconds
 from harness.machine import ROOT
 
 REPORTS = ROOT / "reports"
@@ -38,15 +39,6 @@ def ladder_order(impls) -> list:
     """Impls in ladder order (the registry's rungs), unknown ones after, by name."""
     known = registry.names()
     return sorted(set(impls), key=lambda i: (known.index(i) if i in known else len(known), i))
-
-
-def seconds(value) -> str:
-    if value is None or not np.isfinite(value):
-        return ""
-    for unit, scale in (("s", 1), ("ms", 1e-3), ("us", 1e-6)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value / 1e-9:.3g} ns"
 
 
 def _number(value, fmt: str) -> str:
@@ -86,8 +78,8 @@ def headline(cells: pd.DataFrame, order: list, ceilings: dict | None) -> list:
         bases = {b: at_size.loc[b] if b in at_size.index else None for b in BASELINES}
         for impl in [i for i in order if i in at_size.index]:
             row = at_size.loc[impl]
-            time = seconds(row["t_median_s"]) if row["status"] == "ok" else (
-                f"predicted {seconds(row['t_predicted_s'])}"
+            time = format_seconds(row["t_median_s"]) if row["status"] == "ok" else (
+                f"predicted {format_seconds(row['t_predicted_s'])}"
                 if row["status"] == "over_budget" else "")
             roof = roof_gflops(row, ceilings)
             out.append({"workload": workload, "phase": phase, "size": size, "impl": impl,
