@@ -32,7 +32,8 @@ OPS_BLOCK = 256  # threads of an elementwise launch: ops.cu's OPS_BLOCK
 ROW_THREADS = 128  # threads per row of a row-wise launch: ops.cu's ROW_THREADS
 COL_BLOCK = (32, 8)  # colsum's block: ops.cu's COL_WIDTH x COL_ROWS
 
-_KERNEL_NAME = re.compile(r'extern "C" __global__ void\s+(?:__launch_bounds__\(\w+\)\s*)?(\w+)\(')
+_KERNEL_NAME = re.compile(
+    r'extern "C" __global__ void\s+(?:__launch_bounds__\([\w, ]+\)\s*)?(\w+)\(')
 
 
 def kernel_names(source: str) -> list:

@@ -19,9 +19,9 @@ extern "C" __global__ void matmul_naive(const float* a,  // A: (X, M, K) through
   const int n = blockIdx.x * blockDim.x + threadIdx.x;
   const int m = blockIdx.y * blockDim.y + threadIdx.y;
   if (m >= M || n >= N) return;  // the grid rounds up: edge threads have no output
-  const float* a_row = a + (size_t)blockIdx.z * sa_x + (size_t)m * sa_m;
-  const float* b_col = b + (size_t)blockIdx.z * sb_x + (size_t)n * sb_n;
+  const float* a_row = a + (long long)blockIdx.z * sa_x + (long long)m * sa_m;
+  const float* b_col = b + (long long)blockIdx.z * sb_x + (long long)n * sb_n;
   float acc = 0.0f;
-  for (int k = 0; k < K; ++k) acc += a_row[(size_t)k * sa_k] * b_col[(size_t)k * sb_k];
-  c[((size_t)blockIdx.z * M + m) * N + n] = acc;
+  for (int k = 0; k < K; ++k) acc += a_row[(long long)k * sa_k] * b_col[(long long)k * sb_k];
+  c[((long long)blockIdx.z * M + m) * N + n] = acc;
 }

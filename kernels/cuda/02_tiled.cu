@@ -24,18 +24,18 @@ extern "C" __global__ void matmul_tiled(const float* a,  // A: (X, M, K) through
   __shared__ float b_tile[TILE][TILE];  // (k, n) of the current K slab
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int m = blockIdx.y * TILE + ty, n = blockIdx.x * TILE + tx;
-  a += (size_t)blockIdx.z * sa_x;
-  b += (size_t)blockIdx.z * sb_x;
+  a += (long long)blockIdx.z * sa_x;
+  b += (long long)blockIdx.z * sb_x;
   float acc = 0.0f;
   for (int k0 = 0; k0 < K; k0 += TILE) {
     // Threads past the edge still load (zeros) and reach both barriers: a thread that
     // returned early would leave the others waiting at __syncthreads forever.
     const int ka = k0 + tx, kb = k0 + ty;
-    a_tile[ty][tx] = (m < M && ka < K) ? a[(size_t)m * sa_m + (size_t)ka * sa_k] : 0.0f;
-    b_tile[ty][tx] = (kb < K && n < N) ? b[(size_t)kb * sb_k + (size_t)n * sb_n] : 0.0f;
+    a_tile[ty][tx] = (m < M && ka < K) ? a[(long long)m * sa_m + (long long)ka * sa_k] : 0.0f;
+    b_tile[ty][tx] = (kb < K && n < N) ? b[(long long)kb * sb_k + (long long)n * sb_n] : 0.0f;
     __syncthreads();  // the tiles are complete before anyone reads them
     for (int k = 0; k < TILE; ++k) acc += a_tile[ty][k] * b_tile[k][tx];
     __syncthreads();  // everyone is done reading before the next slab overwrites them
   }
-  if (m < M && n < N) c[((size_t)blockIdx.z * M + m) * N + n] = acc;
+  if (m < M && n < N) c[((long long)blockIdx.z * M + m) * N + n] = acc;
 }

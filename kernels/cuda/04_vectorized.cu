@@ -15,7 +15,9 @@ constexpr int VEC_BM = 128, VEC_BN = 128, VEC_BK = 8;  // the tile of c and the 
 constexpr int VEC_TM = 8, VEC_TN = 8;                  // the outputs of one thread
 constexpr int VEC_THREADS = (VEC_BM / VEC_TM) * (VEC_BN / VEC_TN);  // 256
 
-extern "C" __global__ void __launch_bounds__(VEC_THREADS)
+// Two blocks (16 warps) resident per SM: caps registers at 128 a thread, which the 64
+// accumulators fit without spilling.
+extern "C" __global__ void __launch_bounds__(VEC_THREADS, 2)
 matmul_vectorized(const float* a,  // (X, M, K), K % 4 == 0
                   const float* b,  // (X, K, N), N % 4 == 0
                   float* c,        // (X, M, N)
@@ -26,8 +28,8 @@ matmul_vectorized(const float* a,  // (X, M, K), K % 4 == 0
   const int row0 = (t / (VEC_BN / VEC_TN)) * VEC_TM;
   const int col0 = (t % (VEC_BN / VEC_TN)) * VEC_TN;
   const int m0 = blockIdx.y * VEC_BM, n0 = blockIdx.x * VEC_BN;
-  a += (size_t)blockIdx.z * M * K;
-  b += (size_t)blockIdx.z * K * N;
+  a += (long long)blockIdx.z * M * K;
+  b += (long long)blockIdx.z * K * N;
   // Each slab is 256 float4 per operand: exactly one per thread.
   const int a_m = t / (VEC_BK / 4), a_k = (t % (VEC_BK / 4)) * 4;  // A: 2 float4 per row
   const int b_k = t / (VEC_BN / 4), b_n = (t % (VEC_BN / 4)) * 4;  // B: 32 float4 per row
@@ -39,13 +41,13 @@ matmul_vectorized(const float* a,  // (X, M, K), K % 4 == 0
     // K and N are multiples of 4, so a float4 starting inside the matrix ends inside it.
     const int m = m0 + a_m, ka = k0 + a_k, kb = k0 + b_k, n = n0 + b_n;
     const float4 a4 = (m < M && ka < K)
-        ? *reinterpret_cast<const float4*>(&a[(size_t)m * K + ka]) : zero;
+        ? *reinterpret_cast<const float4*>(&a[(long long)m * K + ka]) : zero;
     a_tile[a_k + 0][a_m] = a4.x;
     a_tile[a_k + 1][a_m] = a4.y;
     a_tile[a_k + 2][a_m] = a4.z;
     a_tile[a_k + 3][a_m] = a4.w;
     *reinterpret_cast<float4*>(&b_tile[b_k][b_n]) = (kb < K && n < N)
-        ? *reinterpret_cast<const float4*>(&b[(size_t)kb * N + n]) : zero;
+        ? *reinterpret_cast<const float4*>(&b[(long long)kb * N + n]) : zero;
     __syncthreads();  // the slab is complete before anyone reads it
 #pragma unroll
     for (int k = 0; k < VEC_BK; ++k) {
@@ -68,7 +70,7 @@ matmul_vectorized(const float* a,  // (X, M, K), K % 4 == 0
     }
     __syncthreads();  // everyone is done reading before the next slab overwrites it
   }
-  c += (size_t)blockIdx.z * M * N;
+  c += (long long)blockIdx.z * M * N;
   for (int i = 0; i < VEC_TM; ++i) {
     const int m = m0 + row0 + i;
     if (m >= M) break;
@@ -76,7 +78,7 @@ matmul_vectorized(const float* a,  // (X, M, K), K % 4 == 0
     for (int j = 0; j < VEC_TN; j += 4) {
       const int n = n0 + col0 + j;
       if (n < N)
-        *reinterpret_cast<float4*>(&c[(size_t)m * N + n]) =
+        *reinterpret_cast<float4*>(&c[(long long)m * N + n]) =
             make_float4(acc[i][j], acc[i][j + 1], acc[i][j + 2], acc[i][j + 3]);
     }
   }

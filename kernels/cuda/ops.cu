@@ -39,7 +39,7 @@ extern "C" __global__ void colsum(const float* x,  // (R, C)
   const int col = blockIdx.x * COL_WIDTH + threadIdx.x;
   float sum = 0.0f;
   if (col < C)
-    for (int r = threadIdx.y; r < R; r += COL_ROWS) sum += x[(size_t)r * C + col];
+    for (int r = threadIdx.y; r < R; r += COL_ROWS) sum += x[(long long)r * C + col];
   part[threadIdx.y][threadIdx.x] = sum;
   __syncthreads();  // all partial sums are in before row 0 adds them up
   if (threadIdx.y == 0 && col < C) {
@@ -84,8 +84,8 @@ extern "C" __global__ void softmax_rows(const float* x,  // (X * T, S)
   __shared__ float red[ROW_THREADS];
   const int t = blockIdx.x % T;
   const int kept = (causal && t + 1 < S) ? t + 1 : S;
-  const float* x_row = x + (size_t)blockIdx.x * S;
-  float* y_row = y + (size_t)blockIdx.x * S;
+  const float* x_row = x + (long long)blockIdx.x * S;
+  float* y_row = y + (long long)blockIdx.x * S;
   float top = LOWEST;
   for (int s = threadIdx.x; s < kept; s += ROW_THREADS) top = fmaxf(top, scale * x_row[s]);
   top = block_reduce(top, red, true);
@@ -102,7 +102,7 @@ extern "C" __global__ void softmax_bwd_rows(const float* y,   // (X * T, S)
                                             float* dx,        // (X * T, S)
                                             int S, float scale) {
   __shared__ float red[ROW_THREADS];
-  const size_t row = (size_t)blockIdx.x * S;
+  const long long row = (long long)blockIdx.x * S;
   float dot = 0.0f;
   for (int s = threadIdx.x; s < S; s += ROW_THREADS) dot += dy[row + s] * y[row + s];
   dot = block_reduce(dot, red, false);
@@ -120,8 +120,8 @@ extern "C" __global__ void xent_rows(const float* logits,     // (B, C)
                                      float* loss,              // (B,)
                                      int C) {
   __shared__ float red[ROW_THREADS];
-  const float* z_row = logits + (size_t)blockIdx.x * C;
-  float* p_row = probs + (size_t)blockIdx.x * C;
+  const float* z_row = logits + (long long)blockIdx.x * C;
+  float* p_row = probs + (long long)blockIdx.x * C;
   float top = LOWEST;
   for (int c = threadIdx.x; c < C; c += ROW_THREADS) top = fmaxf(top, z_row[c]);
   top = block_reduce(top, red, true);

@@ -1,0 +1,96 @@
+"""The CUDA impls: unavailable with a reason where there is no GPU, right and timed where there is.
+
+Without CuPy, a driver or a GPU (CI), the impls must still be registered, say why they cannot
+run, and break nothing else; the GPU tests below skip with that reason. On a GPU they run
+every workload's quick sizes through the runner (the correctness gate, device peak memory,
+CUDA-event timing) and every product rung on odd sizes. The kernels' indexing is tested
+without a GPU in test_cuda_emu.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from harness import registry, runner
+from harness.check import rel_err
+from harness.reference import Reference
+from harness.timing import Stats
+from impls._cuda_base import cuda_unavailable_reason
+
+CUDA_IMPLS = {"cuda-naive": 3, "cuda-tiled": 4, "cuda-cublas": 4}
+REASON = cuda_unavailable_reason()
+needs_gpu = pytest.mark.skipif(REASON is not None, reason=f"no GPU to run on: {REASON}")
+
+
+def test_cuda_impls_are_registered_as_cuda_rungs():
+    for name, rung in CUDA_IMPLS.items():
+        cls = registry.get_class(name)
+        assert (cls.device, cls.rung) == ("cuda", rung)
+
+
+def test_importing_the_cuda_impls_does_not_import_cupy():
+    code = ("import sys, impls.cuda_naive, impls.cuda_tiled, impls.cuda_cublas, "
+            "harness.registry as r; r.names(); print('cupy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"
+
+
+@pytest.mark.skipif(REASON is None, reason="a GPU is available here: nothing to refuse")
+def test_without_a_gpu_each_impl_says_why_and_nothing_else_fails():
+    for name in CUDA_IMPLS:
+        assert registry.unavailable_reason(name) == REASON
+        with pytest.raises(RuntimeError, match="unavailable here"):
+            registry.create(name)
+    cells = runner.plan(impls=list(CUDA_IMPLS), workloads=["matmul"], quick=True)
+    rows = runner.unavailable_rows(cells, REASON)
+    assert {row["status"] for row in rows} == {"unavailable"}
+    assert registry.create("numpy").name == "numpy"  # the CPU rungs are untouched
+
+
+def test_cublas_row_refuses_tf32(monkeypatch):
+    monkeypatch.setenv("CUPY_TF32", "1")
+    assert "TF32" in registry.get_class("cuda-cublas").unavailable_reason()
+
+
+# ---- on a GPU ------------------------------------------------------------------------------
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", list(CUDA_IMPLS))
+def test_every_quick_cell_passes_the_gate_and_is_timed(name):
+    impl = registry.create(name)
+    for cell in runner.plan(impls=[name], quick=True):
+        row = runner.run_cell(impl, cell, budget=None, time_budget_s=0.02)
+        assert row["status"] == "ok", f"{cell.key()}: {row['reason']}"
+        assert row["t_median_s"] > 0 and row["rounds"] >= 5
+        assert row["peak_mem_bytes"] >= 0
+
+
+@needs_gpu
+@pytest.mark.parametrize("kernel", ["tiled", "blocktile", "vectorized"])
+def test_every_tiled_rung_matches_reference_on_odd_and_large_sizes(kernel):
+    impl, ref = registry.get_class("cuda-tiled")(kernel=kernel), Reference()
+    rng = np.random.default_rng(0)
+    sizes = [(127, 129, 252), (1000, 1000, 1000)] if kernel == "vectorized" \
+        else [(127, 129, 255), (1000, 999, 1001)]
+    for M, K, N in sizes:
+        a_MK = rng.standard_normal((M, K)).astype(np.float32)
+        b_KN = rng.standard_normal((K, N)).astype(np.float32)
+        c_MN = impl.get(impl.matmul(impl.put(a_MK, "activation"), impl.put(b_KN, "weight")))
+        assert rel_err([c_MN], [ref.matmul(a_MK, b_KN)]) < 1e-5, (kernel, M, K, N)
+
+
+@needs_gpu
+def test_cuda_event_timing_and_device_peak():
+    from harness import timing_cuda
+
+    impl = registry.create("cuda-tiled")
+    a = impl.put(np.ones((512, 512), np.float32), "activation")
+    stats = timing_cuda.measure(lambda: impl.matmul(a, a), impl.sync, budget_s=0.05)
+    assert isinstance(stats, Stats) and stats.rounds >= 5 and stats.min > 0
+    assert impl.device_peak_bytes(lambda: impl.matmul(a, a)) >= 512 * 512 * 4
