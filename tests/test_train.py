@@ -265,6 +265,7 @@ def test_command_stores_one_row_per_impl_and_saves_weights(tmp_path, fake_regist
     assert np.array(row.confusion_CC).shape == (10, 10)
     assert np.array(row.confusion_CC).sum() == row.n_test == 359
     assert row.test_acc == row.test_acc_by_epoch[-1]
+    assert row.wall_s > row.train_s == pytest.approx(sum(row.seconds_by_epoch))
     assert sum(row.weight_hist["w0_IO"]["counts"]) == 64 * 32
     assert "no such device here" in table.iloc[2].reason
     assert "accuracy spread over 1 impl(s) that trained: 0.00 points" in out
@@ -274,7 +275,8 @@ def test_command_stores_one_row_per_impl_and_saves_weights(tmp_path, fake_regist
     code = run_train(tmp_path, "--impl", "numpy", "--epochs", "0",
                      "--load", str(tmp_path / "w-numpy.npz"))
     assert code == 0
-    latest = store.load(tmp_path / "results").iloc[-1]
+    table = store.load(tmp_path / "results")
+    latest = table[table.epochs == 0].iloc[0]
     assert latest.test_acc == row.test_acc and weights["w0_IO"].shape == (64, 32)
 
 

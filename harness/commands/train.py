@@ -9,6 +9,7 @@ every backward pass is right. Exit code 1 when they do not, or when an impl fail
 from __future__ import annotations
 
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -109,6 +110,7 @@ def train_one(name: str, data, config: train.Config, weights) -> tuple:
               f"  test {result.test_acc_by_epoch[-1]:6.1%}  {result.seconds_by_epoch[-1]:.3f} s",
               file=sys.stderr, flush=True)
 
+    start = time.perf_counter()
     try:
         result = train.train(ops, data, config, weights, on_epoch=progress)
     except NotImplementedError as error:
@@ -117,7 +119,8 @@ def train_one(name: str, data, config: train.Config, weights) -> tuple:
             None
     except Exception as error:  # noqa: BLE001 - one impl's failure must not stop the others
         return {**fields, "status": "error", "reason": f"{type(error).__name__}: {error}"}, None
-    return {**fields, "status": "ok", "reason": "", **train.result_fields(result)}, result
+    return {**fields, "status": "ok", "reason": "", **train.result_fields(result),
+            "wall_s": time.perf_counter() - start}, result  # wall: training + evaluation
 
 
 def table(rows: list, target: float) -> str:
