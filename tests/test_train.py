@@ -298,6 +298,13 @@ def test_command_fails_when_an_impl_crashes(tmp_path, fake_registry, capsys):
     assert row.status == "error" and row.reason == "RuntimeError: kernel launch failed"
 
 
+def test_command_all_trains_every_registered_impl(tmp_path, fake_registry):
+    assert run_train(tmp_path, "--impl", "all", "--epochs", "1") == 1  # flipped, crashing
+    table = store.load(tmp_path / "results")
+    assert list(table.impl) == ["numpy", "flipped", "crashing", "norelu", "absent"]
+    assert list(table.status) == ["ok", "ok", "error", "unsupported", "unavailable"]
+
+
 def test_command_says_what_does_not_fit(tmp_path, fake_registry, capsys):
     code = run_train(tmp_path, "--layers", "60-10")
     assert code == 2
@@ -305,6 +312,13 @@ def test_command_says_what_does_not_fit(tmp_path, fake_registry, capsys):
     code = run_train(tmp_path, "--dataset", "mnist")
     assert code == 2
     assert "--dataset mnist needs --mnist DIR" in capsys.readouterr().err
+    code = run_train(tmp_path, "--dataset", "synthetic", "--mnist", str(tmp_path))
+    assert code == 2
+    assert "but --dataset says synthetic: drop one of them" in capsys.readouterr().err
+    code = run_train(tmp_path, "--mnist", str(tmp_path / "nowhere"))
+    assert code == 2
+    assert "nowhere: not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()  # nothing is stored before the inputs are right
 
 
 def test_layers_come_from_the_dataset_and_hidden():

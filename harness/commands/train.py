@@ -31,9 +31,9 @@ def add_parser(subparsers):
                     f"table. Exit code 1 if the final test accuracies spread over "
                     f"{train.SPREAD_LIMIT_PP} points or an impl failed.")
     parser.add_argument("--impl", action="append", metavar="NAME",
-                        help="impl(s), repeatable or comma-separated (default: numpy; see "
-                             "`list`)")
-    parser.add_argument("--dataset", choices=datasets.DATASETS, default="digits",
+                        help="impl(s), repeatable or comma-separated, or `all` (default: "
+                             "numpy; see `list`)")
+    parser.add_argument("--dataset", choices=datasets.DATASETS, default=None,
                         help="digits (scikit-learn, the `data` extra), mnist (IDX files from "
                              "--mnist DIR) or synthetic (MNIST-shaped, for timing); "
                              "default digits")
@@ -84,6 +84,14 @@ def layers_for(args, data) -> tuple:
         raise ValueError(f"--hidden must be widths joined by ',', e.g. 128,64, got "
                          f"{hidden!r}") from None
     return (data.features, *widths, data.classes)
+
+
+def dataset_for(args) -> str:
+    """--mnist DIR means MNIST; --dataset says otherwise only by mistake."""
+    if args.mnist and args.dataset not in (None, "mnist"):
+        raise ValueError(f"--mnist {args.mnist} reads MNIST, but --dataset says "
+                         f"{args.dataset}: drop one of them")
+    return "mnist" if args.mnist else args.dataset or "digits"
 
 
 def save_path(base: str, impl: str, several: bool) -> Path:
@@ -144,10 +152,12 @@ def table(rows: list, target: float) -> str:
 
 def run(args) -> int:
     names = _names(args.impl) or ["numpy"]
+    if names == ["all"]:
+        names = registry.names()
     for name in names:
         registry.get_class(name)  # an unknown name fails here, listing the valid ones
     try:
-        data = datasets.load("mnist" if args.mnist else args.dataset, args.mnist)
+        data = datasets.load(dataset_for(args), args.mnist)
     except ImportError as error:  # digits without scikit-learn: one line, not a traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
