@@ -68,11 +68,22 @@ def slowed_commit(base_sha: str, impl: str, slowdown: float) -> str:
         return ab._git("rev-parse", "HEAD", cwd=tree)
 
 
-def trial(base: str, head: str, run_args: list, repeats: int):
-    with tempfile.TemporaryDirectory(prefix="nnladder-trial-") as tmp:
-        base_rows, head_rows = ab.ab(base, head, run_args, repeats, Path(tmp),
-                                     log=lambda _: None, build_ext=False)
-    return compare.compare(base_rows, head_rows)
+def trial(base: str, head: str, run_args: list, repeats: int, results: Path) -> tuple:
+    """One `ab` -> (paired comparison, unpaired comparison) of the same runs."""
+    base_rows, head_rows = ab.ab(base, head, run_args, repeats, results, log=lambda _: None,
+                                 build_ext=False)
+    return (compare.compare(base_rows, head_rows, paired=True),
+            compare.compare(base_rows, head_rows, paired=False))
+
+
+def misses(result, target: str, inject: str) -> list:
+    """The cells timed on both sides whose verdict is not the one expected."""
+    result = result[result["ratio"].notna()]
+    expected = "same" if target == "self" else \
+        result["impl"].map(lambda impl: "slower" if impl == inject else "same")
+    return result.loc[result["verdict"] != expected,
+                      ["impl", "workload", "size", "phase", "ratio", "ci_low",
+                       "verdict"]].to_dict("records")
 
 
 def main(argv=None) -> int:
@@ -86,6 +97,8 @@ def main(argv=None) -> int:
     parser.add_argument("--slowdown", type=float, default=0.15)
     parser.add_argument("--ref", default="HEAD", help="the commit tested")
     parser.add_argument("--out", default=str(ROOT / "reports" / "ab_trials.json"))
+    parser.add_argument("--keep", default=str(ROOT / "results" / "ab_trials"),
+                        help="where each trial's runs are stored (outside the report's reach)")
     parser.add_argument("--blas-threads", default="1",
                         help="BLAS threads of the runs (default 1: on a shared 2-core machine "
                              "a 2-thread BLAS spinning against other jobs turns a 50 us "
@@ -103,38 +116,39 @@ def main(argv=None) -> int:
                "trials": args.trials, "inject": args.inject, "slowdown": args.slowdown}
     targets = {"self": base, "injected": slowed}
     for target in targets:
-        figures[target] = {"passed": 0, "trials": 0, "cells": [], "minutes": 0.0, "misses": []}
+        figures[target] = {"trials": 0, "passed": 0, "passed_unpaired": 0, "cells": [],
+                           "minutes": 0.0, "misses": [], "misses_unpaired": []}
     # the two targets take turns, so the load of the machine over the hour hits both alike
     for number in range(args.trials):
         for target, head in targets.items():
             started = time.time()
-            result = trial(base, head, run_args, args.repeats)
-            result = result[result["ratio"].notna()]  # only cells timed on both sides count
-            expected = "same" if target == "self" else \
-                result["impl"].map(lambda impl: "slower" if impl == args.inject else "same")
-            misses = result.loc[result["verdict"] != expected,
-                                ["impl", "workload", "size", "phase", "ratio", "ci_low",
-                                 "verdict"]].to_dict("records")
+            runs = Path(args.keep) / f"{target}-{number:03d}"  # kept: re-analysable later
+            paired, unpaired = trial(base, head, run_args, args.repeats, runs)
             f = figures[target]
             f["trials"] += 1
-            f["passed"] += not misses
-            f["cells"].append(len(result))
+            f["cells"].append(int(paired["ratio"].notna().sum()))
             f["minutes"] += (time.time() - started) / 60
-            f["misses"].append(misses)
-            f["rate"] = f["passed"] / f["trials"]
+            for method, result in (("", paired), ("_unpaired", unpaired)):
+                missed = misses(result, target, args.inject)
+                f[f"passed{method}"] += not missed
+                f[f"misses{method}"].append(missed)
+                f[f"rate{method}"] = f[f"passed{method}"] / f["trials"]
             if target == "injected":
-                f.setdefault("injected_ratios", []).append(
-                    float(result.loc[result["impl"] == args.inject, "ratio"].median()))
-            missed = "; ".join(f"{r['impl']} {r['workload']} {r['size']} {r['phase']} "
-                               f"{r['ratio']:.3f} {r['verdict']}" for r in misses)
+                f.setdefault("injected_ratios", []).append(float(
+                    paired.loc[paired["impl"] == args.inject, "ratio"].median()))
+            text = "; ".join(f"{r['impl']} {r['workload']} {r['size']} {r['phase']} "
+                             f"{r['ratio']:.3f} {r['verdict']}" for r in f["misses"][-1])
             print(f"{target} trial {number + 1}/{args.trials}: "
-                  f"{'FAIL: ' + missed if misses else 'pass'} ({len(result)} cells)", flush=True)
+                  f"{'FAIL: ' + text if text else 'pass'} (unpaired: "
+                  f"{'FAIL' if f['misses_unpaired'][-1] else 'pass'}; {f['cells'][-1]} cells)",
+                  flush=True)
             # written after every trial: a run cut short still leaves its figures
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps(figures, indent=1, default=str))
     for target in targets:
         f = figures[target]
-        print(f"{target}: {f['passed']}/{f['trials']} trials pass ({f['rate']:.0%}), "
+        print(f"{target}: paired {f['passed']}/{f['trials']} trials pass ({f['rate']:.0%}), "
+              f"unpaired {f['passed_unpaired']}/{f['trials']} ({f['rate_unpaired']:.0%}); "
               f"{min(f['cells'])}-{max(f['cells'])} cells a trial, {f['minutes']:.1f} min")
     print(f"figures: {args.out}")
     return 0

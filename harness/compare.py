@@ -11,9 +11,14 @@ The confidence interval is a two-level percentile bootstrap: resample the runs o
 with replacement, and within each chosen run resample its rounds with replacement, then take
 the ratio of the two sides' times; the interval is the central `confidence` mass of those
 ratios. Resampling runs carries the run-to-run drift into the interval whenever a side has
-several runs (as `ab` makes them, interleaved); with one run a side it is the ordinary
-bootstrap of the median, which sees only the noise within that run. The generator is
-seeded, so the same results always give the same verdict.
+several runs; with one run a side it is the ordinary bootstrap of the median, which sees
+only the noise within that run. The generator is seeded: the same results always give the
+same verdict.
+
+Paired (`ab`'s runs, made A B A B ...): run i of BASE and run i of HEAD ran back to back, so
+the load of those seconds hit both. The ratio is then the median over pairs of each pair's
+ratio of run medians, and the bootstrap resamples pairs (both runs of a pair together), then
+rounds: the machine's drift cancels within a pair instead of widening the interval.
 
 Verdict: "slower" needs both that the ratio passes the threshold (ratio > 1 + threshold)
 and that the interval lies wholly above 1 (significant); "faster" is the mirror
@@ -36,7 +41,8 @@ BROKEN = ("wrong", "error")
 
 
 def _run_samples(rows: pd.DataFrame) -> list:
-    """One array of per-round seconds per run (ok rows only), for one cell of one side."""
+    """One array of per-round seconds per run (ok rows only, oldest run first)."""
+    rows = rows.sort_values(["timestamp", "run_id"], kind="stable")
     return [np.asarray(s, dtype=float) for s in rows["samples_s"]
             if isinstance(s, (list, tuple, np.ndarray)) and len(s)]
 
@@ -46,25 +52,36 @@ def side_time(runs: list) -> float:
     return float(np.median([np.median(samples) for samples in runs]))
 
 
-def _bootstrap_times(runs: list, rng: np.random.Generator, resamples: int) -> np.ndarray:
-    """Two-level bootstrap replicates of side_time: resample runs, then rounds within each."""
-    medians_RB = np.stack([
+def _round_medians(runs: list, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """Per run, bootstrap replicates of its median round: shape (runs, resamples)."""
+    return np.stack([
         np.median(samples[rng.integers(0, len(samples), (resamples, len(samples)))], axis=1)
         for samples in runs])
-    chosen_RB = rng.integers(0, len(runs), (len(runs), resamples))
-    return np.median(np.take_along_axis(medians_RB, chosen_RB, axis=0), axis=0)
 
 
 def ratio_ci(base_runs: list, head_runs: list, confidence: float = CONFIDENCE,
-             resamples: int = RESAMPLES, seed: int = 0) -> tuple:
-    """-> (ratio, ci_low, ci_high) of HEAD / BASE for one cell; a side is a list of runs,
-    each a sequence of per-round seconds."""
+             resamples: int = RESAMPLES, seed: int = 0, paired: bool = False) -> tuple:
+    """-> (ratio, ci_low, ci_high) of HEAD / BASE for one cell. A side is a list of runs,
+    each a sequence of per-round seconds; paired: run i of each side ran back to back."""
     rng = np.random.default_rng(seed)
     base_runs, head_runs = ([np.asarray(r, dtype=float) for r in runs]
                             for runs in (base_runs, head_runs))
-    ratio = side_time(head_runs) / side_time(base_runs)
-    boot_B = _bootstrap_times(head_runs, rng, resamples) / \
-        _bootstrap_times(base_runs, rng, resamples)
+    base_RB, head_RB = (_round_medians(runs, rng, resamples) for runs in (base_runs, head_runs))
+    if paired:
+        if len(base_runs) != len(head_runs):
+            raise ValueError(f"paired runs need as many on each side: got {len(base_runs)} "
+                             f"BASE and {len(head_runs)} HEAD")
+        ratio = float(np.median([np.median(h) / np.median(b)
+                                 for b, h in zip(base_runs, head_runs, strict=True)]))
+        chosen_RB = rng.integers(0, len(base_runs), base_RB.shape)
+        boot_B = np.median(np.take_along_axis(head_RB, chosen_RB, axis=0)
+                           / np.take_along_axis(base_RB, chosen_RB, axis=0), axis=0)
+    else:
+        ratio = side_time(head_runs) / side_time(base_runs)
+        boot_B = np.median(np.take_along_axis(
+            head_RB, rng.integers(0, len(head_runs), head_RB.shape), axis=0), axis=0) / \
+            np.median(np.take_along_axis(
+                base_RB, rng.integers(0, len(base_runs), base_RB.shape), axis=0), axis=0)
     tail = (1 - confidence) / 2
     low, high = np.quantile(boot_B, [tail, 1 - tail])
     return ratio, float(low), float(high)
@@ -85,11 +102,13 @@ def _status(rows: pd.DataFrame) -> str:
 
 
 def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD,
-            confidence: float = CONFIDENCE) -> pd.DataFrame:
+            confidence: float = CONFIDENCE, paired: bool = False) -> pd.DataFrame:
     """Every cell of either side: base_s, head_s, ratio, ci_low, ci_high, verdict.
 
     `base` and `head` are result rows (one or more runs each); rows of workload "train"
-    carry no timing samples and are left out.
+    carry no timing samples and are left out. paired: the runs alternated (as `ab` makes
+    them), so the i-th oldest of each side form a pair; a cell timed in a different number
+    of runs on each side falls back to the unpaired comparison.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
@@ -109,7 +128,8 @@ def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD
         base_runs = _run_samples(base_rows[base_rows["status"] == "ok"])
         head_runs = _run_samples(head_rows[head_rows["status"] == "ok"])
         if base_runs and head_runs:
-            ratio, low, high = ratio_ci(base_runs, head_runs, confidence)
+            pairs = paired and len(base_runs) == len(head_runs)
+            ratio, low, high = ratio_ci(base_runs, head_runs, confidence, paired=pairs)
             row.update(base_s=side_time(base_runs), head_s=side_time(head_runs), ratio=ratio,
                        ci_low=low, ci_high=high, verdict=verdict(ratio, low, high, threshold))
         elif row["base_status"] == "ok" and row["head_status"] in BROKEN:

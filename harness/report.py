@@ -22,17 +22,28 @@ from harness import ceilings as machine_ceilings
 from harness import machine, plots, registry
 from harness.compare import format_seconds
 from harness.machine import ROOT
+from harness.runner import PHASES
+from harness.workloads import WORKLOADS
 
 REPORTS = ROOT / "reports"
 BASELINES = ("pure_python", "numpy")  # the rungs every speedup is quoted against
 KEYS = ["impl", "workload", "size", "phase"]
+RANK = {name: i for i, name in enumerate([*WORKLOADS, *PHASES])}  # unknown names sort last
 INFO = ["machine", "cpu", "cores", "gpu", "platform", "python", "numpy", "blas", "threads",
         "commit", "dirty"]
 
 
+def ordered(frame: pd.DataFrame, by: list, ranks: dict) -> pd.DataFrame:
+    """A stable sort on `by`, ranking the columns named in `ranks` by their given order."""
+    return frame.sort_values(by, kind="stable",
+                             key=lambda c: c.map(ranks[c.name]) if c.name in ranks else c)
+
+
 def latest(table: pd.DataFrame) -> pd.DataFrame:
-    """The newest row of every (impl, workload, size, phase) cell."""
-    return table.sort_values("timestamp", kind="stable").drop_duplicates(KEYS, keep="last")
+    """The newest row of every (impl, workload, size, phase) cell, in the order of
+    WORKLOADS, then phase (fwd, bwd, step), then work."""
+    cells = table.sort_values("timestamp", kind="stable").drop_duplicates(KEYS, keep="last")
+    return ordered(cells, ["workload", "phase", "flops"], {"workload": RANK, "phase": RANK})
 
 
 def ladder_order(impls) -> list:
@@ -91,9 +102,8 @@ def headline(cells: pd.DataFrame, order: list, ceilings: dict | None) -> list:
 
 
 def correctness(cells: pd.DataFrame, order: list) -> list:
-    rank = {impl: i for i, impl in enumerate(order)}
-    rows = cells.assign(_rank=cells["impl"].map(rank)).sort_values(
-        ["workload", "_rank", "phase", "flops"], kind="stable")
+    rows = ordered(cells, ["workload", "impl"],
+                   {"workload": RANK, "impl": {impl: i for i, impl in enumerate(order)}})
     return [{"impl": r["impl"], "workload": r["workload"], "size": r["size"],
              "phase": r["phase"], "status": r["status"], "reason": r["reason"] or "",
              "rel_err": _number(r["rel_err"], ".2e"), "tol": _number(r["tol"], ".0e")}

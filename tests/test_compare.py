@@ -55,6 +55,20 @@ def test_run_to_run_drift_widens_the_interval():
     assert low_runs < 1 < low_pooled
 
 
+def test_pairs_cancel_the_drift_that_hits_both_runs_of_a_pair():
+    """A B A B on a drifting machine: each pair 15% apart, the pairs 30% apart."""
+    levels = (1.0e-3, 1.3e-3, 1.1e-3)
+    base = [samples(level, 0.005) for level in levels]
+    head = [samples(level * 1.15, 0.005) for level in levels]
+    paired = compare.ratio_ci(base, head, paired=True)
+    unpaired = compare.ratio_ci(base, head)
+    assert paired[0] == pytest.approx(1.15, rel=0.01)
+    assert compare.verdict(*paired) == "slower"
+    assert compare.verdict(*unpaired) == "same"  # the drift hides it without the pairing
+    with pytest.raises(ValueError, match="as many on each side"):
+        compare.ratio_ci(base, head[:2], paired=True)
+
+
 def test_interval_is_deterministic():
     base, head = [samples(1e-3, 0.1)], [samples(1.1e-3, 0.1)]
     assert compare.ratio_ci(base, head) == compare.ratio_ci(base, head)

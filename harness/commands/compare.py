@@ -26,6 +26,9 @@ def add_parser(subparsers):
     parser.add_argument("head", metavar="HEAD", help="commit (sha, prefix or ref) or run id")
     parser.add_argument("--results", default=None, metavar="DIR",
                         help="results folder (default: results/ in the project)")
+    parser.add_argument("--paired", action="store_true",
+                        help="the runs alternated BASE HEAD BASE HEAD (as `ab` stores them): "
+                             "compare the i-th run of each side as a pair")
     parser.add_argument("--machine", default=None,
                         help="compare the runs of this machine (default: this one, when both "
                              "sides have runs of it)")
@@ -89,9 +92,9 @@ def _one_machine(base: pd.DataFrame, head: pd.DataFrame, wanted: str | None) -> 
 
 
 def report(base: pd.DataFrame, head: pd.DataFrame, base_label: str, head_label: str,
-           args) -> int:
+           args, paired: bool = False) -> int:
     """Compare, print the terminal table, write the markdown if asked; -> the exit code."""
-    result = compare.compare(base, head, args.threshold, args.confidence)
+    result = compare.compare(base, head, args.threshold, args.confidence, paired)
     print(compare.to_terminal(result, args.threshold, args.confidence))
     if args.markdown:
         path = Path(args.markdown)
@@ -109,5 +112,9 @@ def run(args) -> int:
     table = store.load(args.results)
     base, head = select(table, args.base), select(table, args.head)
     name = _one_machine(base, head, args.machine)
+    for label, rows in ((args.base, base), (args.head, head)):
+        if rows["dirty"].fillna(False).astype(bool).any():
+            print(f"note: {label} includes runs of a tree with uncommitted changes",
+                  file=sys.stderr)
     return report(base[base["machine"] == name], head[head["machine"] == name],
-                  args.base, args.head, args)
+                  args.base, args.head, args, args.paired)
