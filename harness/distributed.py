@@ -168,39 +168,36 @@ def measure(fn, impl, budget_s: float = 0.5, min_rounds: int = 5,
 # ---- one cell on every rank ---------------------------------------------------------------
 
 
-def _agree(row: dict) -> None:
+def _abort(world, message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    world.Abort(1)
+
+
+def _idle_until_all_arrive(world, give_up=None) -> None:
+    """A barrier that sleeps while it waits (MPI's blocking waits spin: ranks waiting for
+    rank 0 to finish the single-process impls of `mpiexec ... harness run` would take the
+    cores those timings need). give_up(): called when AGREE_S have passed, if given."""
+    request, deadline = world.Ibarrier(), time.monotonic() + AGREE_S
+    while not request.Test():
+        if give_up and time.monotonic() > deadline:
+            give_up()
+        time.sleep(1e-3)
+
+
+def _agree(world, row: dict) -> None:
     """Return when every rank finished its check of the cell with the same status; abort
     the job when this rank failed alone (the others are stuck in a collective) or when the
     ranks disagree."""
-    world = _world()
-    if row["status"] == "error":
-        request, deadline = world.Ibarrier(), time.monotonic() + AGREE_S
-        while not request.Test():
-            if time.monotonic() > deadline:
-                sys.stderr.write(f"rank {world.rank} of {world.size}: {row['reason']} "
-                                 f"(the other ranks did not fail within {AGREE_S:g} s: "
-                                 f"aborting the job)\n")
-                sys.stderr.flush()
-                world.Abort(1)
-            time.sleep(1e-3)
-    else:
-        world.Barrier()
+    alone = f"rank {world.rank} of {world.size}: {row.get('reason')} (the other ranks did " \
+            f"not fail within {AGREE_S:g} s: aborting the job)"
+    _idle_until_all_arrive(world, (lambda: _abort(world, alone))
+                           if row["status"] == "error" else None)
     statuses = world.allgather(f"{row['status']}: {row.get('reason', '')}")
     if len(set(statuses)) > 1:
-        listing = "; ".join(f"rank {r}: {s}" for r, s in enumerate(statuses))
-        sys.stderr.write(f"ranks disagree on {row['impl']} {row['workload']} "
-                         f"{row['size']} {row['phase']}: {listing}\n")
-        sys.stderr.flush()
-        world.Abort(1)
-
-
-def _idle_until_all_arrive(world) -> None:
-    """A barrier that sleeps while it waits. MPI's blocking waits spin: ranks waiting for
-    rank 0 to finish the single-process impls (`mpiexec ... harness run`) would take the
-    cores those timings need."""
-    request = world.Ibarrier()
-    while not request.Test():
-        time.sleep(2e-3)
+        _abort(world, f"ranks disagree on {row['impl']} {row['workload']} {row['size']} "
+                      f"{row['phase']}: " +
+               "; ".join(f"rank {r}: {s}" for r, s in enumerate(statuses)))
 
 
 def run_cell(impl, cell, budget, time_budget_s: float = 0.5) -> dict:
@@ -212,7 +209,7 @@ def run_cell(impl, cell, budget, time_budget_s: float = 0.5) -> dict:
     _idle_until_all_arrive(world)
     held_before = impl.traffic()["weight_bytes"]
     row, fn = runner.prepare(impl, cell, budget)
-    _agree(row)
+    _agree(world, row)
     if fn is not None:
         row = runner.finish(row, measure(fn, impl, time_budget_s), budget)
         # Each rank's own peak is the one of its shard's work: tracemalloc sees only this process.
