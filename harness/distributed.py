@@ -93,7 +93,8 @@ def read_spec(stream) -> dict:
 
 class DistStats(Stats):
     """Stats of the slowest rank per round, with the compute / communication split and the
-    traffic per call: `comm_s` are the seconds that slowest rank spent in collectives."""
+    traffic per call: `comm_s` are the seconds that slowest rank spent in collectives, waiting
+    for the others included (so load imbalance shows up as communication)."""
 
     def __init__(self, samples_s, loops, comm_s, traffic):
         super().__init__(tuple(samples_s), loops)
