@@ -9,8 +9,10 @@ without a GPU in test_cuda_emu.py.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,6 +60,35 @@ def test_cublas_row_refuses_tf32(monkeypatch):
 
 
 # ---- on a GPU ------------------------------------------------------------------------------
+
+
+def exercise_every_kernel() -> None:
+    """Every kernel at least once, on small odd sizes: what compute-sanitizer watches below."""
+    for name in CUDA_IMPLS:
+        impl = registry.create(name)
+        for cell in runner.plan(impls=[name], workloads=["xor", "attention", "optim"],
+                                quick=True):
+            row, _ = runner.prepare(impl, cell, budget=None)
+            assert row["status"] == "ok", f"{cell.key()}: {row['reason']}"
+    rng = np.random.default_rng(0)
+    for kernel in ("tiled", "blocktile", "vectorized"):
+        impl = registry.get_class("cuda-tiled")(kernel=kernel)
+        a_MK = impl.put(rng.standard_normal((37, 44)).astype(np.float32), "activation")
+        b_KN = impl.put(rng.standard_normal((44, 132)).astype(np.float32), "weight")
+        impl.matmul(a_MK, b_KN)
+    impl.sync()
+
+
+@needs_gpu
+@pytest.mark.skipif(shutil.which("compute-sanitizer") is None,
+                    reason="compute-sanitizer (CUDA toolkit) is not installed")
+@pytest.mark.parametrize("tool", ["memcheck", "racecheck"])
+def test_compute_sanitizer_finds_nothing(tool):
+    code = "import tests.test_cuda_impls as t; t.exercise_every_kernel()"
+    done = subprocess.run(["compute-sanitizer", f"--tool={tool}", "--error-exitcode=9",
+                           sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=900, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
 
 
 @needs_gpu
