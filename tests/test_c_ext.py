@@ -8,6 +8,7 @@ edges, and the transposed operands of the backward products are covered on every
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -201,7 +202,8 @@ def test_arrays_updated_in_place_are_refused_when_strided_or_read_only(impl):
     frozen.flags.writeable = False
     with pytest.raises(ValueError, match="adam: m is updated in place, so it must be writeable"):
         impl.adam(p, p, frozen, p.copy(), 1, 1e-3, 0.9, 0.999, 1e-8)
-    with pytest.raises(ValueError, match=r"momentum: p has shape \(4, 6\) but v has shape"):
+    with pytest.raises(ValueError, match=r"momentum: p has shape \(4, 6\) but v has shape "
+                                         r"\(4, 5\): their axes 1 must agree \(6 vs 5\)"):
         impl.momentum(p, p, np.ones((4, 5), np.float32), 0.1, 0.9)
     with pytest.raises(ValueError, match="adam: t counts steps from 1, got 0"):
         impl.adam(p, p, p.copy(), p.copy(), 0, 1e-3, 0.9, 0.999, 1e-8)
@@ -267,6 +269,15 @@ def test_the_gil_is_released_while_a_kernel_runs():
     assert marks[1] - marks[0] > 1000, f"main thread ran {marks[1] - marks[0]} loops meanwhile"
 
 
+@needs_build
+@pytest.mark.skipif(os.environ.get("NNLADDER_C_SANITIZE") != "1", reason="tox -e sanitize only")
+def test_the_module_under_test_is_the_sanitized_build():
+    import nnladder_c
+
+    assert b"__asan_init" in Path(nnladder_c.__file__).read_bytes(), \
+        f"{nnladder_c.__file__} is not the AddressSanitizer build"
+
+
 # ---- without a compiler ---------------------------------------------------------------------
 
 
@@ -280,7 +291,8 @@ def test_unavailable_reason_names_the_missing_compiler(monkeypatch):
 
 
 def test_build_without_a_compiler_warns_and_succeeds(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "CC": str(tmp_path / "no-such-cc"), "HOME": str(tmp_path)}
+    env = {"PATH": "/usr/bin:/bin", "CC": str(tmp_path / "no-such-cc"), "HOME": str(tmp_path),
+           "NNLADDER_C_SANITIZE": "0"}
     done = subprocess.run(
         [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"),
          "--build-temp", str(tmp_path / "tmp")],

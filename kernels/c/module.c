@@ -104,12 +104,14 @@ static int agree(const char* op, const char* name_a, PyArrayObject* a, int i, co
                  PyArrayObject* b, int j)
 {
     if (PyArray_DIM(a, i) == PyArray_DIM(b, j)) return 0;
+    char axes[32];  // "K axes" by the name's letter; "axes 1" for a name without a suffix
+    if ((int)strlen(suffix(name_a)) > i) snprintf(axes, sizeof axes, "%c axes", suffix(name_a)[i]);
+    else snprintf(axes, sizeof axes, "axes %d", i);
     PyObject* shape_a = shape_text(a);
     PyObject* shape_b = shape_text(b);
     if (shape_a && shape_b) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s: %s has shape %U but %s has shape %U: their %c axes must agree "
-                     "(%zd vs %zd)", op, name_a, shape_a, name_b, shape_b, suffix(name_a)[i],
+        PyErr_Format(PyExc_ValueError, "%s: %s has shape %U but %s has shape %U: their %s must "
+                     "agree (%zd vs %zd)", op, name_a, shape_a, name_b, shape_b, axes,
                      PyArray_DIM(a, i), PyArray_DIM(b, j));
     }
     Py_XDECREF(shape_a);
