@@ -3,12 +3,13 @@
     python -m benchmarks.sharded_scaling [--impl sharded-col] [--ranks 1,2,4] [--time-per-cell S]
 
 Default cell: the column-parallel linear forward at B = 256, I = O = 4096 (the issue's target:
-P = 2 at least 1.7x faster than P = 1 on a 2-core machine). Each P is one MPI job of this
-module (`--as-rank`), which runs the cell through harness.distributed.run_cell (the slowest
-rank's time, its compute / communication split, the bytes each rank sent) and prints rank 0's
-row. The rows are stored as one run under results/<machine>/, like `python -m harness run`'s,
-and printed as a table: time, speedup and efficiency T1 / (P * TP) against P = 1. A P above
-the core count oversubscribes the cores: the table says so on that line.
+P = 2 at least 1.7x faster than P = 1 on a 2-core machine). Each trial of each P is one MPI
+job of this module (`--as-rank`): it runs the cell through harness.distributed.run_cell (the
+slowest rank's time, its compute / communication split, the bytes each rank sent) and prints
+rank 0's row. The rows are stored as one run under results/<machine>/, like those of
+`python -m harness run`, and printed as a table: per P the trial with the median time, the
+range over trials, speedup and efficiency T1 / (P * TP) against P = 1. A P above the core
+count oversubscribes the cores: the table says so on that line.
 
 Not collected by pytest (the name has no test_ / bench_ prefix): a figure, not an assertion.
 """
@@ -37,24 +38,37 @@ def run_as_rank(impl_name: str, size: tuple, phase: str, time_per_cell: float) -
         print(ROW + json.dumps(row), flush=True)
 
 
+def _typical(rows: list) -> dict:
+    """Of one P's trials, the one with the median time (the lower of two middles)."""
+    done = sorted((r for r in rows if r["status"] == "ok"), key=lambda r: r["t_median_s"])
+    return done[(len(done) - 1) // 2] if done else rows[-1]
+
+
 def table(rows: list, cores: int) -> str:
-    base = next((r for r in rows if r["ranks"] == 1 and r["status"] == "ok"), None)
-    lines = [f"{'P':>2} {'BLAS thr':>8} {'median ms':>10} {'speedup':>8} {'effic.':>7} "
-             f"{'compute ms':>11} {'comm ms':>8} {'comm %':>7} {'sent/rank MB':>13} "
-             f"{'weights/rank MB':>16}"]
+    """One line per P: its typical trial, with the range over trials; speedup against P = 1."""
+    by_ranks: dict = {}
     for r in rows:
+        by_ranks.setdefault(r["ranks"], []).append(r)
+    base = _typical(by_ranks[1]) if 1 in by_ranks else None
+    lines = [f"{'P':>2} {'BLAS thr':>8} {'median ms':>10} {'trials ms':>15} {'speedup':>8} "
+             f"{'effic.':>7} {'compute ms':>11} {'comm ms':>8} {'comm %':>7} "
+             f"{'sent/rank MB':>13} {'weights/rank MB':>16}"]
+    for ranks, trials in by_ranks.items():
+        r = _typical(trials)
         if r["status"] != "ok":
-            lines.append(f"{r['ranks']:>2} {r['status']}: {r.get('reason', '')}")
+            lines.append(f"{ranks:>2} {r['status']}: {r.get('reason', '')}")
             continue
-        speedup = base["t_median_s"] / r["t_median_s"] if base else float("nan")
+        times = [t["t_median_s"] * 1e3 for t in trials if t["status"] == "ok"]
+        speedup = base["t_median_s"] / r["t_median_s"] if base and base["status"] == "ok" \
+            else float("nan")
         sent = sum(v for k, v in r.items() if k.startswith("comm_") and k.endswith("_bytes"))
         lines.append(
-            f"{r['ranks']:>2} {r['threads']:>8} {r['t_median_s'] * 1e3:>10.1f} {speedup:>7.2f}x "
-            f"{speedup / r['ranks']:>7.0%} {r['t_compute_s'] * 1e3:>11.1f} "
+            f"{ranks:>2} {r['threads']:>8} {r['t_median_s'] * 1e3:>10.1f} "
+            f"{f'{min(times):.0f}-{max(times):.0f}':>15} {speedup:>7.2f}x "
+            f"{speedup / ranks:>7.0%} {r['t_compute_s'] * 1e3:>11.1f} "
             f"{r['t_comm_s'] * 1e3:>8.1f} {r['t_comm_s'] / r['t_median_s']:>7.0%} "
             f"{sent / 1e6:>13.2f} {r['weight_bytes'] / 1e6:>16.1f}"
-            + (f"   (oversubscribed: {r['ranks']} ranks on {cores} cores)"
-               if r["ranks"] > cores else ""))
+            + (f"   (oversubscribed: {ranks} ranks on {cores} cores)" if ranks > cores else ""))
     return "\n".join(lines)
 
 
@@ -67,6 +81,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ranks", default="1,2,4", metavar="P,P,...")
     parser.add_argument("--time-per-cell", type=float, default=2.0, metavar="S",
                         help="seconds of timed rounds per P (default 2)")
+    parser.add_argument("--trials", type=int, default=3, metavar="N",
+                        help="jobs per P, interleaved (P = 1, 2, 4, 1, 2, 4, ...) so that a "
+                             "change in the machine's load hits every P alike (default 3)")
     parser.add_argument("--results", default=None, metavar="DIR")
     parser.add_argument("--as-rank", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -83,7 +100,7 @@ def main(argv=None) -> int:
     writer = store.RunWriter(run_id, meta["machine"], args.results)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rows = []
-    for ranks in (int(p) for p in args.ranks.split(",")):
+    for trial, ranks in ((t, int(p)) for t in range(args.trials) for p in args.ranks.split(",")):
         done = subprocess.run(
             [*cls.launch_prefix({"ranks": ranks}), sys.executable, "-m",
              "benchmarks.sharded_scaling", "--as-rank", "--impl", args.impl, "--phase",
@@ -96,8 +113,8 @@ def main(argv=None) -> int:
             found = [{**runner.describe(runner.Cell(args.impl, "linear", size, args.phase)),
                       "ranks": ranks, "status": "error",
                       "reason": f"mpiexec exited with code {done.returncode} ({tail})"}]
-        rows.append(found[0])
-        writer.append({"run_id": run_id, "timestamp": stamp, **meta, **found[0]})
+        rows.append({**found[0], "trial": trial})
+        writer.append({"run_id": run_id, "timestamp": stamp, **meta, **rows[-1]})
     print(f"{args.impl} linear {args.phase} {size_label(dict(size))} on {meta['cores']} cores, "
           f"load average {os.getloadavg()[0]:.1f} (other work on the machine skews the times)")
     print(table(rows, meta["cores"]))
