@@ -15,8 +15,10 @@ only if every rank makes the same decisions. So, under MPI:
 - an uncaught exception on any rank aborts the job (MPI_Abort) instead of hanging it.
 
 An impl is distributed when it sets `comm` (contract.Impl); its `traffic()` counters give the
-compute / communication split and the bytes each rank sent per collective. mpi4py is imported
-only here and only when MPI is in use: it is an optional extra.
+compute / communication split and the bytes each rank sent per collective. Starting the job is
+the impl's side: isolate asks its class for `launch_prefix` (mpiexec of the mpich wheel, -n P),
+since an impl imports nothing of the harness. The harness imports mpi4py only here and only
+when MPI is in use: it is an optional extra.
 """
 
 from __future__ import annotations
