@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import ab, compare
+from harness import ab, compare, store
 from harness.machine import ROOT
 
 PADDING = '''
@@ -68,12 +68,12 @@ def slowed_commit(base_sha: str, impl: str, slowdown: float) -> str:
         return ab._git("rev-parse", "HEAD", cwd=tree)
 
 
-def trial(base: str, head: str, run_args: list, repeats: int, results: Path) -> tuple:
-    """One `ab` -> (paired comparison, unpaired comparison) of the same runs."""
-    base_rows, head_rows = ab.ab(base, head, run_args, repeats, results, log=lambda _: None,
-                                 build_ext=False)
-    return (compare.compare(base_rows, head_rows, paired=True),
-            compare.compare(base_rows, head_rows, paired=False))
+def sides(results: Path) -> tuple:
+    """A trial's stored runs -> (base rows, head rows): `ab` ran them A B A B, oldest first."""
+    table = store.load(results)
+    order = table[["timestamp", "run_id"]].drop_duplicates().sort_values(
+        ["timestamp", "run_id"])["run_id"].tolist()
+    return tuple(table[table["run_id"].isin(order[side::2])] for side in (0, 1))
 
 
 def misses(result, target: str, inject: str) -> list:
@@ -82,75 +82,96 @@ def misses(result, target: str, inject: str) -> list:
     expected = "same" if target == "self" else \
         result["impl"].map(lambda impl: "slower" if impl == inject else "same")
     return result.loc[result["verdict"] != expected,
-                      ["impl", "workload", "size", "phase", "ratio", "ci_low",
+                      ["impl", "workload", "size", "phase", "ratio", "ci_low", "ci_high",
                        "verdict"]].to_dict("records")
+
+
+def score(figures: dict, target: str, results: Path, inject: str) -> str:
+    """Compare one trial's runs paired and unpaired, fold the outcome into figures."""
+    base_rows, head_rows = sides(results)
+    f = figures.setdefault(target, {"trials": 0, "passed": 0, "passed_unpaired": 0,
+                                    "cells": [], "misses": [], "misses_unpaired": [],
+                                    "injected_ratios": []})
+    f["trials"] += 1
+    for method, paired in (("", True), ("_unpaired", False)):
+        result = compare.compare(base_rows, head_rows, paired=paired)
+        missed = misses(result, target, inject)
+        f[f"passed{method}"] += not missed
+        f[f"misses{method}"].append(missed)
+        f[f"rate{method}"] = f[f"passed{method}"] / f["trials"]
+        if paired:
+            f["cells"].append(int(result["ratio"].notna().sum()))
+            if target == "injected":
+                f["injected_ratios"].append(float(
+                    result.loc[result["impl"] == inject, "ratio"].median()))
+    text = "; ".join(f"{r['impl']} {r['workload']} {r['size']} {r['phase']} {r['ratio']:.3f} "
+                     f"{r['verdict']}" for r in f["misses"][-1])
+    return (f"{target} trial {f['trials']}: {'FAIL: ' + text if text else 'pass'} (unpaired: "
+            f"{'FAIL' if f['misses_unpaired'][-1] else 'pass'}; {f['cells'][-1]} cells)")
+
+
+def summary(figures: dict) -> str:
+    lines = []
+    for target in ("self", "injected"):
+        f = figures.get(target)
+        if f:
+            lines.append(f"{target}: paired {f['passed']}/{f['trials']} trials pass "
+                         f"({f['rate']:.0%}), unpaired {f['passed_unpaired']}/{f['trials']} "
+                         f"({f['rate_unpaired']:.0%}); {min(f['cells'])}-{max(f['cells'])} "
+                         "cells a trial")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3, help="runs a side in each trial")
     parser.add_argument("--impl", default="numpy,pure_python", help="the impls of the grid")
-    parser.add_argument("--workload", default="xor,matmul", help="the workloads of the grid")
-    parser.add_argument("--phase", default="fwd", help="the phases of the grid")
+    parser.add_argument("--workload", default="xor", help="the workloads of the grid")
+    parser.add_argument("--phase", default="fwd,bwd,step", help="the phases of the grid")
     parser.add_argument("--inject", default="numpy", help="the impl made slower")
     parser.add_argument("--slowdown", type=float, default=0.15)
     parser.add_argument("--ref", default="HEAD", help="the commit tested")
     parser.add_argument("--out", default=str(ROOT / "reports" / "ab_trials.json"))
     parser.add_argument("--keep", default=str(ROOT / "results" / "ab_trials"),
                         help="where each trial's runs are stored (outside the report's reach)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="run nothing: score the trials kept under --keep again")
     parser.add_argument("--blas-threads", default="1",
                         help="BLAS threads of the runs (default 1: on a shared 2-core machine "
                              "a 2-thread BLAS spinning against other jobs turns a 50 us "
                              "product into 50 ms, a pathology of the machine, not the code)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up worktrees on the way out
+    keep, out = Path(args.keep), Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.rescore:
+        figures = {"rescored": str(keep), "inject": args.inject}
+        for results in sorted(keep.iterdir(), key=lambda p: (p.name.split("-")[1], p.name)):
+            print(score(figures, results.name.split("-")[0], results, args.inject))
+        out.write_text(json.dumps(figures, indent=1, default=str))
+        print(summary(figures), f"\nfigures: {out}", sep="\n")
+        return 0
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = args.blas_threads  # the runs inherit the environment
     base = ab.resolve(args.ref)
     run_args = ["--quick", f"--impl={args.impl}", f"--workload={args.workload}",
                 f"--phase={args.phase}"]
-    slowed = slowed_commit(base, args.inject, args.slowdown)
     figures = {"ref": base, "grid": " ".join(run_args), "repeats": args.repeats,
-               "blas_threads": args.blas_threads,
-               "trials": args.trials, "inject": args.inject, "slowdown": args.slowdown}
-    targets = {"self": base, "injected": slowed}
-    for target in targets:
-        figures[target] = {"trials": 0, "passed": 0, "passed_unpaired": 0, "cells": [],
-                           "minutes": 0.0, "misses": [], "misses_unpaired": []}
+               "blas_threads": args.blas_threads, "inject": args.inject,
+               "slowdown": args.slowdown, "slowed_commit": slowed_commit(
+                   base, args.inject, args.slowdown)}
+    started = time.time()
     # the two targets take turns, so the load of the machine over the hour hits both alike
     for number in range(args.trials):
-        for target, head in targets.items():
-            started = time.time()
-            runs = Path(args.keep) / f"{target}-{number:03d}"  # kept: re-analysable later
-            paired, unpaired = trial(base, head, run_args, args.repeats, runs)
-            f = figures[target]
-            f["trials"] += 1
-            f["cells"].append(int(paired["ratio"].notna().sum()))
-            f["minutes"] += (time.time() - started) / 60
-            for method, result in (("", paired), ("_unpaired", unpaired)):
-                missed = misses(result, target, args.inject)
-                f[f"passed{method}"] += not missed
-                f[f"misses{method}"].append(missed)
-                f[f"rate{method}"] = f[f"passed{method}"] / f["trials"]
-            if target == "injected":
-                f.setdefault("injected_ratios", []).append(float(
-                    paired.loc[paired["impl"] == args.inject, "ratio"].median()))
-            text = "; ".join(f"{r['impl']} {r['workload']} {r['size']} {r['phase']} "
-                             f"{r['ratio']:.3f} {r['verdict']}" for r in f["misses"][-1])
-            print(f"{target} trial {number + 1}/{args.trials}: "
-                  f"{'FAIL: ' + text if text else 'pass'} (unpaired: "
-                  f"{'FAIL' if f['misses_unpaired'][-1] else 'pass'}; {f['cells'][-1]} cells)",
-                  flush=True)
-            # written after every trial: a run cut short still leaves its figures
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.out).write_text(json.dumps(figures, indent=1, default=str))
-    for target in targets:
-        f = figures[target]
-        print(f"{target}: paired {f['passed']}/{f['trials']} trials pass ({f['rate']:.0%}), "
-              f"unpaired {f['passed_unpaired']}/{f['trials']} ({f['rate_unpaired']:.0%}); "
-              f"{min(f['cells'])}-{max(f['cells'])} cells a trial, {f['minutes']:.1f} min")
-    print(f"figures: {args.out}")
+        for target, head in (("self", base), ("injected", figures["slowed_commit"])):
+            results = keep / f"{target}-{number:03d}"  # kept: --rescore reads them again
+            ab.ab(base, head, run_args, args.repeats, results, log=lambda _: None,
+                  build_ext=False)
+            print(score(figures, target, results, args.inject), flush=True)
+            figures["minutes"] = (time.time() - started) / 60
+            out.write_text(json.dumps(figures, indent=1, default=str))  # after every trial
+    print(summary(figures), f"figures: {out}", sep="\n")
     return 0
 
 

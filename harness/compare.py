@@ -1,24 +1,25 @@
 """Compares two sets of runs cell by cell: a ratio, its confidence interval, and a verdict.
 
 Method. A cell is (impl, workload, size, phase); each side (BASE, HEAD) has one or more runs
-of it, and each run stored its raw per-round times (`samples_s`). A side's time is the median
-over its runs of each run's median round: the median round shrugs off the rounds a
-neighbour's burst spoiled, and the median over runs (of three or more) shrugs off a whole
-spoiled run; load on a shared machine only ever slows a run down. The ratio is
+of it, and each run stored its raw per-round times (`samples_s`). A run is summed up by its
+median round, which shrugs off the rounds a neighbour's burst spoiled. The ratio is
 HEAD / BASE (above 1: HEAD is slower).
 
-The confidence interval is a two-level percentile bootstrap: resample the runs of each side
-with replacement, and within each chosen run resample its rounds with replacement, then take
-the ratio of the two sides' times; the interval is the central `confidence` mass of those
-ratios. Resampling runs carries the run-to-run drift into the interval whenever a side has
-several runs; with one run a side it is the ordinary bootstrap of the median, which sees
-only the noise within that run. The generator is seeded: the same results always give the
-same verdict.
+Several runs a side: the run is the unit, because rounds of one run share that run's luck
+(its moment's load, clock and cache state) and are not independent of one another. The
+ratio is the geometric mean of the HEAD run medians over that of the BASE run medians, and
+its interval a Welch t-interval on the log run medians (Student's, with the spread of the
+other side, when a side has a single run). Paired (`ab`'s runs, made A B A B
+...): run i of BASE and run i of HEAD ran back to back, so the load of those seconds hit
+both; the ratio is the geometric mean of the pairs' ratios and the interval a paired
+t-interval on their logs, so drift cancels within a pair instead of widening the interval.
+The t quantile with n - 1 degrees of freedom keeps the interval honest with three runs,
+where a bootstrap over three values would be far too narrow.
 
-Paired (`ab`'s runs, made A B A B ...): run i of BASE and run i of HEAD ran back to back, so
-the load of those seconds hit both. The ratio is then the median over pairs of each pair's
-ratio of run medians, and the bootstrap resamples pairs (both runs of a pair together), then
-rounds: the machine's drift cancels within a pair instead of widening the interval.
+One run a side: the noise within the run is all there is to see; the interval is a
+percentile bootstrap of the ratio of the two median rounds, with a seeded generator, so the
+same results always give the same verdict. It cannot see run-to-run drift: the threshold
+guards against it, and `ab` makes several runs for this reason.
 
 Verdict: "slower" needs both that the ratio passes the threshold (ratio > 1 + threshold)
 and that the interval lies wholly above 1 (significant); "faster" is the mirror
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 KEYS = ["impl", "workload", "size", "phase"]
 THRESHOLD = 0.10
@@ -48,43 +50,61 @@ def _run_samples(rows: pd.DataFrame) -> list:
 
 
 def side_time(runs: list) -> float:
-    """A side's time for one cell: the median over runs of each run's median round."""
-    return float(np.median([np.median(samples) for samples in runs]))
+    """A side's time for one cell: the geometric mean of its runs' median rounds."""
+    return float(np.exp(np.mean(np.log([np.median(samples) for samples in runs]))))
 
 
-def _round_medians(runs: list, rng: np.random.Generator, resamples: int) -> np.ndarray:
-    """Per run, bootstrap replicates of its median round: shape (runs, resamples)."""
-    return np.stack([
-        np.median(samples[rng.integers(0, len(samples), (resamples, len(samples)))], axis=1)
-        for samples in runs])
+def _t_interval(mean: float, se: float, df: float, confidence: float) -> tuple:
+    """exp of mean -/+ t quantile x standard error: (ratio, low, high)."""
+    if se == 0:
+        return float(np.exp(mean)), float(np.exp(mean)), float(np.exp(mean))
+    half = stats.t.ppf(1 - (1 - confidence) / 2, df) * se
+    return float(np.exp(mean)), float(np.exp(mean - half)), float(np.exp(mean + half))
+
+
+def _between_runs(base_runs: list, head_runs: list, confidence: float, paired: bool) -> tuple:
+    log_base, log_head = (np.log([np.median(r) for r in runs]) for runs in (base_runs, head_runs))
+    if paired:
+        if len(log_base) != len(log_head):
+            raise ValueError(f"paired runs need as many on each side: got {len(log_base)} "
+                             f"BASE and {len(log_head)} HEAD")
+        diff = log_head - log_base
+        return _t_interval(diff.mean(), diff.std(ddof=1) / np.sqrt(len(diff)),
+                           len(diff) - 1, confidence)
+    shift = log_head.mean() - log_base.mean()
+    if min(len(log_base), len(log_head)) == 1:  # one run on a side: assume equal spreads
+        df = len(log_base) + len(log_head) - 2
+        pooled = (np.sum((log_base - log_base.mean()) ** 2)
+                  + np.sum((log_head - log_head.mean()) ** 2)) / df
+        se = np.sqrt(pooled * (1 / len(log_base) + 1 / len(log_head)))
+        return _t_interval(shift, se, df, confidence)
+    var_base, var_head = (x.var(ddof=1) / len(x) for x in (log_base, log_head))
+    se = np.sqrt(var_base + var_head)
+    df = (var_base + var_head) ** 2 / (var_base**2 / (len(log_base) - 1)
+                                       + var_head**2 / (len(log_head) - 1)) if se else 1.0
+    return _t_interval(shift, se, df, confidence)
+
+
+def _within_run(base: np.ndarray, head: np.ndarray, confidence: float, resamples: int,
+                seed: int) -> tuple:
+    """One run a side: percentile bootstrap of the ratio of median rounds."""
+    rng = np.random.default_rng(seed)
+    base_B, head_B = (np.median(x[rng.integers(0, len(x), (resamples, len(x)))], axis=1)
+                      for x in (base, head))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(head_B / base_B, [tail, 1 - tail])
+    return float(np.median(head) / np.median(base)), float(low), float(high)
 
 
 def ratio_ci(base_runs: list, head_runs: list, confidence: float = CONFIDENCE,
              resamples: int = RESAMPLES, seed: int = 0, paired: bool = False) -> tuple:
     """-> (ratio, ci_low, ci_high) of HEAD / BASE for one cell. A side is a list of runs,
     each a sequence of per-round seconds; paired: run i of each side ran back to back."""
-    rng = np.random.default_rng(seed)
     base_runs, head_runs = ([np.asarray(r, dtype=float) for r in runs]
                             for runs in (base_runs, head_runs))
-    base_RB, head_RB = (_round_medians(runs, rng, resamples) for runs in (base_runs, head_runs))
-    if paired:
-        if len(base_runs) != len(head_runs):
-            raise ValueError(f"paired runs need as many on each side: got {len(base_runs)} "
-                             f"BASE and {len(head_runs)} HEAD")
-        ratio = float(np.median([np.median(h) / np.median(b)
-                                 for b, h in zip(base_runs, head_runs, strict=True)]))
-        chosen_RB = rng.integers(0, len(base_runs), base_RB.shape)
-        boot_B = np.median(np.take_along_axis(head_RB, chosen_RB, axis=0)
-                           / np.take_along_axis(base_RB, chosen_RB, axis=0), axis=0)
-    else:
-        ratio = side_time(head_runs) / side_time(base_runs)
-        boot_B = np.median(np.take_along_axis(
-            head_RB, rng.integers(0, len(head_runs), head_RB.shape), axis=0), axis=0) / \
-            np.median(np.take_along_axis(
-                base_RB, rng.integers(0, len(base_runs), base_RB.shape), axis=0), axis=0)
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(boot_B, [tail, 1 - tail])
-    return ratio, float(low), float(high)
+    if len(base_runs) == 1 and len(head_runs) == 1:
+        return _within_run(base_runs[0], head_runs[0], confidence, resamples, seed)
+    return _between_runs(base_runs, head_runs, confidence, paired)
 
 
 def verdict(ratio: float, low: float, high: float, threshold: float = THRESHOLD) -> str:
@@ -108,7 +128,7 @@ def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD
     `base` and `head` are result rows (one or more runs each); rows of workload "train"
     carry no timing samples and are left out. paired: the runs alternated (as `ab` makes
     them), so the i-th oldest of each side form a pair; a cell timed in a different number
-    of runs on each side falls back to the unpaired comparison.
+    of runs on each side (a run failed) falls back to the unpaired comparison.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
