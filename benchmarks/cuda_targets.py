@@ -1,8 +1,8 @@
 """The CUDA rungs' targets, side by side in one run: `python -m benchmarks.cuda_targets`.
 
 - matmul 4096^3 float32, forward: cuda-naive (01), the tiled rungs 02 tiled, 03 blocktile,
-  04 vectorized, and cuda-cublas (cuBLAS, TF32 off). Targets: the best tiled rung >= 10x
-  naive, and >= 0.7x cuBLAS.
+  04 vectorized, 05 warptile, and cuda-cublas (cuBLAS, TF32 off). Targets: the best tiled
+  rung >= 10x naive, and >= 0.7x cuBLAS.
 - MNIST-MLP training step (784-128-64-10, batch 64, SGD): cuda-tiled against PyTorch eager
   (autograd + torch.optim.SGD, loss.item() each step as the contract's float loss does) on
   the same GPU. Target: cuda-tiled at least as fast.
@@ -27,7 +27,7 @@ from harness.models import HYPER
 from harness.timing import Stats
 from harness.workloads import WORKLOADS
 
-TILED_RUNGS = ("tiled", "blocktile", "vectorized")
+TILED_RUNGS = ("tiled", "blocktile", "vectorized", "warptile")
 
 
 def matmul_rows(n: int, time_s: float) -> list:

@@ -1,10 +1,12 @@
-"""The tiled CUDA rungs: shared-memory tiles (02), register blocking (03), float4 access (04).
+"""The tiled CUDA rungs: shared-memory tiles (02), register blocking (03), float4 access (04),
+warp tiling (05).
 
-`kernel` picks one rung's product kernel ("tiled", "blocktile", "vectorized"), which the
-benchmarks use to set the rungs side by side; by default each product takes the best rung
-for its shape: 04 where its layout allows it (no transpose, K and N multiples of 4, 16-byte
-aligned), else 03, and 02 when a 128 x 128 tile per block would leave most SMs idle (the
-small products of an MNIST step: 64 x 128 is one 128 x 128 tile, but 32 tiles of 16 x 16).
+`kernel` picks one rung's product kernel ("tiled", "blocktile", "vectorized", "warptile"),
+which the benchmarks use to set the rungs side by side; by default each product takes the
+rung expected to be best for its shape: 05 where its layout allows it (no transpose, K and N
+multiples of 4, 16-byte aligned), else 03, and 02 when a 128 x 128 tile per block would
+leave most SMs idle (the small products of an MNIST step: 64 x 128 is one 128 x 128 tile,
+but 32 tiles of 16 x 16).
 Every other op is the shared network kernels of kernels/cuda/ops.cu (see _cuda_base.py).
 """
 
@@ -12,16 +14,18 @@ from __future__ import annotations
 
 from impls._cuda_base import CudaImpl, cdiv
 
-KERNELS = ("tiled", "blocktile", "vectorized")
+KERNELS = ("tiled", "blocktile", "vectorized", "warptile")
 TILE = 16  # 02_tiled.cu's TILE
-BLOCK_TILE = 128  # 03 and 04: the 128 x 128 tile of c one block computes
-BLOCK_THREADS = 256  # 03 and 04: threads per block
+BLOCK_TILE = 128  # 03, 04 and 05: the 128 x 128 tile of c one block computes
+THREADS = {"blocktile": 256, "vectorized": 256, "warptile": 128}  # a block's, 03 to 05
+ALIGNED = ("vectorized", "warptile")  # the rungs that read float4 straight from a and b
 
 
 class CudaTiled(CudaImpl):
     name = "cuda-tiled"
     rung = 4
-    kernel_files = ("ops.cu", "02_tiled.cu", "03_blocktile.cu", "04_vectorized.cu")
+    kernel_files = ("ops.cu", "02_tiled.cu", "03_blocktile.cu", "04_vectorized.cu",
+                    "05_warptile.cu")
 
     def __init__(self, backend=None, kernel=None):
         if kernel not in (None, *KERNELS):
@@ -38,7 +42,7 @@ class CudaTiled(CudaImpl):
             return self.kernel
         if cdiv(M, BLOCK_TILE) * cdiv(N, BLOCK_TILE) * X < self.backend.multiprocessors:
             return "tiled"
-        return "vectorized" if self._vectorizable(a, b, K, N, transposed) else "blocktile"
+        return "warptile" if self._vectorizable(a, b, K, N, transposed) else "blocktile"
 
     def _vectorizable(self, a, b, K, N, transposed):
         return (not transposed and K % 4 == 0 and N % 4 == 0
@@ -53,12 +57,12 @@ class CudaTiled(CudaImpl):
             self.backend.launch("matmul_tiled", grid, (TILE, TILE), (a, b, c, *sizes, *strides))
             return
         grid = (cdiv(N, BLOCK_TILE), cdiv(M, BLOCK_TILE), X)
-        if kernel == "vectorized":
+        if kernel in ALIGNED:
             if not self._vectorizable(a, b, K, N, transposed):
                 raise ValueError(
-                    f"the vectorized kernel needs untransposed operands with K and N multiples "
+                    f"the {kernel} kernel needs untransposed operands with K and N multiples "
                     f"of 4 and 16-byte aligned data; got K={K}, N={N}, transposed={transposed}")
-            self.backend.launch("matmul_vectorized", grid, (BLOCK_THREADS,), (a, b, c, *sizes))
+            self.backend.launch(f"matmul_{kernel}", grid, (THREADS[kernel],), (a, b, c, *sizes))
             return
-        self.backend.launch("matmul_blocktile", grid, (BLOCK_THREADS,),
+        self.backend.launch("matmul_blocktile", grid, (THREADS[kernel],),
                             (a, b, c, *sizes, *strides))

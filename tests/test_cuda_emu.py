@@ -182,27 +182,29 @@ def test_products_match_reference(emulators, tmp_path, cls, kwargs):
     assert_close(ops, ops.bmm_bwd(a, b, dc), ref.bmm_bwd(a_XMK, b_XKN, dc_XMN), "bmm_bwd")
 
 
-def test_vectorized_rung_matches_reference_and_refuses_what_it_cannot_read(emulators,
-                                                                         tmp_path):
-    ops, ref, rng = make(CudaTiled, emulators["address"], tmp_path, kernel="vectorized"), \
+@pytest.mark.parametrize("kernel", ["vectorized", "warptile"])
+def test_float4_rungs_match_reference_and_refuse_what_they_cannot_read(emulators, tmp_path,
+                                                                       kernel):
+    ops, ref, rng = make(CudaTiled, emulators["address"], tmp_path, kernel=kernel), \
         Reference(), np.random.default_rng(8)
-    for X, M, K, N in [(1, 37, 44, 52), (1, 131, 12, 132), (2, 5, 4, 8)]:
+    # Partial tiles in M, N and K; two 128-tiles in M and N; a batch; K below one float4 slab.
+    for X, M, K, N in [(1, 37, 44, 52), (1, 131, 20, 132), (2, 5, 4, 8)]:
         a_XMK, b_XKN = host(rng, X, M, K), host(rng, X, K, N)
         c = ops.bmm(ops.put(a_XMK, "activation"), ops.put(b_XKN, "weight"))
-        assert_close(ops, [c], [ref.bmm(a_XMK, b_XKN)], f"vectorized {X, M, K, N}")
-    assert set(ops.backend.launched) == {"matmul_vectorized"}
+        assert_close(ops, [c], [ref.bmm(a_XMK, b_XKN)], f"{kernel} {X, M, K, N}")
+    assert set(ops.backend.launched) == {f"matmul_{kernel}"}
     a = ops.put(host(rng, 8, 6), "activation")
     with pytest.raises(ValueError, match="K and N multiples of 4"):
         ops.matmul(a, ops.put(host(rng, 6, 8), "weight"))
 
 
-def test_tiled_default_picks_vectorized_where_it_can(emulators, tmp_path):
+def test_tiled_default_picks_warptile_where_it_can(emulators, tmp_path):
     ops = make(CudaTiled, emulators["address"], tmp_path)
     rng = np.random.default_rng(9)
     a, b, dc = (ops.put(host(rng, *s), "activation") for s in ((9, 8), (8, 12), (9, 12)))
     ops.matmul_bwd(a, b, dc)
     ops.matmul(a, b)
-    assert ops.backend.launched == ["matmul_blocktile", "matmul_blocktile", "matmul_vectorized"]
+    assert ops.backend.launched == ["matmul_blocktile", "matmul_blocktile", "matmul_warptile"]
 
 
 # ---- the network kernels --------------------------------------------------------------------
@@ -310,9 +312,9 @@ def test_workloads_pass_the_correctness_gate(emulators, tmp_path):
 
 def test_barrier_kernels_are_race_free(emulators, tmp_path):
     rng = np.random.default_rng(6)
-    # K and N multiples of 4 (for rung 04), of no tile size: partial tiles everywhere.
+    # K and N multiples of 4 (for rungs 04, 05), of no tile size: partial tiles everywhere.
     a_MK, b_KN = host(rng, 37, 44), host(rng, 44, 36)
-    for kernel in ("tiled", "blocktile", "vectorized"):
+    for kernel in ("tiled", "blocktile", "vectorized", "warptile"):
         ops = make(CudaTiled, emulators["thread"], tmp_path, kernel=kernel)
         ops.matmul(ops.put(a_MK, "activation"), ops.put(b_KN, "weight"))  # EmuError on a race
     ops = make(CudaTiled, emulators["thread"], tmp_path)

@@ -71,7 +71,7 @@ def exercise_every_kernel() -> None:
             row, _ = runner.prepare(impl, cell, budget=None)
             assert row["status"] == "ok", f"{cell.key()}: {row['reason']}"
     rng = np.random.default_rng(0)
-    for kernel in ("tiled", "blocktile", "vectorized"):
+    for kernel in ("tiled", "blocktile", "vectorized", "warptile"):
         impl = registry.get_class("cuda-tiled")(kernel=kernel)
         a_MK = impl.put(rng.standard_normal((37, 44)).astype(np.float32), "activation")
         b_KN = impl.put(rng.standard_normal((44, 132)).astype(np.float32), "weight")
@@ -103,11 +103,12 @@ def test_every_quick_cell_passes_the_gate_and_is_timed(name):
 
 
 @needs_gpu
-@pytest.mark.parametrize("kernel", ["tiled", "blocktile", "vectorized"])
+@pytest.mark.parametrize("kernel", ["tiled", "blocktile", "vectorized", "warptile"])
 def test_every_tiled_rung_matches_reference_on_odd_and_large_sizes(kernel):
     impl, ref = registry.get_class("cuda-tiled")(kernel=kernel), Reference()
     rng = np.random.default_rng(0)
-    sizes = [(127, 129, 252), (1000, 1000, 1000)] if kernel == "vectorized" \
+    # The float4 rungs take K and N multiples of 4; the others any odd size.
+    sizes = [(127, 129, 252), (1000, 1000, 1000)] if kernel in ("vectorized", "warptile") \
         else [(127, 129, 255), (1000, 999, 1001)]
     for M, K, N in sizes:
         a_MK = rng.standard_normal((M, K)).astype(np.float32)
