@@ -26,6 +26,7 @@ compiler) or imported, every class here is unavailable and says why.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sysconfig
 
@@ -44,7 +45,7 @@ except ImportError as error:  # not built: the classes below say why instead of 
 def _why_unavailable(import_error) -> str | None:
     if import_error is None:
         return None
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
         return (f"the C extension nnladder_c is not built: no C compiler ({compiler}) was "
                 "found; install one and reinstall the project (pip install -e .)")

@@ -131,8 +131,9 @@ def test_threads_follow_threadpoolctl_like_blas_and_are_in_the_row():
 @needs_build
 @pytest.mark.parametrize("heads", [1, 2, 5])  # fewer heads than threads, and more
 def test_bmm_splits_batches_across_threads_correctly(heads):
+    # 129^3 per head: above rung 4's threshold for a team (GEMM_MIN_MULADDS_PER_THREAD)
     rng, ref = np.random.default_rng(1), Reference()
-    a, b, dc = _x(rng, heads, 129, 17), _x(rng, heads, 17, 33), _x(rng, heads, 129, 33)
+    a, b, dc = _x(rng, heads, 129, 129), _x(rng, heads, 129, 131), _x(rng, heads, 129, 131)
     impl = registry.create("c")
     with threadpool_limits(2):
         got = [impl.bmm(a, b), *impl.bmm_bwd(a, b, dc)]

@@ -33,7 +33,9 @@ int gemm_batched(int rung, ptrdiff_t X, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, v
     /* Attention's per-head products are small: with at least as many heads as threads, each
      * thread takes whole products (one thread each) instead of splitting every one of them. */
     int failed = 0;
-    const int by_batch = rung == GEMM_THREADS && threads > 1 && X >= threads;
+    const double muladds = (double)X * (double)M * (double)N * (double)K;
+    const int by_batch = rung == GEMM_THREADS && threads > 1 && X >= threads
+                         && muladds >= (double)threads * GEMM_MIN_MULADDS_PER_THREAD;
 #pragma omp parallel for num_threads(threads) if (by_batch) reduction(| : failed)
     for (ptrdiff_t x = 0; x < X; x++) {
         view a = {a_XMK.p + x * a_stride, a_XMK.rs, a_XMK.cs};

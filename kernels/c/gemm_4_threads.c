@@ -18,10 +18,6 @@
 
 #include "nnladder.h"
 
-/* Waking a team costs microseconds; a thread is worth it only with at least this many
- * multiply-adds to do (about 10 us of work on one AVX2 core). */
-#define MIN_MULADDS_PER_THREAD (64 * 64 * 64)
-
 int gemm_max_threads(void)
 {
 #ifdef _OPENMP
@@ -35,8 +31,8 @@ int gemm_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, fl
                  ptrdiff_t ldc, int accumulate, int threads)
 {
     const double muladds = (double)M * (double)N * (double)K;
-    if (muladds < (double)threads * MIN_MULADDS_PER_THREAD) {
-        threads = (int)(muladds / MIN_MULADDS_PER_THREAD);
+    if (muladds < (double)threads * GEMM_MIN_MULADDS_PER_THREAD) {
+        threads = (int)(muladds / GEMM_MIN_MULADDS_PER_THREAD);
     }
     const int by_columns = N >= M;
     const ptrdiff_t side = by_columns ? N : M, tile = by_columns ? GEMM_NR : GEMM_MR;

@@ -49,6 +49,12 @@ int gemm_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, fl
 #define GEMM_MR 6
 #define GEMM_NR 16
 
+/* Rung 4 gives a product a thread only for at least this many multiply-adds (~15 us on one
+ * AVX2 core). Waking a team and joining it costs microseconds on an idle machine, and far
+ * more on a loaded one, where a descheduled thread holds up the join: in an MNIST step only
+ * the 784-wide first layer's products (6.4M multiply-adds each) are worth a team. */
+#define GEMM_MIN_MULADDS_PER_THREAD (1 << 20)
+
 /* The micro-kernel in use: "avx2" (AVX2 + FMA, when the CPU has them) or "scalar".
  * gemm_set_kernel returns 0, or -1 for a name this CPU cannot run. */
 const char* gemm_kernel(void);

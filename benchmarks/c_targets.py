@@ -1,0 +1,223 @@
+"""The C rung's targets, side by side in one run: `python -m benchmarks.c_targets`.
+
+- GEMM float32 n^3, forward, every rung of the CPU ladder (c-naive, c-loops, c-blocked, c)
+  against numpy.matmul (OpenBLAS) under the same thread limit: 1024^3 on one thread and
+  2048^3 on two (`--gemm 1024:1,2048:2`). Targets: c >= 0.8x numpy.matmul at both.
+- MNIST-MLP training step (784-128-64-10, batch 64, SGD) on 1 and on 2 threads: every C rung,
+  the NumPy rung, a hand-written plain NumPy step (benchmarks/plain_numpy.py) and PyTorch eager
+  (autograd + torch.optim.SGD, where torch is installed). Target: c >= 2x faster than PyTorch.
+
+Threads are set as for BLAS, with threadpoolctl (OpenBLAS and the extension's OpenMP alike)
+and torch.set_num_threads for PyTorch; every row records its thread count. Every cell of an
+impl goes through the runner: checked against the float64 reference, then timed by
+harness/timing.py. numpy.matmul, the plain step and PyTorch are reference rows, not gated.
+Contenders are timed in alternating rounds, so load from other work on a shared machine hits
+them alike. A rung too slow for `--budget` seconds a cell (c-naive at 2048^3) is recorded
+over_budget with its predicted time, fitted from its smaller size (harness/budget.py).
+Rows are stored under results/ like a `python -m harness run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from benchmarks.plain_numpy import make_step
+from harness import machine, registry, runner, store, timing
+from harness.budget import Budget
+from harness.models import HYPER
+from harness.timing import Stats
+from harness.workloads import WORKLOADS
+
+C_RUNGS = ("c-naive", "c-loops", "c-blocked", "c")
+SLOW = ("c-naive", "c-loops")  # timed once, outside the alternating rounds
+SETTLE_S = 0.25
+
+
+def merged(stats: list) -> Stats:
+    return Stats(tuple(t for s in stats for t in s.samples_s), loops=stats[0].loops)
+
+
+def reference_row(checked_row: dict, name: str, threads: int) -> dict:
+    return {**checked_row, "impl": name, "threads": threads, "kernel": "", "peak_mem_bytes": None,
+            "rel_err": None, "status": "ok", "reason": "reference row: not checked by the gate"}
+
+
+def alternate(contenders: dict, time_s: float, rounds: int) -> dict:
+    """name -> Stats, timing each contender's fn for time_s / rounds per round, A B C A B C.
+
+    Each thread pool busy-waits after its last task before it sleeps: OpenBLAS's workers for
+    up to ~0.1 s, OpenMP's (ours, PyTorch's) for a few ms. A pool still spinning takes a core
+    from the next contender, so each one starts after SETTLE_S of quiet."""
+    stats = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            time.sleep(SETTLE_S)
+            stats[name].append(timing.measure(fn, budget_s=time_s / rounds, min_rounds=2))
+    return {name: merged(s) for name, s in stats.items()}
+
+
+def gemm_rows(n: int, threads: int, budgets: dict, time_s: float, rounds: int) -> list:
+    size = (("M", n), ("K", n), ("N", n))
+    rows, fast = [], {}
+    for name in C_RUNGS:
+        cell = runner.Cell(name, "matmul", size, "fwd")
+        if reason := registry.unavailable_reason(name):
+            rows.extend(runner.unavailable_rows([cell], reason))
+            continue
+        row, fn = runner.prepare(registry.create(name), cell, budgets[name])
+        if fn is None:
+            rows.append(row)
+        elif name in SLOW:
+            rows.append(runner.finish(row, timing.measure(fn, budget_s=time_s, min_rounds=1),
+                                      budgets[name]))
+        else:
+            fast[name] = (row, fn)
+    a_MK, b_KN = (runner._host_inputs("matmul", size, runner.SEED)[k][0] for k in ("a_MK", "b_KN"))
+    contenders = {name: fn for name, (_, fn) in fast.items()}
+    contenders["numpy.matmul"] = lambda: np.matmul(a_MK, b_KN)
+    contenders["numpy.matmul"]()
+    stats = alternate(contenders, time_s, rounds)
+    template = runner.describe(runner.Cell("numpy", "matmul", size, "fwd"))
+    for name, (row, _) in fast.items():
+        rows.append(runner.finish(row, stats[name], budgets[name]))
+    rows.append(runner.finish(reference_row(template, "numpy.matmul", threads),
+                              stats["numpy.matmul"]))
+    return rows
+
+
+def torch_step(host: dict, layers: int, threads: int):
+    """A PyTorch eager MNIST step on the same inputs, on the CPU, or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    params = [torch.tensor(host[f"{wb}{layer}_{dims}"][0]).requires_grad_()
+              for layer in range(layers) for wb, dims in (("w", "IO"), ("b", "O"))]
+    x_BI, labels_B = torch.tensor(host["x_BI"][0]), torch.tensor(host["labels_B"][0])
+    opt = torch.optim.SGD(params, lr=HYPER["sgd"]["lr"])
+
+    def step():
+        h_BI = x_BI
+        for layer in range(layers):
+            h_BI = torch.addmm(params[2 * layer + 1], h_BI, params[2 * layer])
+            if layer < layers - 1:
+                h_BI = torch.relu(h_BI)
+        loss = torch.nn.functional.cross_entropy(h_BI, labels_B)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()  # the contract's loss is a float too
+
+    return step
+
+
+def mnist_rows(threads: int, time_s: float, rounds: int) -> list:
+    work = WORKLOADS["mnist_mlp"]
+    size = work.sizes[0]
+    layers = len(size["layers"].split("-")) - 1
+    rows, checked = [], {}
+    for name in (*C_RUNGS, "numpy"):
+        cell = runner.Cell(name, "mnist_mlp", tuple(size.items()), "step")
+        if reason := registry.unavailable_reason(name):
+            rows.extend(runner.unavailable_rows([cell], reason))
+            continue
+        row, fn = runner.prepare(registry.create(name), cell, budget=None)
+        if fn is None:
+            rows.append(row)
+            continue
+        row.setdefault("threads", threads)  # the NumPy rung's info() has none: BLAS's limit
+        checked[name] = (row, fn)
+    host = work.inputs(size, np.random.default_rng(runner.SEED))
+    params = [host[f"{wb}{layer}_{dims}"][0].copy()
+              for layer in range(layers) for wb, dims in (("w", "IO"), ("b", "O"))]
+    contenders = {name: fn for name, (_, fn) in checked.items()}
+    contenders["plain-numpy"] = make_step(host["x_BI"][0], host["labels_B"][0], params,
+                                          np.float32(HYPER["sgd"]["lr"]))
+    theirs = torch_step(host, layers, threads)
+    if theirs is None:
+        print("PyTorch is not installed: no PyTorch row (pip install torch==2.13.0 to compare)")
+    else:
+        contenders["pytorch-eager"] = theirs
+    for fn in contenders.values():
+        fn()  # warm-up: first-call costs (autograd graph, allocator) stay out of the timing
+    stats = alternate(contenders, time_s, rounds)
+    template = runner.describe(runner.Cell("numpy", "mnist_mlp", tuple(size.items()), "step"))
+    for name, (row, _) in checked.items():
+        rows.append(runner.finish(row, stats[name]))
+    for name in ("plain-numpy", "pytorch-eager"):
+        if name in stats:
+            rows.append(runner.finish(reference_row(template, name, threads), stats[name]))
+    return rows
+
+
+def report(rows: list) -> None:
+    print(f"\n{'impl':<14} {'threads':>7} {'workload':<10} {'size':<26} {'status':<11} "
+          f"{'median ms':>10} {'GFLOP/s':>8}")
+    for r in rows:
+        median = r.get("t_median_s") or r.get("t_predicted_s")
+        shown = f"{median * 1e3:>10.3f}" if median else f"{'':>10}"
+        rate = r.get("gflops_per_s")
+        print(f"{r['impl']:<14} {r.get('threads', ''):>7} {r['workload']:<10} {r['size']:<26} "
+              f"{r['status']:<11} {shown} {rate if rate else float('nan'):>8.2f}"
+              + (f"  {r['reason']}" if r["status"] != "ok" else ""))
+    print()
+    for workload, fast, slow, goal in (("matmul", "c", "numpy.matmul", 0.8),
+                                       ("mnist_mlp", "pytorch-eager", "c", 2.0)):
+        by = {}
+        for r in rows:
+            if r["workload"] == workload and r["status"] == "ok":
+                by[(r["impl"], r["size"], r["threads"])] = r["t_median_s"]
+        for (impl, size, threads), t in by.items():
+            if impl == slow and (fast, size, threads) in by:
+                ratio = t / by[(fast, size, threads)]
+                label = "c / numpy.matmul speed" if workload == "matmul" else \
+                    "PyTorch eager time / c time"
+                print(f"{workload} {size} on {threads} thread(s): {label} = {ratio:.2f} "
+                      f"(target >= {goal}) {'met' if ratio >= goal else 'NOT met'}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.c_targets",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gemm", default="1024:1,2048:2", metavar="N:THREADS,...",
+                        help="the GEMM sizes and their thread counts (default 1024:1,2048:2)")
+    parser.add_argument("--mnist-threads", default="1,2", metavar="T,...")
+    parser.add_argument("--time-per-cell", type=float, default=2.0, metavar="S")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per cell")
+    parser.add_argument("--budget", type=float, default=60.0, metavar="S",
+                        help="the most seconds one cell may take, else predicted (over_budget)")
+    parser.add_argument("--results", default=None, metavar="DIR")
+    args = parser.parse_args(argv)
+    if reason := registry.unavailable_reason("c"):
+        print(f"the C rung cannot run here, nothing to measure: {reason}")
+        return 0
+    meta = machine.info()
+    run_id = store.new_run_id(meta["commit"])
+    writer = store.RunWriter(run_id, meta["machine"], args.results)
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    budgets = {name: Budget(args.budget) for name in C_RUNGS}
+    rows = []
+    for spec in args.gemm.split(","):
+        n, threads = (int(v) for v in spec.split(":"))
+        with threadpool_limits(threads):
+            rows += gemm_rows(n, threads, budgets, args.time_per_cell, args.rounds)
+    for threads in (int(t) for t in args.mnist_threads.split(",")):
+        with threadpool_limits(threads):
+            rows += mnist_rows(threads, args.time_per_cell, args.rounds)
+    for row in rows:
+        writer.append({"run_id": run_id, "timestamp": stamp, **meta, **row})
+    print(f"CPU: {meta['cpu']} ({meta['cores']} cores), BLAS: {meta['blas']}")
+    report(rows)
+    print(f"\nstored {len(rows)} rows in {writer.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
