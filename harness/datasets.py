@@ -21,7 +21,8 @@ import numpy as np
 DIGITS_SPLIT_SEED = 0
 DIGITS_TEST_FRACTION = 0.2
 MNIST_CLASSES = 10
-SYNTHETIC_SIGNAL = 0.1  # how far a class's prototype pixels stand above the noise
+SYNTHETIC_KEEP = 0.2  # share of its class prototype's pixels a synthetic sample lights
+SYNTHETIC_NOISE = 0.1  # share of all pixels lit at random
 
 # IDX header: 0, 0, a type code, the number of dimensions; then one big-endian uint32 per
 # dimension; then the values, big-endian, row-major.
@@ -166,22 +167,24 @@ def mnist(folder: Path | str) -> Dataset:
 
 def synthetic(n_train: int = 60_000, n_test: int = 10_000, features: int = 784,
               classes: int = MNIST_CLASSES, seed: int = 0) -> Dataset:
-    """MNIST's shape with learnable classes: a sparse random prototype per class plus noise.
+    """MNIST's shape and sparsity with learnable classes: strokes drawn from a class prototype.
 
-    Not a benchmark of learning, but its loss and accuracy move like a real set's, so the
-    timing runs of `train` also exercise time-to-accuracy.
+    Each class has a random prototype (~20% of the pixels); a sample lights a random
+    SYNTHETIC_KEEP of its prototype's pixels plus SYNTHETIC_NOISE of all pixels, at random
+    intensities, on a black background like MNIST's. Not a benchmark of learning, but its
+    loss and accuracy move like a real set's (an epoch of 60,000 takes an MLP past 95%), so
+    the timing runs of `train` also exercise time-to-accuracy.
     """
     rng = np.random.default_rng(seed)
-    prototypes_CI = (rng.random((classes, features), dtype=np.float32) < 0.2) \
-        .astype(np.float32)  # ~20% lit pixels per class, like a stroke
+    prototypes_CI = rng.random((classes, features), dtype=np.float32) < 0.2
 
     def draw(count):
         labels_B = rng.integers(0, classes, count)
-        x_BI = rng.random((count, features), dtype=np.float32)
-        # Noise in [0, 0.9), the class's pixels pushed up by 0.1: faint enough that an MLP
-        # needs about an epoch of MNIST's size to pass 95% (and no 100% at the first step).
-        x_BI *= np.float32(1 - SYNTHETIC_SIGNAL)
-        x_BI += np.float32(SYNTHETIC_SIGNAL) * prototypes_CI[labels_B]
+        shape = (count, features)
+        lit_BI = prototypes_CI[labels_B] & (rng.random(shape, np.float32) < SYNTHETIC_KEEP)
+        lit_BI |= rng.random(shape, np.float32) < SYNTHETIC_NOISE
+        x_BI = rng.random(shape, np.float32)
+        x_BI *= lit_BI
         return x_BI, labels_B.astype(np.int64)
 
     x_train_BI, labels_train_B = draw(n_train)
