@@ -64,7 +64,10 @@ class CImpl(Impl):
         return _why_unavailable(_IMPORT_ERROR)
 
     def info(self) -> dict:
-        return {"threads": _c.threads() if self.gemm == 4 else 1, "kernel": _c.kernel()}
+        """Threads, and the GEMM as rung/file name plus the micro-kernel: "4_threads/avx2"."""
+        kernel = f"{self.gemm}_{self.name.removeprefix('c-') if self.gemm < 4 else 'threads'}"
+        return {"threads": _c.threads() if self.gemm == 4 else 1,
+                "kernel": f"{kernel}/{_c.kernel()}" if self.gemm >= 3 else kernel}
 
     def put(self, x_np, role):
         return np.array(x_np, dtype=np.int64 if role == "label" else np.float32, order="C")
