@@ -29,7 +29,7 @@ class Config:
     layers: tuple  # layer widths, input first, classes last: (64, 32, 10)
     epochs: int = 20
     batch: int = 32
-    opt: str = "adam"
+    opt: str = "sgd"
     lr: float | None = None  # None: the optimizer's rate in models.HYPER
     seed: int = 0  # initial weights and the batch order of every epoch
     target_acc: float = 0.95
