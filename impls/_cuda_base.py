@@ -176,8 +176,9 @@ class CudaImpl(Impl):
 
     def _gemm(self, a, b, ta=False, tb=False):
         """op(a) @ op(b) for 2-d operands, or batch by batch for 3-d ones; op transposes the
-        last two axes where ta / tb say so. Transposes are strides, never copies:
-        A(m, k) = a[x, m, k] or a[x, k, m]; B(k, n) = b[x, k, n] or b[x, n, k]."""
+        last two axes where ta / tb say so. a and b are the arrays as stored, so their axes
+        are (X,) M K or (X,) K M, and (X,) K N or (X,) N K: no one suffix fits. Transposes are
+        strides, never copies: A(m, k) = a[x, m, k] or a[x, k, m], likewise B."""
         rows_a, cols_a = a.shape[-2:]
         rows_b, cols_b = b.shape[-2:]
         M, K = (cols_a, rows_a) if ta else (rows_a, cols_a)
@@ -269,8 +270,8 @@ class CudaImpl(Impl):
         loss_B = self.backend.empty((B,))
         self._rows("xent_rows", B, logits_BC, labels_B, probs_BC, loss_B, np.int32(C))
         # The mean on the GPU (colsum of a B x 1 column), then one float to the host.
-        total = self.get(self._colsum(loss_B.reshape(B, 1)))
-        return float(total[0]) / B, probs_BC
+        total_1 = self.get(self._colsum(loss_B.reshape(B, 1)))
+        return float(total_1[0]) / B, probs_BC
 
     def softmax_xent_bwd(self, probs_BC, labels_B):
         B, C = check_shapes("softmax_xent_bwd", probs_BC=probs_BC.shape,
@@ -284,16 +285,20 @@ class CudaImpl(Impl):
     def split_heads(self, x_RD, batch, heads, transpose=False):
         R, D = x_RD.shape
         T, E = R // batch, D // heads
-        x_BGTE = x_RD.reshape(batch, T, heads, E).transpose(0, 2, 3, 1) if transpose \
-            else x_RD.reshape(batch, T, heads, E).transpose(0, 2, 1, 3)
-        x_XTE = self.xp.ascontiguousarray(x_BGTE)
-        return x_XTE.reshape(batch * heads, *x_XTE.shape[2:])
+        x_BTGE = x_RD.reshape(batch, T, heads, E)
+        if transpose:  # keys as (E, S) per head, ready for q k^T
+            return self.xp.ascontiguousarray(x_BTGE.transpose(0, 2, 3, 1)).reshape(-1, E, T)
+        return self.xp.ascontiguousarray(x_BTGE.transpose(0, 2, 1, 3)).reshape(-1, T, E)
 
     def merge_heads(self, x_XTE, batch, heads, transposed=False):
-        x_BGTE = x_XTE.reshape(batch, heads, *x_XTE.shape[1:])
-        x_BTGE = x_BGTE.transpose(0, 3, 1, 2) if transposed else x_BGTE.transpose(0, 2, 1, 3)
-        x_BTGE = self.xp.ascontiguousarray(x_BTGE)
-        return x_BTGE.reshape(batch * x_BTGE.shape[1], -1)
+        if transposed:  # x_XET
+            x_BGET = x_XTE.reshape(batch, heads, *x_XTE.shape[1:])
+            x_BTGE = self.xp.ascontiguousarray(x_BGET.transpose(0, 3, 1, 2))
+        else:
+            x_BGTE = x_XTE.reshape(batch, heads, *x_XTE.shape[1:])
+            x_BTGE = self.xp.ascontiguousarray(x_BGTE.transpose(0, 2, 1, 3))
+        B, T, G, E = x_BTGE.shape
+        return x_BTGE.reshape(B * T, G * E)
 
     # -- optimizer updates, in place ------------------------------------------------------
     def _same_shapes(self, op, **arrays):
