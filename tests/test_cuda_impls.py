@@ -19,6 +19,7 @@ import pytest
 
 from harness import registry, runner
 from harness.check import rel_err
+from harness.contract import OPS, Impl
 from harness.reference import Reference
 from harness.timing import Stats
 from impls._cuda_base import cuda_unavailable_reason
@@ -32,6 +33,13 @@ def test_cuda_impls_are_registered_as_cuda_rungs():
     for name, rung in CUDA_IMPLS.items():
         cls = registry.get_class(name)
         assert (cls.device, cls.rung) == ("cuda", rung)
+
+
+def test_cuda_impls_define_every_contract_op():
+    for name in CUDA_IMPLS:
+        cls = registry.get_class(name)
+        missing = [op for op in OPS if getattr(cls, op) is getattr(Impl, op)]
+        assert not missing, f"{name} lacks {missing}"
 
 
 def test_importing_the_cuda_impls_does_not_import_cupy():
