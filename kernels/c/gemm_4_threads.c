@@ -58,3 +58,31 @@ int gemm_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, fl
 #endif
     return failed ? -1 : 0;
 }
+
+static int run(int rung, gemm_call call, int threads)
+{
+    return gemm(rung, call.M, call.N, call.K, call.a_MK, call.b_KN, call.c_MN, call.ldc,
+                call.accumulate, threads);
+}
+
+/* A backward's two products (da = dc @ b^T and db = a^T @ dc) always have equal work, M*K*N
+ * multiply-adds each. With a team of two, each thread takes one whole product: one fork and
+ * join instead of two, and no operand packed by both threads. Other team sizes split each
+ * product in turn. */
+int gemm_pair(int rung, gemm_call first, gemm_call second, int threads)
+{
+    const double muladds = (double)first.M * (double)first.N * (double)first.K;
+    if (rung != GEMM_THREADS || threads != 2 || muladds < GEMM_MIN_MULADDS_PER_THREAD) {
+        return run(rung, first, threads) || run(rung, second, threads) ? -1 : 0;
+    }
+    int failed = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(2) reduction(| : failed)
+    {
+        const int t = omp_get_thread_num(), team = omp_get_num_threads();
+        if (t == 0) failed |= run(GEMM_BLOCKED, first, 1) != 0;
+        if (t == 1 || team == 1) failed |= run(GEMM_BLOCKED, second, 1) != 0;
+    }
+#endif
+    return failed ? -1 : 0;
+}

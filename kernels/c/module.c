@@ -245,10 +245,10 @@ static PyObject* py_matmul_bwd(PyObject* self, PyObject* args)
     const int threads = threads_for(rung);
     Py_BEGIN_ALLOW_THREADS
     // da = dc @ b^T (contract over N); db = a^T @ dc (contract over M)
-    failed = gemm(rung, M, K, N, rows_of(dc_MN, N), transposed(b_KN, N), f32(da_MK), K, 0,
-                  threads)
-             || gemm(rung, K, N, M, transposed(a_MK, K), rows_of(dc_MN, N), f32(db_KN), N, 0,
-                     threads);
+    failed = gemm_pair(rung, (gemm_call){M, K, N, rows_of(dc_MN, N), transposed(b_KN, N),
+                                         f32(da_MK), K, 0},
+                       (gemm_call){K, N, M, transposed(a_MK, K), rows_of(dc_MN, N), f32(db_KN),
+                                   N, 0}, threads);
     Py_END_ALLOW_THREADS
     result = failed ? PyErr_NoMemory() : PyTuple_Pack(2, da_MK, db_KN);
 done:
@@ -375,10 +375,10 @@ static PyObject* py_linear_bwd(PyObject* self, PyObject* args)
     const int threads = threads_for(rung);
     Py_BEGIN_ALLOW_THREADS
     // dx = dy @ w^T (contract over O); dw = x^T @ dy (contract over B); db = column sums of dy
-    failed = gemm(rung, B, I, O, rows_of(dy_BO, O), transposed(w_IO, O), f32(dx_BI), I, 0,
-                  threads)
-             || gemm(rung, I, O, B, transposed(x_BI, I), rows_of(dy_BO, O), f32(dw_IO), O, 0,
-                     threads);
+    failed = gemm_pair(rung, (gemm_call){B, I, O, rows_of(dy_BO, O), transposed(w_IO, O),
+                                         f32(dx_BI), I, 0},
+                       (gemm_call){I, O, B, transposed(x_BI, I), rows_of(dy_BO, O), f32(dw_IO),
+                                   O, 0}, threads);
     column_sums(B, O, f32(dy_BO), f32(db_O));
     Py_END_ALLOW_THREADS
     result = failed ? PyErr_NoMemory() : PyTuple_Pack(3, dx_BI, dw_IO, db_O);

@@ -31,6 +31,18 @@ enum { GEMM_NAIVE = 1, GEMM_LOOPS = 2, GEMM_BLOCKED = 3, GEMM_THREADS = 4 };
 int gemm(int rung, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, float* c_MN,
          ptrdiff_t ldc, int accumulate, int threads);
 
+/* One product's arguments, for gemm_pair. */
+typedef struct {
+    ptrdiff_t M, N, K;
+    view a_MK, b_KN;
+    float* c_MN;
+    ptrdiff_t ldc;
+    int accumulate;
+} gemm_call;
+
+/* Two independent products, such as a backward's da and db. -> 0, or -1 when out of memory. */
+int gemm_pair(int rung, gemm_call first, gemm_call second, int threads);
+
 /* X products at once: a and b advance by a_stride and b_stride floats, c_XMN is contiguous. */
 int gemm_batched(int rung, ptrdiff_t X, ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_XMK,
                  ptrdiff_t a_stride, view b_XKN, ptrdiff_t b_stride, float* c_XMN, int threads);
