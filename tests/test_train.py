@@ -267,6 +267,7 @@ def test_command_stores_one_row_per_impl_and_saves_weights(tmp_path, fake_regist
     assert row.test_acc == row.test_acc_by_epoch[-1]
     assert row.wall_s > row.train_s == pytest.approx(sum(row.seconds_by_epoch))
     assert sum(row.weight_hist["w0_IO"]["counts"]) == 64 * 32
+    assert table.iloc[1].reason == "norelu does not implement relu"
     assert "no such device here" in table.iloc[2].reason
     assert "accuracy spread over 1 impl(s) that trained: 0.00 points" in out
     weights = train.load_weights(tmp_path / "w-numpy.npz", (64, 32, 10))

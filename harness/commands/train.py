@@ -16,6 +16,7 @@ from pathlib import Path
 from harness import datasets, machine, registry, store, train
 from harness.commands.run import _names
 from harness.models import HYPER
+from harness.runner import _missing_op
 
 # Widths by dataset when --layers is not given: hidden layers between features and classes.
 DEFAULT_HIDDEN = {"digits": "32", "mnist": "128,64", "synthetic": "128,64"}
@@ -123,8 +124,7 @@ def train_one(name: str, data, config: train.Config, weights) -> tuple:
         result = train.train(ops, data, config, weights, on_epoch=progress)
     except NotImplementedError as error:
         return {**fields, "status": "unsupported",
-                "reason": f"{name} lacks an op training needs: {error or type(error).__name__}"},\
-            None
+                "reason": f"{name} does not implement {_missing_op(error)}"}, None
     except Exception as error:  # noqa: BLE001 - one impl's failure must not stop the others
         return {**fields, "status": "error", "reason": f"{type(error).__name__}: {error}"}, None
     return {**fields, "status": "ok", "reason": "", **train.result_fields(result),
