@@ -158,29 +158,32 @@ def mnist_rows(threads: int, time_s: float, rounds: int) -> list:
 
 
 def report(rows: list) -> None:
+    """The table, then each target's ratio by median time and by best time (on a shared
+    machine the median carries the other work's load, the best shows what the code can do)."""
     print(f"\n{'impl':<14} {'threads':>7} {'workload':<10} {'size':<26} {'status':<11} "
-          f"{'median ms':>10} {'GFLOP/s':>8}")
+          f"{'median ms':>10} {'best ms':>9} {'GFLOP/s':>8}")
     for r in rows:
         median = r.get("t_median_s") or r.get("t_predicted_s")
         shown = f"{median * 1e3:>10.3f}" if median else f"{'':>10}"
+        best = f"{r['t_min_s'] * 1e3:>9.3f}" if r.get("t_min_s") else f"{'':>9}"
         rate = r.get("gflops_per_s")
         print(f"{r['impl']:<14} {r.get('threads', ''):>7} {r['workload']:<10} {r['size']:<26} "
-              f"{r['status']:<11} {shown} {rate if rate else float('nan'):>8.2f}"
+              f"{r['status']:<11} {shown} {best} {rate if rate else float('nan'):>8.2f}"
               + (f"  {r['reason']}" if r["status"] != "ok" else ""))
     print()
-    for workload, fast, slow, goal in (("matmul", "c", "numpy.matmul", 0.8),
-                                       ("mnist_mlp", "pytorch-eager", "c", 2.0)):
-        by = {}
-        for r in rows:
-            if r["workload"] == workload and r["status"] == "ok":
-                by[(r["impl"], r["size"], r["threads"])] = r["t_median_s"]
-        for (impl, size, threads), t in by.items():
-            if impl == slow and (fast, size, threads) in by:
-                ratio = t / by[(fast, size, threads)]
-                label = "c / numpy.matmul speed" if workload == "matmul" else \
-                    "PyTorch eager time / c time"
-                print(f"{workload} {size} on {threads} thread(s): {label} = {ratio:.2f} "
-                      f"(target >= {goal}) {'met' if ratio >= goal else 'NOT met'}")
+    # ratio = time of `theirs` / time of `ours`, at the same size and thread count
+    for workload, theirs, ours, goal, label in (
+            ("matmul", "numpy.matmul", "c", 0.8, "c / numpy.matmul speed"),
+            ("mnist_mlp", "pytorch-eager", "c", 2.0, "PyTorch eager time / c time")):
+        times = {(r["impl"], r["size"], r["threads"]): (r["t_median_s"], r["t_min_s"])
+                 for r in rows if r["workload"] == workload and r["status"] == "ok"}
+        for (impl, size, threads), (median, best) in times.items():
+            if impl == theirs and (ours, size, threads) in times:
+                by_median = median / times[(ours, size, threads)][0]
+                by_best = best / times[(ours, size, threads)][1]
+                print(f"{workload} {size}, {threads} thread(s): {label} = {by_median:.2f} by "
+                      f"median, {by_best:.2f} by best (target >= {goal}): "
+                      f"{'met' if by_median >= goal else 'NOT met'} by median")
 
 
 def main(argv=None) -> int:
