@@ -101,6 +101,36 @@ def check_mlps():
             done.append(f"{name} mlp {dims}")
 
 
+def check_mlp_pairing():
+    """sharded-mlp's collectives: per column -> row pair one all-reduce forward (after the
+    row layer) and one backward (the column layer's input gradient, but for the first layer,
+    whose input gradient the model drops); a last, unpaired column layer all-gathers its
+    logits forward and all-reduces its input gradient backward."""
+    for dims in ("9-6-4", "13-11-7-5", "6-5-4-4-7"):
+        widths = [int(d) for d in dims.split("-")]
+        n_layers, B = len(widths) - 1, 5
+        x_BI = mlp.put(normal(B, widths[0]), "activation")
+        labels_B = mlp.put(RNG.integers(0, widths[-1], B), "label")
+        params = [mlp.put(x, role) for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
+                  for x, role in ((normal(n_in, n_out), "weight"), (normal(n_out), "bias"))]
+        models.mlp_forward(mlp, params, x_BI, labels_B)  # the first call reshards row layers
+        *_, cache = models.mlp_forward(mlp, params, x_BI, labels_B)
+        after_fwd = mlp.traffic()
+        models.mlp_backward(mlp, params, cache, labels_B)
+        after_bwd = mlp.traffic()
+        models.mlp_forward(mlp, params, x_BI, labels_B)
+        after_fwd_again = mlp.traffic()
+        keys = ("allreduce_calls", "allgather_calls")
+        counts = [{k: after_fwd_again[k] - after_bwd[k] for k in keys},
+                  {k: after_bwd[k] - after_fwd[k] for k in keys}]
+        n_col, n_row = (n_layers + 1) // 2, n_layers // 2
+        expected = [{"allreduce_calls": n_row, "allgather_calls": n_layers % 2},
+                    {"allreduce_calls": n_col - 1, "allgather_calls": 0}]
+        assert counts == (expected if P > 1 else [dict.fromkeys(expected[0], 0)] * 2), \
+            f"sharded-mlp P={P} {dims}: collectives (fwd, bwd) {counts}, expected {expected}"
+        done.append(f"sharded-mlp pairing {dims}")
+
+
 def check_collectives():
     """Ring byte counts equal the formulas exactly; sums right and bitwise alike on all ranks."""
     for n in (4 * 5 * 7, 4 * 5 * 7 + 1, 3, 1):  # divisible by 1..4, then not, then n < P
@@ -177,6 +207,7 @@ def check_refusal():
 
 check_products()
 check_mlps()
+check_mlp_pairing()
 check_collectives()
 check_harness_rows()
 check_refusal()
