@@ -30,6 +30,9 @@ int gemm_max_threads(void)
 int gemm_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, float* c_MN,
                  ptrdiff_t ldc, int accumulate, int threads)
 {
+#ifndef _OPENMP
+    threads = 1;  // no team to share the work with
+#endif
     const double muladds = (double)M * (double)N * (double)K;
     if (muladds < (double)threads * GEMM_MIN_MULADDS_PER_THREAD) {
         threads = (int)(muladds / GEMM_MIN_MULADDS_PER_THREAD);
@@ -71,8 +74,13 @@ static int run(int rung, gemm_call call, int threads)
  * product in turn. */
 int gemm_pair(int rung, gemm_call first, gemm_call second, int threads)
 {
-    const double muladds = (double)first.M * (double)first.N * (double)first.K;
-    if (rung != GEMM_THREADS || threads != 2 || muladds < GEMM_MIN_MULADDS_PER_THREAD) {
+#ifndef _OPENMP
+    threads = 1;
+#endif
+    const double muladds_first = (double)first.M * (double)first.N * (double)first.K;
+    const double muladds_second = (double)second.M * (double)second.N * (double)second.K;
+    if (rung != GEMM_THREADS || threads != 2 || muladds_first < GEMM_MIN_MULADDS_PER_THREAD
+        || muladds_second < GEMM_MIN_MULADDS_PER_THREAD) {
         return run(rung, first, threads) || run(rung, second, threads) ? -1 : 0;
     }
     int failed = 0;
