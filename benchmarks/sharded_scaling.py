@@ -48,7 +48,7 @@ def table(rows: list, cores: int) -> str:
     """One line per P: its typical trial, with the range over trials; speedup against P = 1."""
     by_ranks: dict = {}
     for r in rows:
-        by_ranks.setdefault(r["ranks"], []).append(r)
+        by_ranks.setdefault(r["P"], []).append(r)
     base = _typical(by_ranks[1]) if 1 in by_ranks else None
     lines = [f"{'P':>2} {'BLAS thr':>8} {'median ms':>10} {'trials ms':>15} {'speedup':>8} "
              f"{'effic.':>7} {'compute ms':>11} {'comm ms':>8} {'comm %':>7} "
@@ -64,7 +64,7 @@ def table(rows: list, cores: int) -> str:
         sent = sum(v for k, v in r.items() if k.startswith("comm_") and k.endswith("_bytes"))
         lines.append(
             f"{ranks:>2} {r['threads']:>8} {r['t_median_s'] * 1e3:>10.1f} "
-            f"{f'{min(times):.0f}-{max(times):.0f}':>15} {speedup:>7.2f}x "
+            f"{f'{min(times):.1f}-{max(times):.1f}':>15} {speedup:>7.2f}x "
             f"{speedup / ranks:>7.0%} {r['t_compute_s'] * 1e3:>11.1f} "
             f"{r['t_comm_s'] * 1e3:>8.1f} {r['t_comm_s'] / r['t_median_s']:>7.0%} "
             f"{sent / 1e6:>13.2f} {r['weight_bytes'] / 1e6:>16.1f}"
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
         if done.returncode != 0 or not found:
             tail = " | ".join(done.stderr.strip().splitlines()[-3:])
             found = [{**runner.describe(runner.Cell(args.impl, "linear", size, args.phase)),
-                      "ranks": ranks, "status": "error",
+                      "P": ranks, "status": "error",
                       "reason": f"mpiexec exited with code {done.returncode} ({tail})"}]
         rows.append({**found[0], "trial": trial})
         writer.append({"run_id": run_id, "timestamp": stamp, **meta, **rows[-1]})

@@ -212,6 +212,8 @@ def run_cell(impl, cell, budget, time_budget_s: float = 0.5) -> dict:
     _idle_until_all_arrive(world)
     held_before = impl.traffic()["weight_bytes"]
     row, fn = runner.prepare(impl, cell, budget)
+    # P is a size parameter (DESIGN.md): the same cell on 2 and on 4 ranks are two sizes.
+    row.update(P=world.size, size=f"{row['size']} P={world.size}")
     _agree(world, row)
     if fn is not None:
         row = runner.finish(row, measure(fn, impl, time_budget_s), budget)

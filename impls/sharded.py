@@ -131,7 +131,7 @@ class ShardedImpl(Impl):
                          "allreduce_bytes": 0, "allgather_calls": 0, "allgather_bytes": 0}
 
     def info(self):
-        return {"ranks": self.ranks, "threads": self.threads, "base": self.base.name}
+        return {"threads": self.threads, "base": self.base.name}
 
     def traffic(self):
         return dict(self._traffic)

@@ -181,7 +181,8 @@ def check_harness_rows():
         factor = {"allgather": (P - 1) / P, "allreduce": 2 * (P - 1) / P}[collective]
         assert got[f"comm_{collective}_bytes"] == factor * S, (phase, collective, got)
         assert got[f"comm_{collective}_calls"] == (1 if P > 1 else 0), got
-        assert got["ranks"] == P and len(got["rank_peak_mem_bytes"]) == P
+        assert got["P"] == P and got["size"] == f"B={B} I={n_in} O={n_out} P={P}", got
+        assert len(got["rank_peak_mem_bytes"]) == P
         assert got["t_compute_s"] > 0 and (got["t_comm_s"] > 0 if P > 1 else
                                            got["t_comm_s"] == 0), got
         held = np.array_split(np.arange(n_out if impl is col else n_in), P)[RANK].size

@@ -92,7 +92,7 @@ def test_a_user_launched_job_stores_one_table_from_rank_0(tmp_path):
     files = list(tmp_path.rglob("*.jsonl"))
     assert len(files) == 1 and done.stdout.count("stored 2 rows") == 1
     rows = pd.read_json(files[0], lines=True)
-    assert list(rows.status) == ["ok", "ok"] and set(rows.ranks) == {2}
+    assert list(rows.status) == ["ok", "ok"] and set(rows.P) == {2}
     assert all(len(r) == 2 for r in rows.rank_peak_mem_bytes)
     assert (rows.t_comm_s > 0).all() and (rows.t_compute_s > 0).all()
     assert (rows.threads == 1).all()
