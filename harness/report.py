@@ -77,14 +77,15 @@ def _speedup(base, row) -> str:
 
 
 def headline(cells: pd.DataFrame, order: list, ceilings: dict | None) -> list:
-    """Per workload and phase, every impl at the largest size any impl ran ok."""
+    """Per workload and phase, every impl at the size most of them have a row at."""
     out = []
     for (workload, phase), group in cells.groupby(["workload", "phase"], sort=False):
-        done = group[group["status"] == "ok"]
-        if done.empty:
-            size = group.sort_values("flops")["size"].iloc[0]
-        else:
-            size = done.sort_values("flops")["size"].iloc[-1]
+        # the size most impls have a row at (then: most ran ok, then the most work): a cell
+        # where the rungs meet, not a size that only one rung reached
+        per_size = group.groupby("size").agg(
+            tried=("status", "size"), ran=("status", lambda s: int((s == "ok").sum())),
+            flops=("flops", "max"))
+        size = per_size.sort_values(["tried", "ran", "flops"]).index[-1]
         at_size = group[group["size"] == size].set_index("impl")
         bases = {b: at_size.loc[b] if b in at_size.index else None for b in BASELINES}
         for impl in [i for i in order if i in at_size.index]:
