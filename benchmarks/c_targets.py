@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks.plain_numpy import make_step
 from harness import machine, registry, runner, store, timing
-from harness.budget import Budget
+from harness.budget import CALLS_PER_CELL, Budget
 from harness.models import HYPER
 from harness.timing import Stats
 from harness.workloads import WORKLOADS
@@ -70,9 +70,10 @@ def gemm_rows(n: int, threads: int, budgets: dict, time_s: float, rounds: int) -
         if reason := registry.unavailable_reason(name):
             rows.extend(runner.unavailable_rows([cell], reason))
             continue
-        row, fn = runner.prepare(registry.create(name), cell, budgets[name])
+        impl = registry.create(name)
+        row, fn = runner.prepare(impl, cell, budgets[name])
         if fn is None:
-            rows.append(row)
+            rows.append({**impl.info(), **row})  # an over-budget row has not asked the impl
         elif name in SLOW:
             rows.append(runner.finish(row, timing.measure(fn, budget_s=time_s, min_rounds=1),
                                       budgets[name]))
@@ -163,10 +164,12 @@ def report(rows: list) -> None:
     print(f"\n{'impl':<14} {'threads':>7} {'workload':<10} {'size':<26} {'status':<11} "
           f"{'median ms':>10} {'best ms':>9} {'GFLOP/s':>8}")
     for r in rows:
-        median = r.get("t_median_s") or r.get("t_predicted_s")
+        median, rate = r.get("t_median_s"), r.get("gflops_per_s")
         shown = f"{median * 1e3:>10.3f}" if median else f"{'':>10}"
+        if r.get("t_predicted_s"):  # over budget: the predicted time of one call
+            median = r["t_predicted_s"] / CALLS_PER_CELL
+            shown, rate = f"~{median * 1e3:>9.0f}", r["flops"] / median / 1e9
         best = f"{r['t_min_s'] * 1e3:>9.3f}" if r.get("t_min_s") else f"{'':>9}"
-        rate = r.get("gflops_per_s")
         print(f"{r['impl']:<14} {r.get('threads', ''):>7} {r['workload']:<10} {r['size']:<26} "
               f"{r['status']:<11} {shown} {best} {rate if rate else float('nan'):>8.2f}"
               + (f"  {r['reason']}" if r["status"] != "ok" else ""))
