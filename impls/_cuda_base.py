@@ -22,6 +22,7 @@ import math
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,6 +44,54 @@ def kernel_names(source: str) -> list:
 
 def cdiv(n: int, d: int) -> int:
     return -(-n // d)
+
+
+# A training step calls the same ops on the same shapes over and over, and at MNIST sizes the
+# Python around a launch costs as much as the kernel: what depends on shapes alone is worked
+# out once per shape (the checks, a product's sizes and strides).
+
+
+def _checked(op: str, **shapes) -> dict:
+    """check_shapes, remembered for shapes that passed (a failure raises every time)."""
+    return _check_once(op, tuple(shapes.items()))
+
+
+@lru_cache(maxsize=4096)
+def _check_once(op, named_shapes):
+    return check_shapes(op, **dict(named_shapes))
+
+
+class Plan(NamedTuple):
+    """One product c = op(a) @ op(b) as the kernels take it (see _gemm)."""
+
+    shape_c: tuple
+    M: int
+    K: int
+    N: int
+    X: int
+    ta: bool
+    tb: bool
+    sizes: tuple  # (M, K, N) as numpy.int32
+    strides: tuple  # (sa_m, sa_k, sb_k, sb_n, sa_x, sb_x) as numpy.int32
+
+
+@lru_cache(maxsize=4096)
+def plan_product(shape_a, shape_b, ta, tb) -> Plan:
+    """The sizes and strides of op(a) @ op(b); op transposes the last two axes where ta / tb
+    say so, and 3-d operands are batches. a and b are the arrays as stored, so their axes are
+    (X,) M K or (X,) K M, and (X,) K N or (X,) N K: no one suffix fits. Transposes are
+    strides, never copies: A(m, k) = a[x, m, k] or a[x, k, m], likewise B."""
+    rows_a, cols_a = shape_a[-2:]
+    rows_b, cols_b = shape_b[-2:]
+    M, K = (cols_a, rows_a) if ta else (rows_a, cols_a)
+    N = rows_b if tb else cols_b
+    batched = len(shape_a) == 3
+    X = shape_a[0] if batched else 1
+    strides = (1, cols_a) if ta else (cols_a, 1)  # (sa_m, sa_k)
+    strides += (1, cols_b) if tb else (cols_b, 1)  # (sb_k, sb_n)
+    strides += (rows_a * cols_a, rows_b * cols_b) if batched else (0, 0)
+    return Plan((X, M, N) if batched else (M, N), M, K, N, X, ta, tb,
+                tuple(np.int32(n) for n in (M, K, N)), tuple(np.int32(n) for n in strides))
 
 
 @lru_cache(maxsize=1)
@@ -175,64 +224,49 @@ class CudaImpl(Impl):
         return out_C
 
     def _gemm(self, a, b, ta=False, tb=False):
-        """op(a) @ op(b) for 2-d operands, or batch by batch for 3-d ones; op transposes the
-        last two axes where ta / tb say so. a and b are the arrays as stored, so their axes
-        are (X,) M K or (X,) K M, and (X,) K N or (X,) N K: no one suffix fits. Transposes are
-        strides, never copies: A(m, k) = a[x, m, k] or a[x, k, m], likewise B."""
-        rows_a, cols_a = a.shape[-2:]
-        rows_b, cols_b = b.shape[-2:]
-        M, K = (cols_a, rows_a) if ta else (rows_a, cols_a)
-        N = rows_b if tb else cols_b
-        X = a.shape[0] if a.ndim == 3 else 1
-        strides = (1, cols_a) if ta else (cols_a, 1)  # (sa_m, sa_k)
-        strides += (1, cols_b) if tb else (cols_b, 1)  # (sb_k, sb_n)
-        strides += (rows_a * cols_a, rows_b * cols_b) if a.ndim == 3 else (0, 0)
-        c = self.backend.empty((X, M, N) if a.ndim == 3 else (M, N))
+        """op(a) @ op(b), batch by batch for 3-d operands: see plan_product."""
+        plan = plan_product(a.shape, b.shape, ta, tb)
+        c = self.backend.empty(plan.shape_c)
         if c.size:
-            self._product(a, b, c, M, K, N, X, ta, tb, [np.int32(s) for s in strides])
+            self._product(a, b, c, plan)
         return c
 
-    @staticmethod
-    def _sizes(M, K, N):
-        return np.int32(M), np.int32(K), np.int32(N)
-
-    def _product(self, a, b, c, M, K, N, X, ta, tb, strides):
-        """c = A B, X batches; A and B are a and b, or their transposes where ta / tb say,
-        read through the strides (sa_m, sa_k, sb_k, sb_n, sa_x, sb_x) the kernels take."""
+    def _product(self, a, b, c, plan: Plan):
+        """c = op(a) @ op(b), as the plan says; a subclass picks the kernel."""
         raise NotImplementedError
 
     # -- products -------------------------------------------------------------------------
     def matmul(self, a_MK, b_KN):
-        check_shapes("matmul", a_MK=a_MK.shape, b_KN=b_KN.shape)
+        _checked("matmul", a_MK=a_MK.shape, b_KN=b_KN.shape)
         return self._gemm(a_MK, b_KN)
 
     def matmul_bwd(self, a_MK, b_KN, dc_MN):
-        check_shapes("matmul_bwd", a_MK=a_MK.shape, b_KN=b_KN.shape, dc_MN=dc_MN.shape)
+        _checked("matmul_bwd", a_MK=a_MK.shape, b_KN=b_KN.shape, dc_MN=dc_MN.shape)
         return self._gemm(dc_MN, b_KN, tb=True), self._gemm(a_MK, dc_MN, ta=True)
 
     def bmm(self, a_XMK, b_XKN):
-        check_shapes("bmm", a_XMK=a_XMK.shape, b_XKN=b_XKN.shape)
+        _checked("bmm", a_XMK=a_XMK.shape, b_XKN=b_XKN.shape)
         return self._gemm(a_XMK, b_XKN)
 
     def bmm_bwd(self, a_XMK, b_XKN, dc_XMN):
-        check_shapes("bmm_bwd", a_XMK=a_XMK.shape, b_XKN=b_XKN.shape, dc_XMN=dc_XMN.shape)
+        _checked("bmm_bwd", a_XMK=a_XMK.shape, b_XKN=b_XKN.shape, dc_XMN=dc_XMN.shape)
         return self._gemm(dc_XMN, b_XKN, tb=True), self._gemm(a_XMK, dc_XMN, ta=True)
 
     def linear(self, x_BI, w_IO, b_O):
-        size = check_shapes("linear", x_BI=x_BI.shape, w_IO=w_IO.shape, b_O=b_O.shape)
+        size = _checked("linear", x_BI=x_BI.shape, w_IO=w_IO.shape, b_O=b_O.shape)
         y_BO = self._gemm(x_BI, w_IO)
         self._elementwise("add_bias", y_BO.size, y_BO, b_O, np.int32(size["B"]),
                           np.int32(size["O"]))
         return y_BO
 
     def linear_bwd(self, x_BI, w_IO, dy_BO):
-        check_shapes("linear_bwd", x_BI=x_BI.shape, w_IO=w_IO.shape, dy_BO=dy_BO.shape)
+        _checked("linear_bwd", x_BI=x_BI.shape, w_IO=w_IO.shape, dy_BO=dy_BO.shape)
         return (self._gemm(dy_BO, w_IO, tb=True), self._gemm(x_BI, dy_BO, ta=True),
                 self._colsum(dy_BO))
 
     # -- elementwise ----------------------------------------------------------------------
     def add(self, a_BI, b_BI):
-        check_shapes("add", a_BI=a_BI.shape, b_BI=b_BI.shape)
+        _checked("add", a_BI=a_BI.shape, b_BI=b_BI.shape)
         c_BI = self.backend.empty(a_BI.shape)
         self._elementwise("add", a_BI.size, a_BI, b_BI, c_BI, np.int32(a_BI.size))
         return c_BI
@@ -243,28 +277,28 @@ class CudaImpl(Impl):
         return y_BI
 
     def relu_bwd(self, x_BI, dy_BI):
-        check_shapes("relu_bwd", x_BI=x_BI.shape, dy_BI=dy_BI.shape)
+        _checked("relu_bwd", x_BI=x_BI.shape, dy_BI=dy_BI.shape)
         dx_BI = self.backend.empty(x_BI.shape)
         self._elementwise("relu_bwd", x_BI.size, x_BI, dy_BI, dx_BI, np.int32(x_BI.size))
         return dx_BI
 
     # -- softmax ----------------------------------------------------------------------------
     def softmax(self, x_XTS, causal=False, scale=1.0):
-        X, T, S = check_shapes("softmax", x_XTS=x_XTS.shape).values()
+        X, T, S = _checked("softmax", x_XTS=x_XTS.shape).values()
         y_XTS = self.backend.empty(x_XTS.shape)
         self._rows("softmax_rows", X * T, x_XTS, y_XTS, np.int32(T), np.int32(S),
                    np.float32(scale), np.int32(bool(causal)))
         return y_XTS
 
     def softmax_bwd(self, y_XTS, dy_XTS, scale=1.0):
-        X, T, S = check_shapes("softmax_bwd", y_XTS=y_XTS.shape, dy_XTS=dy_XTS.shape).values()
+        X, T, S = _checked("softmax_bwd", y_XTS=y_XTS.shape, dy_XTS=dy_XTS.shape).values()
         dx_XTS = self.backend.empty(y_XTS.shape)
         self._rows("softmax_bwd_rows", X * T, y_XTS, dy_XTS, dx_XTS, np.int32(S),
                    np.float32(scale))
         return dx_XTS
 
     def softmax_xent(self, logits_BC, labels_B):
-        B, C = check_shapes("softmax_xent", logits_BC=logits_BC.shape,
+        B, C = _checked("softmax_xent", logits_BC=logits_BC.shape,
                             labels_B=labels_B.shape).values()
         probs_BC = self.backend.empty((B, C))
         loss_B = self.backend.empty((B,))
@@ -274,7 +308,7 @@ class CudaImpl(Impl):
         return float(total_1[0]) / B, probs_BC
 
     def softmax_xent_bwd(self, probs_BC, labels_B):
-        B, C = check_shapes("softmax_xent_bwd", probs_BC=probs_BC.shape,
+        B, C = _checked("softmax_xent_bwd", probs_BC=probs_BC.shape,
                             labels_B=labels_B.shape).values()
         dlogits_BC = self.backend.empty((B, C))
         self._elementwise("xent_bwd", B * C, probs_BC, labels_B, dlogits_BC, np.int32(B),

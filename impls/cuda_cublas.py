@@ -30,6 +30,7 @@ class CudaCublas(CudaImpl):
         os.environ["NVIDIA_TF32_OVERRIDE"] = "0"  # read by cuBLAS when its handle is made
         super().__init__(backend)
 
-    def _product(self, a, b, c, M, K, N, X, ta, tb, strides):
+    def _product(self, a, b, c, plan):
         # A transposed view costs cuBLAS nothing: it flips its transpose flag.
-        self.xp.matmul(a.swapaxes(-1, -2) if ta else a, b.swapaxes(-1, -2) if tb else b, out=c)
+        self.xp.matmul(a.swapaxes(-1, -2) if plan.ta else a,
+                       b.swapaxes(-1, -2) if plan.tb else b, out=c)

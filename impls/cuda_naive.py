@@ -15,7 +15,7 @@ class CudaNaive(CudaImpl):
     rung = 3
     kernel_files = ("ops.cu", "01_naive.cu")
 
-    def _product(self, a, b, c, M, K, N, X, ta, tb, strides):
-        grid = (cdiv(N, NAIVE_BLOCK[0]), cdiv(M, NAIVE_BLOCK[1]), X)
+    def _product(self, a, b, c, plan):
+        grid = (cdiv(plan.N, NAIVE_BLOCK[0]), cdiv(plan.M, NAIVE_BLOCK[1]), plan.X)
         self.backend.launch("matmul_naive", grid, NAIVE_BLOCK,
-                            (a, b, c, *self._sizes(M, K, N), *strides))
+                            (a, b, c, *plan.sizes, *plan.strides))

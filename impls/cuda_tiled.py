@@ -37,32 +37,34 @@ class CudaTiled(CudaImpl):
     def info(self):
         return {"kernel": self.kernel or "best"}
 
-    def _choose(self, a, b, M, K, N, X, transposed):
+    def _choose(self, a, b, plan):
         if self.kernel:
             return self.kernel
-        if cdiv(M, BLOCK_TILE) * cdiv(N, BLOCK_TILE) * X < self.backend.multiprocessors:
+        if cdiv(plan.M, BLOCK_TILE) * cdiv(plan.N, BLOCK_TILE) * plan.X \
+                < self.backend.multiprocessors:
             return "tiled"
-        return "warptile" if self._vectorizable(a, b, K, N, transposed) else "blocktile"
+        return "warptile" if self._vectorizable(a, b, plan) else "blocktile"
 
-    def _vectorizable(self, a, b, K, N, transposed):
-        return (not transposed and K % 4 == 0 and N % 4 == 0
+    def _vectorizable(self, a, b, plan):
+        return (not (plan.ta or plan.tb) and plan.K % 4 == 0 and plan.N % 4 == 0
                 and self.backend.address(a) % 16 == 0 and self.backend.address(b) % 16 == 0)
 
-    def _product(self, a, b, c, M, K, N, X, ta, tb, strides):
-        transposed = ta or tb
-        kernel = self._choose(a, b, M, K, N, X, transposed)
-        sizes = self._sizes(M, K, N)
+    def _product(self, a, b, c, plan):
+        kernel = self._choose(a, b, plan)
         if kernel == "tiled":
-            grid = (cdiv(N, TILE), cdiv(M, TILE), X)
-            self.backend.launch("matmul_tiled", grid, (TILE, TILE), (a, b, c, *sizes, *strides))
+            grid = (cdiv(plan.N, TILE), cdiv(plan.M, TILE), plan.X)
+            self.backend.launch("matmul_tiled", grid, (TILE, TILE),
+                                (a, b, c, *plan.sizes, *plan.strides))
             return
-        grid = (cdiv(N, BLOCK_TILE), cdiv(M, BLOCK_TILE), X)
+        grid = (cdiv(plan.N, BLOCK_TILE), cdiv(plan.M, BLOCK_TILE), plan.X)
         if kernel in ALIGNED:
-            if not self._vectorizable(a, b, K, N, transposed):
+            if not self._vectorizable(a, b, plan):
                 raise ValueError(
                     f"the {kernel} kernel needs untransposed operands with K and N multiples "
-                    f"of 4 and 16-byte aligned data; got K={K}, N={N}, transposed={transposed}")
-            self.backend.launch(f"matmul_{kernel}", grid, (THREADS[kernel],), (a, b, c, *sizes))
+                    f"of 4 and 16-byte aligned data; got K={plan.K}, N={plan.N}, "
+                    f"transposed a={plan.ta}, b={plan.tb}")
+            self.backend.launch(f"matmul_{kernel}", grid, (THREADS[kernel],),
+                                (a, b, c, *plan.sizes))
             return
         self.backend.launch("matmul_blocktile", grid, (THREADS[kernel],),
-                            (a, b, c, *sizes, *strides))
+                            (a, b, c, *plan.sizes, *plan.strides))
