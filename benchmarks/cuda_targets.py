@@ -12,6 +12,12 @@ timed with CUDA events (harness/timing_cuda.py), peak device memory from CuPy's 
 rows are stored under results/ like a `python -m harness run`. The MNIST pair is timed in
 alternating rounds, so drift on the GPU hits both alike. Where there is no GPU it says so
 and exits 0.
+
+On a GPU, the checks that CI cannot run, in order:
+    pip install cupy-cuda12x torch
+    python -m pytest tests/test_cuda_impls.py tests/test_cuda_timing.py  # incl. compute-sanitizer
+    python -m pytest tests/test_cuda_emu.py tests/test_cuda_nvcc.py      # as in CI
+    python -m benchmarks.cuda_targets
 """
 
 from __future__ import annotations
