@@ -198,7 +198,7 @@ def summary_line(result: pd.DataFrame, threshold: float, confidence: float) -> s
     counts = result["verdict"].value_counts()
     parts = ", ".join(f"{n} {v}" for v, n in counts.items())
     return (f"{len(result)} cells: {parts} (threshold {threshold:.0%}, "
-            f"{confidence:.0%} bootstrap interval)")
+            f"{confidence:.0%} confidence interval)")
 
 
 def to_terminal(result: pd.DataFrame, threshold: float = THRESHOLD,

@@ -17,10 +17,11 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "compare", help="compare the stored results of two commits or runs",
         description="Compare two commits (or run ids) from the results stored under results/: "
-                    "per cell the ratio HEAD/BASE of median times, a bootstrap confidence "
-                    "interval from the raw samples, and a verdict (faster / slower / same) that "
-                    "needs both the ratio threshold and significance. Exit code 1 when a cell "
-                    "is significantly slower past the threshold, or went from ok to wrong.")
+                    "per cell the ratio HEAD/BASE of median times, a confidence interval from "
+                    "the raw samples (method: harness/compare.py), and a verdict (faster / "
+                    "slower / same) that needs both the ratio threshold and significance. "
+                    "Exit code 1 when a cell is significantly slower past the threshold, or "
+                    "went from ok to wrong or error.")
     add_options(parser)
     parser.add_argument("base", metavar="BASE", help="commit (sha, prefix or ref) or run id")
     parser.add_argument("head", metavar="HEAD", help="commit (sha, prefix or ref) or run id")
@@ -40,7 +41,7 @@ def add_options(parser):
     parser.add_argument("--threshold", type=float, default=compare.THRESHOLD, metavar="F",
                         help="smallest relative change that counts (default 0.10 = 10%%)")
     parser.add_argument("--confidence", type=float, default=compare.CONFIDENCE, metavar="F",
-                        help="confidence of the bootstrap interval (default 0.95)")
+                        help="confidence of the interval on each ratio (default 0.95)")
     parser.add_argument("--markdown", default=None, metavar="FILE",
                         help="also write the comparison as markdown (a pull-request comment)")
 
