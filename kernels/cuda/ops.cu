@@ -1,5 +1,5 @@
 // The network kernels: everything a training step or an attention block runs on the GPU
-// besides the products (01..04). Elementwise kernels take one thread per element (launch:
+// besides the products (01..05). Elementwise kernels take one thread per element (launch:
 // block OPS_BLOCK, grid ceil(n / OPS_BLOCK)); row-wise kernels take one block of ROW_THREADS
 // per row and reduce across it through shared memory (launch: block ROW_THREADS, grid rows).
 // Reductions use shared memory and __syncthreads only, no warp shuffles, so the same source
