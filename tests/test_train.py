@@ -13,12 +13,22 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from harness import cli, datasets, registry, store, train, train_report
 from harness.commands import train as train_command
 from harness.reference import Reference
 from impls.numpy_impl import NumpyImpl
 from tests.conftest import impl_params
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """These tests check numbers, not speed: one BLAS thread keeps them quick on a shared
+    machine, where OpenBLAS threads spin-wait for busy cores (an epoch runs 10x slower)."""
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
 
 DIGITS = train.Config(layers=(64, 32, 10), epochs=20, batch=32, opt="sgd")
 # The slow rungs (pure Python) train a small MLP on a subset: the same check, in seconds.
