@@ -36,7 +36,6 @@ from harness.workloads import WORKLOADS
 
 C_RUNGS = ("c-naive", "c-loops", "c-blocked", "c")
 SLOW = ("c-naive", "c-loops")  # timed once, outside the alternating rounds
-SETTLE_S = 0.25
 
 
 def merged(stats: list) -> Stats:
@@ -48,21 +47,21 @@ def reference_row(checked_row: dict, name: str, threads: int) -> dict:
             "rel_err": None, "status": "ok", "reason": "reference row: not checked by the gate"}
 
 
-def alternate(contenders: dict, time_s: float, rounds: int) -> dict:
+def alternate(contenders: dict, time_s: float, rounds: int, settle_s: float) -> dict:
     """name -> Stats, timing each contender's fn for time_s / rounds per round, A B C A B C.
 
     Each thread pool busy-waits after its last task before it sleeps: OpenBLAS's workers for
     up to ~0.1 s, OpenMP's (ours, PyTorch's) for a few ms. A pool still spinning takes a core
-    from the next contender, so each one starts after SETTLE_S of quiet."""
+    from the next contender, so each one starts after settle_s of quiet."""
     stats = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
-            time.sleep(SETTLE_S)
+            time.sleep(settle_s)
             stats[name].append(timing.measure(fn, budget_s=time_s / rounds, min_rounds=2))
     return {name: merged(s) for name, s in stats.items()}
 
 
-def gemm_rows(n: int, threads: int, budgets: dict, time_s: float, rounds: int) -> list:
+def gemm_rows(n: int, threads: int, budgets: dict, args) -> list:
     size = (("M", n), ("K", n), ("N", n))
     rows, fast = [], {}
     for name in C_RUNGS:
@@ -75,15 +74,15 @@ def gemm_rows(n: int, threads: int, budgets: dict, time_s: float, rounds: int) -
         if fn is None:
             rows.append({**impl.info(), **row})  # an over-budget row has not asked the impl
         elif name in SLOW:
-            rows.append(runner.finish(row, timing.measure(fn, budget_s=time_s, min_rounds=1),
-                                      budgets[name]))
+            stats = timing.measure(fn, budget_s=args.time_per_cell, min_rounds=1)
+            rows.append(runner.finish(row, stats, budgets[name]))
         else:
             fast[name] = (row, fn)
     a_MK, b_KN = (runner._host_inputs("matmul", size, runner.SEED)[k][0] for k in ("a_MK", "b_KN"))
     contenders = {name: fn for name, (_, fn) in fast.items()}
     contenders["numpy.matmul"] = lambda: np.matmul(a_MK, b_KN)
     contenders["numpy.matmul"]()
-    stats = alternate(contenders, time_s, rounds)
+    stats = alternate(contenders, args.time_per_cell, args.rounds, args.settle)
     template = runner.describe(runner.Cell("numpy", "matmul", size, "fwd"))
     for name, (row, _) in fast.items():
         rows.append(runner.finish(row, stats[name], budgets[name]))
@@ -119,7 +118,7 @@ def torch_step(host: dict, layers: int, threads: int):
     return step
 
 
-def mnist_rows(threads: int, time_s: float, rounds: int) -> list:
+def mnist_rows(threads: int, args) -> list:
     work = WORKLOADS["mnist_mlp"]
     size = work.sizes[0]
     layers = len(size["layers"].split("-")) - 1
@@ -141,14 +140,14 @@ def mnist_rows(threads: int, time_s: float, rounds: int) -> list:
     contenders = {name: fn for name, (_, fn) in checked.items()}
     contenders["plain-numpy"] = make_step(host["x_BI"][0], host["labels_B"][0], params,
                                           np.float32(HYPER["sgd"]["lr"]))
-    theirs = torch_step(host, layers, threads)
-    if theirs is None:
+    theirs = None if args.no_torch else torch_step(host, layers, threads)
+    if theirs is None and not args.no_torch:
         print("PyTorch is not installed: no PyTorch row (pip install torch==2.13.0 to compare)")
-    else:
+    elif theirs is not None:
         contenders["pytorch-eager"] = theirs
     for fn in contenders.values():
         fn()  # warm-up: first-call costs (autograd graph, allocator) stay out of the timing
-    stats = alternate(contenders, time_s, rounds)
+    stats = alternate(contenders, args.time_per_cell, args.rounds, args.settle)
     template = runner.describe(runner.Cell("numpy", "mnist_mlp", tuple(size.items()), "step"))
     for name, (row, _) in checked.items():
         rows.append(runner.finish(row, stats[name]))
@@ -199,6 +198,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per cell")
     parser.add_argument("--budget", type=float, default=60.0, metavar="S",
                         help="the most seconds one cell may take, else predicted (over_budget)")
+    parser.add_argument("--settle", type=float, default=0.25, metavar="S",
+                        help="quiet before each contender's round, for spinning pools to sleep")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument("--results", default=None, metavar="DIR")
     args = parser.parse_args(argv)
     if reason := registry.unavailable_reason("c"):
@@ -213,10 +215,10 @@ def main(argv=None) -> int:
     for spec in args.gemm.split(","):
         n, threads = (int(v) for v in spec.split(":"))
         with threadpool_limits(threads):
-            rows += gemm_rows(n, threads, budgets, args.time_per_cell, args.rounds)
+            rows += gemm_rows(n, threads, budgets, args)
     for threads in (int(t) for t in args.mnist_threads.split(",")):
         with threadpool_limits(threads):
-            rows += mnist_rows(threads, args.time_per_cell, args.rounds)
+            rows += mnist_rows(threads, args)
     for row in rows:
         writer.append({"run_id": run_id, "timestamp": stamp, **meta, **row})
     print(f"CPU: {meta['cpu']} ({meta['cores']} cores), BLAS: {meta['blas']}")

@@ -8,6 +8,7 @@ edges, and the transposed operands of the backward products are covered on every
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -301,3 +302,23 @@ def test_build_without_a_compiler_warns_and_succeeds(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "WARNING: the C extension nnladder_c was not built" in done.stderr
     assert not list((tmp_path / "lib").glob("nnladder_c*"))
+
+
+@needs_build
+def test_the_targets_benchmark_runs_every_rung_and_stores_its_rows(tmp_path, capsys):
+    """A tiny run of benchmarks/c_targets.py: every contender gated, timed and stored."""
+    from benchmarks import c_targets
+
+    assert c_targets.main(["--gemm", "64:1", "--mnist-threads", "1", "--time-per-cell", "0.02",
+                           "--rounds", "1", "--settle", "0", "--no-torch",
+                           "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "matmul M=64 K=64 N=64, 1 thread(s): c / numpy.matmul speed = " in out
+    rows = [json.loads(line) for path in tmp_path.rglob("*.jsonl")
+            for line in path.read_text().splitlines()]
+    done = {(r["impl"], r["workload"]) for r in rows if r["status"] == "ok"}
+    for name in (*RUNGS, "numpy.matmul"):
+        assert (name, "matmul") in done
+    for name in (*RUNGS, "numpy", "plain-numpy"):
+        assert (name, "mnist_mlp") in done
+    assert all(r["threads"] == 1 for r in rows)
