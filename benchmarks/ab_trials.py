@@ -52,27 +52,48 @@ def prepare(impl, cell, budget, seed=SEED):
         return row, fn
 
     def padded():
-        start = time.perf_counter()
+        start = time.{clock}()
         out = fn()
-        end = start + (time.perf_counter() - start) * (1 + {slowdown!r})
-        while time.perf_counter() < end:
+        end = start + (time.{clock}() - start) * (1 + {slowdown!r})
+        while time.{clock}() < end:
             pass
         return out
     return row, padded
 '''
 
 
-def slowed_commit(base_sha: str, impl: str, slowdown: float) -> str:
-    """A commit on top of base_sha whose runner pads impl's cells; only git's objects keep it."""
+def throwaway_commit(base_sha: str, path: str, edit, message: str) -> str:
+    """A commit on top of base_sha with edit(text) applied to one file; only git's objects
+    keep it (no branch points at it, and its worktree is removed)."""
     with tempfile.TemporaryDirectory(prefix="nnladder-trials-") as tmp, \
             ab.worktree(base_sha, Path(tmp)) as tree:
-        runner = tree / "harness" / "runner.py"
-        runner.write_text(runner.read_text() + PADDING.format(
-            impl=impl, slowdown=slowdown, percent=round(slowdown * 100)))
+        source = tree / path
+        text = source.read_text()
+        source.write_text(edit(text))
+        if source.read_text() == text:
+            raise RuntimeError(f"{message}: the edit changed nothing in {path}")
         git = ["git", "-c", "user.name=ab_trials", "-c", "user.email=ab_trials@localhost"]
-        subprocess.run([*git, "commit", "-q", "-am", f"throwaway: {impl} {slowdown:.0%} slower"],
-                       cwd=tree, check=True, capture_output=True)
+        subprocess.run([*git, "commit", "-q", "-am", f"throwaway: {message}"], cwd=tree,
+                       check=True, capture_output=True)
         return ab._git("rev-parse", "HEAD", cwd=tree)
+
+
+def slowed_commit(base_sha: str, impl: str, slowdown: float, clock: str) -> str:
+    """base_sha with the runner padding impl's cells by `slowdown`, measured on `clock`."""
+    padding = PADDING.format(impl=impl, slowdown=slowdown, percent=round(slowdown * 100),
+                             clock=clock)
+    return throwaway_commit(base_sha, "harness/runner.py", lambda text: text + padding,
+                            f"{impl} {slowdown:.0%} slower")
+
+
+def cpu_clock_commit(base_sha: str) -> str:
+    """base_sha timing rounds in process CPU time: the time a neighbour's job takes the core
+    away stops counting (an experiment for a CPU-time mode, not what the harness does)."""
+    def edit(text):
+        start, end = text.index("def _round("), text.index("def measure(")
+        return text[:start] + text[start:end].replace("time.perf_counter()",
+                                                      "time.process_time()") + text[end:]
+    return throwaway_commit(base_sha, "harness/timing.py", edit, "rounds timed in CPU time")
 
 
 def sides(results: Path) -> tuple:
@@ -144,6 +165,9 @@ def main(argv=None) -> int:
                         help="where each trial's runs are stored (outside the report's reach)")
     parser.add_argument("--rescore", action="store_true",
                         help="run nothing: score the trials kept under --keep again")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall: the harness as it is; cpu: both sides time rounds in "
+                             "process CPU time (a throwaway commit on --ref)")
     parser.add_argument("--nice", type=int, default=-10,
                         help="scheduling priority of the runs (default -10, root only: on a "
                              "shared machine, neighbours' jobs otherwise decide the timings)")
@@ -158,6 +182,9 @@ def main(argv=None) -> int:
     if args.rescore:
         figures = {"rescored": str(keep), "inject": args.inject}
         for results in sorted(keep.iterdir(), key=lambda p: (p.name.split("-")[1], p.name)):
+            if len(list(results.glob("*/*.jsonl"))) < 2 * args.repeats:
+                print(f"{results.name}: cut short, not scored")
+                continue
             print(score(figures, results.name.split("-")[0], results, args.inject))
         out.write_text(json.dumps(figures, indent=1, default=str))
         print(summary(figures), f"\nfigures: {out}", sep="\n")
@@ -170,12 +197,15 @@ def main(argv=None) -> int:
         niceness = os.nice(0)
         print(f"note: no permission for nice {args.nice}; runs at nice {niceness}")
     base = ab.resolve(args.ref)
+    if args.clock == "cpu":
+        base = cpu_clock_commit(base)
     run_args = ["--quick", f"--impl={args.impl}", f"--workload={args.workload}",
                 f"--phase={args.phase}"]
     figures = {"ref": base, "grid": " ".join(run_args), "repeats": args.repeats,
                "blas_threads": args.blas_threads, "nice": niceness, "inject": args.inject,
-               "slowdown": args.slowdown, "slowed_commit": slowed_commit(
-                   base, args.inject, args.slowdown)}
+               "slowdown": args.slowdown, "clock": args.clock, "slowed_commit": slowed_commit(
+                   base, args.inject, args.slowdown,
+                   "process_time" if args.clock == "cpu" else "perf_counter")}
     started = time.time()
     # the two targets take turns, so the load of the machine over the hour hits both alike
     for number in range(args.trials):
