@@ -97,6 +97,7 @@ def ab(base_ref: str, head_ref: str, run_args: list, repeats: int, results: Path
     if repeats < 1:
         raise ValueError(f"repeats must be 1 or more, got {repeats}")
     shas = {"base": resolve(base_ref), "head": resolve(head_ref)}
+    results = Path(results).resolve()  # the runs' working directory is their worktree
     results.mkdir(parents=True, exist_ok=True)
     runs = {"base": [], "head": []}
     with tempfile.TemporaryDirectory(prefix="nnladder-ab-") as tmp:
