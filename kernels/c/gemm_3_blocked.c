@@ -3,9 +3,10 @@
  * Rung 2 streams whole rows of b through the cache for every a[i, k]. Here the work is cut so
  * each level of the memory hierarchy holds the block it reuses (sizes for AVX2 cores with
  * 32 KiB L1d and >= 256 KiB L2; the shapes stay correct anywhere, only speed depends on them):
- *   a KC x NR micro-panel of b (16 KiB) stays in L1 while it meets every MR-row panel of a;
- *   an MC x KC block of a (144 KiB) stays in L2 while it meets every column panel of b;
- *   a KC x NC panel of b (4 MiB) stays in L3 while it meets every MC block of a.
+ *   a KC x NR micro-panel of b (24 KiB) stays in L1 while it meets every MR-row panel of a;
+ *   an MC x KC block of a (216 KiB) stays in L2 while it meets every column panel of b;
+ *   a KC x NC panel of b (6 MiB) stays in L3 while it meets every MC block of a.
+ * (KC = 384 measured a few percent faster than 256 at 1024^3 on a Zen 3 core.)
  * Packing copies each block once into the exact order the micro-kernel reads (unit stride,
  * zero-padded to whole tiles), which also makes transposed operands free: the strides of a
  * `view` are only read while packing.
@@ -21,7 +22,7 @@
 
 #define MR GEMM_MR
 #define NR GEMM_NR
-#define KC 256
+#define KC 384
 #define MC 144   // a multiple of MR
 #define NC 4096  // a multiple of NR
 
@@ -76,6 +77,11 @@ static void kernel_avx2(ptrdiff_t kc, const float* a_panel, const float* b_panel
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
            c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     __m256 a_r;
+    for (int r = 0; r < MR; r++) {  // c is read only at the end: start bringing it in now
+        _mm_prefetch((const char*)(c + r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char*)(c + r * ldc + NR - 1), _MM_HINT_T0);
+    }
+#pragma GCC unroll 4
     for (ptrdiff_t p = 0; p < kc; p++) {
         const __m256 b0 = _mm256_load_ps(b_panel), b1 = _mm256_load_ps(b_panel + 8);
         ROW_FMA(0) ROW_FMA(1) ROW_FMA(2) ROW_FMA(3) ROW_FMA(4) ROW_FMA(5)
