@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -54,11 +56,15 @@ def worktrees() -> str:
 
 
 @pytest.mark.slow
-def test_ab_interleaves_runs_and_removes_its_worktree(tmp_path):
-    before = worktrees()
+def test_ab_interleaves_runs_and_removes_its_worktree(tmp_path, monkeypatch):
+    parent = tmp_path / "worktrees"  # where ab's temporary folder (and worktree) goes
+    parent.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(parent))
     logged = []
+    monkeypatch.chdir(tmp_path)  # a relative results folder is the caller's, not the worktree's
     base, head = ab.ab("HEAD", "HEAD", ["--quick", "--impl=numpy", "--workload=xor"],
-                       repeats=2, results=tmp_path, log=logged.append, build_ext=False)
+                       repeats=2, results=Path("runs"), log=logged.append, build_ext=False)
+    assert len(list((tmp_path / "runs").glob("*/*.jsonl"))) == 4
     assert [line.split()[1] for line in logged] == ["base", "head", "base", "head"]
     for side in (base, head):
         assert side["run_id"].nunique() == 2
@@ -66,4 +72,5 @@ def test_ab_interleaves_runs_and_removes_its_worktree(tmp_path):
         assert len(side) == 2 * 3  # xor: fwd, bwd, step, in each of two runs
     assert not set(base["run_id"]) & set(head["run_id"])
     assert base["commit"].iloc[0] == ab.resolve("HEAD")
-    assert worktrees() == before
+    assert str(parent) not in worktrees()
+    assert list(parent.iterdir()) == []
