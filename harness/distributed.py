@@ -203,6 +203,17 @@ def _agree(world, row: dict) -> None:
                "; ".join(f"rank {r}: {s}" for r, s in enumerate(statuses)))
 
 
+def create(name: str):
+    """registry.create, in step with the other ranks for an impl that launches ranks: its
+    constructor makes a communicator (collective), and a rank waiting there would spin while
+    rank 0 runs the single-process impls alone (`mpiexec ... harness run`)."""
+    from harness import registry
+
+    if under_mpiexec() and hasattr(registry.get_class(name), "launch_prefix"):
+        _idle_until_all_arrive(_world())
+    return registry.create(name)
+
+
 def run_cell(impl, cell, budget, time_budget_s: float = 0.5) -> dict:
     """runner.run_cell, run by every rank of a distributed impl together; the row that comes
     back on rank 0 holds the slowest rank's time and each rank's weights and peak memory."""
@@ -240,7 +251,7 @@ def follow(cells: list, options: dict) -> int:
         if not hasattr(registry.get_class(name), "launch_prefix") \
                 or registry.unavailable_reason(name):
             continue
-        impl, budget = registry.create(name), Budget(options["budget_s"])
+        impl, budget = create(name), Budget(options["budget_s"])
         for cell in (c for c in cells if c.impl == name):
             run_cell(impl, cell, budget, options["time_budget_s"])
     return 0

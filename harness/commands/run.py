@@ -116,7 +116,7 @@ def run(args) -> int:
                 for row in runner.unavailable_rows(impl_cells, reason):
                     on_row(row)
                 continue
-            impl, budget = registry.create(impl_name), Budget(options["budget_s"])
+            impl, budget = distributed.create(impl_name), Budget(options["budget_s"])
             for cell in impl_cells:
                 on_row(distributed.run_cell(impl, cell, budget, options["time_budget_s"]))
     else:
