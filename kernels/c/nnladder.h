@@ -10,6 +10,7 @@
  *   gemm_3_blocked.c  BLIS-style blocking, packed panels and a 6x16 AVX2/FMA micro-kernel
  *                     picked at run time (scalar micro-kernel on CPUs without AVX2/FMA)
  *   gemm_4_threads.c  rung 3 on each thread's share of c, OpenMP threads
+ * gemm.c dispatches to a rung and runs attention's batched products; ops.c has the other ops.
  */
 #ifndef NNLADDER_H
 #define NNLADDER_H
