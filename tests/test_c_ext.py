@@ -121,8 +121,9 @@ def test_threads_follow_threadpoolctl_like_blas_and_are_in_the_row():
         assert impl.info()["threads"] == 1
     with threadpool_limits(2):
         assert impl.info()["threads"] == 2
-        _check_products(impl, 1000, 129, 1000)  # both slab directions: N >= M and M > N
-        _check_products(impl, 1000, 129, 17)
+        # both slab directions, N >= M and M > N, with work for a team of two
+        _check_products(impl, 1000, 129, 1000)
+        _check_products(impl, 2000, 129, 70)
     assert registry.create("c-blocked").info()["threads"] == 1
     cell = runner.plan(impls=["c"], workloads=["matmul"], quick=True)[0]
     with threadpool_limits(1):
@@ -132,9 +133,9 @@ def test_threads_follow_threadpoolctl_like_blas_and_are_in_the_row():
 @needs_build
 @pytest.mark.parametrize("heads", [1, 2, 5])  # fewer heads than threads, and more
 def test_bmm_splits_batches_across_threads_correctly(heads):
-    # 129^3 per head: above rung 4's threshold for a team (GEMM_MIN_MULADDS_PER_THREAD)
+    # 256^3 per head: work for a team of two (kernels/c: GEMM_MIN_MULADDS_PER_THREAD)
     rng, ref = np.random.default_rng(1), Reference()
-    a, b, dc = _x(rng, heads, 129, 129), _x(rng, heads, 129, 131), _x(rng, heads, 129, 131)
+    a, b, dc = _x(rng, heads, 256, 256), _x(rng, heads, 256, 256), _x(rng, heads, 256, 256)
     impl = registry.create("c")
     with threadpool_limits(2):
         got = [impl.bmm(a, b), *impl.bmm_bwd(a, b, dc)]

@@ -62,11 +62,13 @@ int gemm_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, fl
 #define GEMM_MR 6
 #define GEMM_NR 16
 
-/* Rung 4 gives a product a thread only for at least this many multiply-adds (~15 us on one
- * AVX2 core). Waking a team and joining it costs microseconds on an idle machine, and far
- * more on a loaded one, where a descheduled thread holds up the join: in an MNIST step only
- * the 784-wide first layer's products (6.4M multiply-adds each) are worth a team. */
-#define GEMM_MIN_MULADDS_PER_THREAD (1 << 20)
+/* Rung 4 gives a thread at least this much work (8M multiply-adds, ~120 us on one AVX2
+ * core), else the product runs on fewer threads. A team costs microseconds to wake and join
+ * on an idle machine, but on a 2-core machine shared with other work a team member that is
+ * descheduled, or spinning on the core the caller needs, holds up the join for milliseconds:
+ * with teams for the MNIST step's largest products (6.4M multiply-adds each) its median time on
+ * 2 threads was 12 ms where one thread took 0.87 ms; its best, 0.49 ms against 0.73 ms. */
+#define GEMM_MIN_MULADDS_PER_THREAD (1 << 23)
 
 /* The micro-kernel in use: "avx2" (AVX2 + FMA, when the CPU has them) or "scalar".
  * gemm_set_kernel returns 0, or -1 for a name this CPU cannot run. */
