@@ -217,7 +217,7 @@ def train(ops, data, config: Config, weights: dict | None = None,
     params = [ops.put(w, _role(name)) for name, w in host.items()]
     state = [[ops.put(np.zeros_like(w), _role(name)) for _ in range(models.OPT_STATE[config.opt])]
              for name, w in host.items()]
-    result, step = Result(), 0
+    result, step, pred_test_B = Result(), 0, None
     for epoch in range(1, config.epochs + 1):
         loss_sum = 0.0
         batches = batch_order(len(data.labels_train_B), config.batch, config.seed, epoch)
@@ -244,7 +244,9 @@ def train(ops, data, config: Config, weights: dict | None = None,
             result.epochs_to_target, result.time_to_target_s = epoch, result.train_s
         if on_epoch:
             on_epoch(epoch, result)
-    _, pred_test_B = evaluate(ops, params, data.x_test_BI, data.labels_test_B, config.eval_batch)
+    if pred_test_B is None:  # no epochs: evaluate the weights as given (loaded ones)
+        _, pred_test_B = evaluate(ops, params, data.x_test_BI, data.labels_test_B,
+                                  config.eval_batch)
     result.test = metrics(data.labels_test_B, pred_test_B, data.classes)
     result.weights = {name: np.asarray(ops.get(p), dtype=np.float32).copy()
                       for name, p in zip(host, params, strict=True)}
