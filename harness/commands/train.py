@@ -110,8 +110,6 @@ def train_one(name: str, data, config: train.Config, weights) -> tuple:
     reason = registry.unavailable_reason(name)
     if reason:
         return {**fields, "status": "unavailable", "reason": reason}, None
-    ops = registry.create(name)
-    fields.update(ops.info())
 
     def progress(epoch, result):
         print(f"  {name:<12} epoch {epoch:>3}/{config.epochs} "
@@ -121,6 +119,8 @@ def train_one(name: str, data, config: train.Config, weights) -> tuple:
 
     start = time.perf_counter()
     try:
+        ops = registry.create(name)
+        fields.update(ops.info())
         result = train.train(ops, data, config, weights, on_epoch=progress)
     except NotImplementedError as error:
         return {**fields, "status": "unsupported",
