@@ -155,7 +155,7 @@ def context(table: pd.DataFrame, results=None, remeasure: bool = False) -> dict:
                 if name == machine.machine_name() else machine_ceilings.read(name, results))
     cells = latest(timed)
     order = ladder_order(cells["impl"])
-    newest = table.sort_values("timestamp", kind="stable").iloc[-1]
+    newest = (timed if not timed.empty else table).sort_values("timestamp", kind="stable").iloc[-1]
     return {
         "empty": False, "machine": name, "others": others,
         "runs": table["run_id"].nunique(), "cells": len(cells),
@@ -164,7 +164,8 @@ def context(table: pd.DataFrame, results=None, remeasure: bool = False) -> dict:
         "correctness": correctness(cells, order) if not cells.empty else [],
         "figures": (figures(timed, cells, order, ceilings) if not cells.empty else [])
         + training_figures(table),
-        "info": [(k, newest.get(k, "")) for k in INFO] + [("newest run", newest["run_id"])],
+        "info": [(k, "" if pd.isna(newest.get(k)) else newest.get(k)) for k in INFO]
+        + [("newest run", newest["run_id"])],
         "ceilings": ceilings, "baselines": BASELINES,
         "statuses": {s: int(n) for s, n in cells["status"].value_counts().items()},
     }

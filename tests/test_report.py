@@ -171,3 +171,9 @@ def test_fitted_exponent():
     work = np.array([1e3, 1e4, 1e5, 1e6])
     assert plots.fit_exponent(work, 3e-9 * work**0.5) == pytest.approx(0.5)
     assert plots.fit_exponent(work, 1e-9 * work) == pytest.approx(1.0)
+
+
+def test_machine_block_comes_from_the_newest_timed_run(html):
+    block = html[html.index("<h2>Machine"):]
+    assert "<dd>test cpu</dd>" in block and "<dd>nan</dd>" not in block
+    assert "a" * 40 in block  # the commit of the newest run
