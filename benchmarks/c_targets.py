@@ -28,6 +28,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from benchmarks.plain_numpy import make_step
+from benchmarks.torch_mlp import make_torch_step
 from harness import machine, registry, runner, store, timing
 from harness.budget import CALLS_PER_CELL, Budget
 from harness.models import HYPER
@@ -98,24 +99,7 @@ def torch_step(host: dict, layers: int, threads: int):
     except ImportError:
         return None
     torch.set_num_threads(threads)
-    params = [torch.tensor(host[f"{wb}{layer}_{dims}"][0]).requires_grad_()
-              for layer in range(layers) for wb, dims in (("w", "IO"), ("b", "O"))]
-    x_BI, labels_B = torch.tensor(host["x_BI"][0]), torch.tensor(host["labels_B"][0])
-    opt = torch.optim.SGD(params, lr=HYPER["sgd"]["lr"])
-
-    def step():
-        h_BI = x_BI
-        for layer in range(layers):
-            h_BI = torch.addmm(params[2 * layer + 1], h_BI, params[2 * layer])
-            if layer < layers - 1:
-                h_BI = torch.relu(h_BI)
-        loss = torch.nn.functional.cross_entropy(h_BI, labels_B)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()  # the contract's loss is a float too
-
-    return step
+    return make_torch_step(torch, host, layers)
 
 
 def mnist_rows(threads: int, args) -> list:

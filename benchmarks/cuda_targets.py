@@ -28,8 +28,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from benchmarks.torch_mlp import make_torch_step
 from harness import machine, registry, runner, store
-from harness.models import HYPER
 from harness.timing import Stats
 from harness.workloads import WORKLOADS
 
@@ -59,25 +59,7 @@ def torch_step(host: dict, layers: int):
     if not torch.cuda.is_available():
         return None
     torch.backends.cuda.matmul.allow_tf32 = False  # float32 against float32
-    to_gpu = lambda k: torch.tensor(host[k][0], device="cuda")
-    params = [to_gpu(f"{wb}{layer}_{dims}").requires_grad_()
-              for layer in range(layers) for wb, dims in (("w", "IO"), ("b", "O"))]
-    x_BI, labels_B = to_gpu("x_BI"), to_gpu("labels_B")
-    opt = torch.optim.SGD(params, lr=HYPER["sgd"]["lr"])
-
-    def step():
-        h_BI = x_BI
-        for layer in range(layers):
-            h_BI = torch.addmm(params[2 * layer + 1], h_BI, params[2 * layer])
-            if layer < layers - 1:
-                h_BI = torch.relu(h_BI)
-        loss = torch.nn.functional.cross_entropy(h_BI, labels_B)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return step, torch.cuda.synchronize
+    return make_torch_step(torch, host, layers, "cuda"), torch.cuda.synchronize
 
 
 def mnist_rows(time_s: float, rounds: int = 5) -> list:

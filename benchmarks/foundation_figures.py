@@ -1,4 +1,4 @@
-"""The foundation's figures, measured side by side in one run: `python -m benchmarks.foundation_figures`.
+"""The foundation's figures, timed side by side: `python -m benchmarks.foundation_figures`.
 
 - pure-Python matmul MFLOP/s at 128^3;
 - the NumPy rung's einsum matmul throughput / plain `a @ b`, at 256 and 1024;
@@ -44,7 +44,8 @@ def main() -> None:
 
     for n in (256, 1024):
         a_MK, b_KN = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
-        t_einsum, t_at = alternating(lambda: numpy_rung.matmul(a_MK, b_KN), lambda: a_MK @ b_KN)
+        t_einsum, t_at = alternating(lambda a=a_MK, b=b_KN: numpy_rung.matmul(a, b),
+                                     lambda a=a_MK, b=b_KN: a @ b)
         print(f"numpy rung matmul {n}^3: einsum {2 * n**3 / t_einsum / 1e9:.1f} GFLOP/s, "
               f"a @ b {2 * n**3 / t_at / 1e9:.1f} GFLOP/s, throughput ratio "
               f"{t_at / t_einsum:.3f} (goal >= 0.9)")
