@@ -7,6 +7,17 @@
 import pytest
 
 
+def pytest_addoption(parser):
+    group = parser.getgroup("nnladder")
+    group.addoption("--grid", choices=("quick", "full"), default=None,
+                    help="the grid's sizes (default: full when timing, quick when not)")
+    group.addoption("--impl", default=None, help="impls to run, comma-separated")
+    group.addoption("--workload", default=None, help="workloads to run, comma-separated")
+    group.addoption("--phase", default=None, help="phases to run, comma-separated")
+    group.addoption("--cell-budget", type=float, default=None,
+                    help="skip cells predicted to take longer (s; default 10, quick 1)")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     option = config.option

@@ -1,7 +1,8 @@
 """The benchmark grid as pytest parameters, and the results of a timed session stored.
 
-Options: --grid quick|full (default: full when timing, quick for the untimed smoke),
---impl/--workload/--phase filters (comma-separated), --cell-budget S.
+Options (declared in the root conftest.py, so they parse from any folder): --grid quick|full
+(default: full when timing, quick for the untimed smoke), --impl/--workload/--phase filters
+(comma-separated), --cell-budget S.
 A timed session (`pytest --benchmark-only`) stores one run under results/<machine>/ and
 renders reports/summary.html at its end, as `python -m harness run` does.
 """
@@ -14,17 +15,6 @@ import pytest
 
 from harness import machine, registry, runner, store
 from harness.budget import Budget
-
-
-def pytest_addoption(parser):
-    group = parser.getgroup("nnladder")
-    group.addoption("--grid", choices=("quick", "full"), default=None,
-                    help="the grid's sizes (default: full when timing, quick when not)")
-    group.addoption("--impl", default=None, help="impls to run, comma-separated")
-    group.addoption("--workload", default=None, help="workloads to run, comma-separated")
-    group.addoption("--phase", default=None, help="phases to run, comma-separated")
-    group.addoption("--cell-budget", type=float, default=None,
-                    help="skip cells predicted to take longer (s; default 10, quick 1)")
 
 
 def _split(value):
