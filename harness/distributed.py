@@ -75,9 +75,7 @@ def abort_on_uncaught() -> None:
 
     def hook(kind, error, tb):
         text = "".join(traceback.format_exception(kind, error, tb))
-        sys.stderr.write(f"rank {_world().rank}: {text}")
-        sys.stderr.flush()
-        _world().Abort(1)
+        _abort(_world(), f"rank {_world().rank}: {text}")
 
     sys.excepthook = hook
 
@@ -174,6 +172,9 @@ def measure(fn, impl, budget_s: float = 0.5, min_rounds: int = 5,
 def _abort(world, message: str) -> None:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
+    # mpiexec forwards a rank's stderr asynchronously and an abort tears the job down at
+    # once: without this pause the message could die with the job (seen once in CI).
+    time.sleep(0.5)
     world.Abort(1)
 
 
