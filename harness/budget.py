@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-CALLS_PER_CELL = 8  # check + memory (tracing ~2x slower) + at least 5 timed rounds
+CALLS_PER_CELL = 9  # check + memory (tracing ~2x slower) + warm-up + at least 5 timed rounds
 
 
 class Budget:

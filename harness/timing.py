@@ -13,6 +13,10 @@ import time
 from dataclasses import dataclass
 
 MIN_ROUND_S = 2e-3  # a round this long makes perf_counter's ~100 ns resolution negligible
+# Warm-up before calibrating. Threads that slept (OpenMP teams, BLAS pools, the other vCPU
+# of a VM) wake slowly: the threaded C GEMM at 256^3 took 8 ms a call for its first ~50 ms
+# of calls on a 2-core VM, then 0.2 ms. WARMUP_S of calls (at least one) go first.
+WARMUP_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,12 @@ def _round(fn, sync, loops) -> float:
 
 def measure(fn, sync=lambda: None, budget_s: float = 0.5, min_rounds: int = 5,
             max_rounds: int = 1000) -> Stats:
-    """Time fn (already warmed up by the caller's correctness run)."""
+    """Time fn: warm up for WARMUP_S, calibrate loops, then fill the budget."""
+    warm_until = time.perf_counter() + WARMUP_S
+    while True:
+        _round(fn, sync, 1)
+        if time.perf_counter() >= warm_until:
+            break
     loops = 1
     elapsed = _round(fn, sync, loops)
     while elapsed < MIN_ROUND_S:
