@@ -22,14 +22,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from benchmarks.plain_numpy import make_step
 from benchmarks.torch_mlp import make_torch_step
-from harness import machine, registry, runner, store, timing
+from harness import registry, runner, store, timing
 from harness.budget import CALLS_PER_CELL, Budget
 from harness.models import HYPER
 from harness.timing import Stats
@@ -190,10 +189,8 @@ def main(argv=None) -> int:
     if reason := registry.unavailable_reason("c"):
         print(f"the C rung cannot run here, nothing to measure: {reason}")
         return 0
-    meta = machine.info()
-    run_id = store.new_run_id(meta["commit"])
-    writer = store.RunWriter(run_id, meta["machine"], args.results)
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    writer = store.open_run(args.results)
+    meta = writer.meta
     budgets = {name: Budget(args.budget) for name in C_RUNGS}
     rows = []
     for spec in args.gemm.split(","):
@@ -204,7 +201,7 @@ def main(argv=None) -> int:
         with threadpool_limits(threads):
             rows += mnist_rows(threads, args)
     for row in rows:
-        writer.append({"run_id": run_id, "timestamp": stamp, **meta, **row})
+        writer.append(row)
     print(f"CPU: {meta['cpu']} ({meta['cores']} cores), BLAS: {meta['blas']}")
     report(rows)
     print(f"\nstored {len(rows)} rows in {writer.path}")

@@ -9,11 +9,9 @@ renders reports/summary.html at its end, as `python -m harness run` does.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 
-from harness import machine, registry, runner, store
+from harness import registry, runner, store
 from harness.budget import Budget
 
 
@@ -57,12 +55,9 @@ def grid(request):
     session = GridSession(request.config)
     yield session
     if session.rows and not request.config.option.benchmark_disable:
-        meta = machine.info()
-        run_id = store.new_run_id(meta["commit"])
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        writer = store.RunWriter(run_id, meta["machine"])
+        writer = store.open_run()
         for row in session.rows:
-            writer.append({"run_id": run_id, "timestamp": stamp, **meta, **row})
+            writer.append(row)
         from harness import report  # matplotlib: only when there is something to render
 
         print(f"\nstored {len(session.rows)} rows in {writer.path}; report: "

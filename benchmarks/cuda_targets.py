@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
 
 import numpy as np
 
 from benchmarks.torch_mlp import make_torch_step
-from harness import machine, registry, runner, store
+from harness import registry, runner, store
 from harness.timing import Stats
 from harness.workloads import WORKLOADS
 
@@ -123,13 +122,11 @@ def main(argv=None) -> int:
     if reason := registry.unavailable_reason("cuda-tiled"):
         print(f"no GPU here, nothing to measure: {reason}")
         return 0
-    meta = machine.info()
-    run_id = store.new_run_id(meta["commit"])
-    writer = store.RunWriter(run_id, meta["machine"], args.results)
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    writer = store.open_run(args.results)
+    meta = writer.meta
     rows = matmul_rows(args.size, args.time_per_cell) + mnist_rows(args.time_per_cell)
     for row in rows:
-        writer.append({"run_id": run_id, "timestamp": stamp, **meta, **row})
+        writer.append(row)
     print(f"GPU: {meta['gpu']}")
     report(rows)
     print(f"\nstored {len(rows)} rows in {writer.path}")

@@ -22,7 +22,6 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
 
 from harness import distributed, machine, registry, runner, store
 from harness.budget import Budget
@@ -101,10 +100,8 @@ def main(argv=None) -> int:
     if reason := cls.unavailable_reason():
         print(f"{args.impl} is unavailable here: {reason}", file=sys.stderr)
         return 1
-    meta = machine.info()
-    run_id = store.new_run_id(meta["commit"])
-    writer = store.RunWriter(run_id, meta["machine"], args.results)
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    writer = store.open_run(args.results)
+    meta = writer.meta
     rows = []
     for trial, ranks in ((t, int(p)) for t in range(args.trials) for p in args.ranks.split(",")):
         done = subprocess.run(
@@ -120,7 +117,7 @@ def main(argv=None) -> int:
                       "P": ranks, "status": "error",
                       "reason": f"mpiexec exited with code {done.returncode} ({tail})"}]
         rows.append({**found[0], "trial": trial})
-        writer.append({"run_id": run_id, "timestamp": stamp, **meta, **rows[-1]})
+        writer.append(rows[-1])
     print(f"{args.impl} linear {args.phase} {size_label(dict(size))} on {meta['cores']} cores, "
           f"load average {os.getloadavg()[0]:.1f} (other work on the machine skews the times)")
     print(table(rows, meta["cores"]))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import machine
 from harness.machine import ROOT
 
 RESULTS = ROOT / "results"
@@ -51,18 +52,22 @@ def _clean(value):
 
 
 class RunWriter:
-    """Collects one run's rows and keeps its file a complete table after every append."""
+    """Collects one run's rows and keeps its file a complete table after every append.
 
-    def __init__(self, run_id: str, machine: str, root: Path | None = None):
+    `meta` (the run id, time and machine columns) is stamped on every row appended."""
+
+    def __init__(self, run_id: str, machine: str, root: Path | None = None,
+                 meta: dict | None = None):
         self.folder = Path(root or RESULTS) / machine
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / f"{run_id}.jsonl"
         # O_EXCL: a second run with the same id fails here instead of replacing the first.
         os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
         self.rows: list = []
+        self.meta = meta or {}
 
     def append(self, row: dict) -> None:
-        self.rows.append({k: _clean(v) for k, v in row.items()})
+        self.rows.append({k: _clean(v) for k, v in {**self.meta, **row}.items()})
         text = "".join(json.dumps(r, sort_keys=False) + "\n" for r in self.rows)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".jsonl")
         try:
@@ -74,6 +79,15 @@ class RunWriter:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def open_run(root: Path | str | None = None) -> RunWriter:
+    """A new run of this machine and commit: its rows get run_id, timestamp and machine info."""
+    meta = machine.info()
+    run_id = new_run_id(meta["commit"])
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return RunWriter(run_id, meta["machine"], root,
+                     {"run_id": run_id, "timestamp": stamp, **meta})
 
 
 def read_run(path: Path) -> pd.DataFrame:

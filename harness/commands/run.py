@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
 
 import pandas as pd
 from tqdm import tqdm
 
-from harness import distributed, isolate, machine, registry, runner, store
+from harness import distributed, isolate, registry, runner, store
 from harness.budget import Budget
 from harness.workloads import WORKLOADS
 
@@ -96,15 +95,12 @@ def run(args) -> int:
         if not distributed.is_root():  # rank 0 alone stores, prints and renders
             return distributed.follow(cells, options)
         distributed.abort_on_uncaught()
-    meta = machine.info()
-    run_id = store.new_run_id(meta["commit"])
-    writer = store.RunWriter(run_id, meta["machine"], args.results)
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    writer = store.open_run(args.results)
     bar = tqdm(total=len(cells), unit="cell", file=sys.stderr, mininterval=0.5,
                dynamic_ncols=True)
 
     def on_row(row):
-        writer.append({"run_id": run_id, "timestamp": stamp, **meta, **row})
+        writer.append(row)
         bar.set_postfix_str(f"{row['impl']} {row['workload']} {row['phase']} {row['status']}")
         bar.update()
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import datasets, machine, registry, store, train
+from harness import datasets, registry, store, train
 from harness.commands.run import _names
 from harness.models import HYPER
 from harness.runner import _missing_op
@@ -169,14 +168,11 @@ def run(args) -> int:
           f"lr {config.learning_rate:g}, batch {config.batch}, {config.epochs} epochs, "
           f"seed {config.seed}", file=sys.stderr)
 
-    meta = machine.info()
-    run_id = store.new_run_id(meta["commit"])
-    writer = store.RunWriter(run_id, meta["machine"], args.results)
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    writer = store.open_run(args.results)
     size = train.size_fields(config, data)
     for name in names:
         fields, result = train_one(name, data, config, weights)
-        writer.append({"run_id": run_id, "timestamp": stamp, **meta, **fields,
+        writer.append({**fields,
                        "workload": "train", **size, "phase": "train"})
         if result is not None and args.save:
             path = train.save_weights(save_path(args.save, name, len(names) > 1), result.weights)
