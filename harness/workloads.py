@@ -208,7 +208,10 @@ def _mlp_flops(size, phase):
     pairs = list(zip(dims[:-1], dims[1:]))
     hidden = sum(dims[1:-1])
     fwd = sum(2 * B * i * o + B * o for i, o in pairs) + B * hidden + 5 * B * C  # + relu, xent
-    bwd = sum(4 * B * i * o + B * o for i, o in pairs) + B * hidden + 2 * B * C
+    # dw = x^T dy and db for every layer, dx = dy w^T for all but the first: the model's input
+    # needs no gradient (autograd skips it; an impl that computes it does work not counted here)
+    bwd = (sum(2 * B * i * o + B * o for i, o in pairs) + sum(2 * B * i * o for i, o in pairs[1:])
+           + B * hidden + 2 * B * C)
     n_params = sum(i * o + o for i, o in pairs)
     opt = {"sgd": 2, "momentum": 4, "adam": 14}[size.get("opt", "sgd")] * n_params
     return {"fwd": fwd, "bwd": bwd, "step": fwd + bwd + opt}[phase]

@@ -8,15 +8,17 @@ them share every other op (elementwise, softmax, cross-entropy, optimizers: kern
     c-blocked  GEMM rung 3: blocked, packed, AVX2/FMA micro-kernel (kernels/c/gemm_3_blocked.c)
     c          GEMM rung 4: rung 3 on every thread                 (kernels/c/gemm_4_threads.c)
 
+The MLP model is fused: its forward and its backward are one call into C each (kernels/c/mlp.c,
+models.mlp_forward's hook), and the backward skips the first layer's input gradient.
+
 Threads: only `c` uses more than one, as many as OpenMP's max threads at each call: set it as
 for BLAS, with threadpoolctl (`with threadpool_limits(n):` limits OpenBLAS and OpenMP alike) or
 OMP_NUM_THREADS at start-up. `info()` puts the count in every result row. The elementwise ops
 run on one thread (memory-bound and small here). OpenMP's idle threads spin between parallel
 regions (its default, as for every OpenMP library): on a 2-core machine busy with other work a
-spinning thread takes the core the caller needs, and an MNIST step on 2 threads measured a
-median of 0.6 ms or 16 ms depending on the neighbours (90th percentile 20 to 48 ms), against
-0.7 ms on one thread. There, run on one thread or set OMP_WAIT_POLICY=passive (0.8 ms median,
-0.85 ms 90th percentile in the same conditions). The micro-kernel is picked at import (AVX2+FMA
+spinning thread takes the core the caller needs, and a synthetic-MNIST training epoch on 2
+threads took 3.3 s under a parallel compile against 0.41 s quiet (0.7 s on one thread under
+the same load). There, run on one thread. The micro-kernel is picked at import (AVX2+FMA
 where the CPU has them, else scalar); `nnladder_c.set_kernel("scalar")` forces the fallback.
 
 Arrays are float32 ndarrays, C-contiguous (put copies them so). The module checks every
@@ -97,6 +99,18 @@ class CImpl(Impl):
 
     def linear_bwd(self, x_BI, w_IO, dy_BO):
         return _c.linear_bwd(x_BI, w_IO, dy_BO, self.gemm)
+
+    def mlp_forward(self, params, x_BI, labels_B):
+        """The whole MLP forward and loss in one call into C (kernels/c/mlp.c); the cache is
+        what mlp_backward needs: the input, the hidden layers' relu outputs and the probs."""
+        loss, probs_BC, h = _c.mlp_forward(params, x_BI, labels_B, self.gemm)
+        return loss, probs_BC, (x_BI, h, probs_BC)
+
+    def mlp_backward(self, params, cache, labels_B):
+        """The MLP's gradients in one call into C, in the order of params. The first layer's
+        input gradient is not computed: nothing reads it (models.mlp_backward computes and drops it)."""
+        x_BI, h, probs_BC = cache
+        return _c.mlp_backward(params, x_BI, h, probs_BC, labels_B, self.gemm)
 
     def add(self, a_BI, b_BI):
         return _c.add(a_BI, b_BI)

@@ -147,6 +147,74 @@ def test_bmm_splits_batches_across_threads_correctly(heads):
 # ---- bad input: errors that name the argument, never a crash -------------------------------
 
 
+# ---- the fused MLP (kernels/c/mlp.c) --------------------------------------------------------
+
+# (B, widths): one layer, a width of 1, widths that cross the micro-kernel's 6 x 16 tile, and
+# a batch of one; 784-128-64-10 is the MNIST model the targets time.
+MLP_SHAPES = [(3, (5, 4)), (17, (7, 1, 3)), (1, (13, 129, 17, 2)), (64, (784, 128, 64, 10))]
+
+
+def _mlp(rng, B, widths):
+    params = [p for i, o in zip(widths[:-1], widths[1:]) for p in (_x(rng, i, o), _x(rng, o))]
+    return params, _x(rng, B, widths[0]), rng.integers(0, widths[-1], B)
+
+
+@needs_build
+@pytest.mark.parametrize("shape", MLP_SHAPES, ids=lambda s: f"B{s[0]}-" + "-".join(map(str, s[1])))
+@pytest.mark.parametrize("name", list(RUNGS))
+def test_fused_mlp_matches_the_model_composed_from_reference_ops(name, shape):
+    from harness import models
+    from harness.workloads import TOL_MODEL
+
+    impl, ref, rng = registry.create(name), Reference(), np.random.default_rng(3)
+    params, x_BI, labels_B = _mlp(rng, *shape)
+    loss, probs_BC, cache = models.mlp_forward(impl, params, x_BI, labels_B)
+    grads = models.mlp_backward(impl, params, cache, labels_B)
+    params64 = [p.astype(np.float64) for p in params]
+    loss64, probs64, cache64 = models.mlp_forward(ref, params64, x_BI.astype(np.float64), labels_B)
+    grads64 = models.mlp_backward(ref, params64, cache64, labels_B)
+    assert [g.shape for g in grads] == [p.shape for p in params]
+    assert abs(loss - loss64) <= TOL_MODEL * max(1.0, abs(loss64))
+    err = rel_err([probs_BC, *grads], [probs64, *grads64])
+    assert err <= TOL_MODEL, f"{name} at {shape}: rel err {err:.3g}"
+
+
+@needs_build
+def test_fused_mlp_checks_params_cache_and_labels(impl):
+    rng = np.random.default_rng(4)
+    params, x_BI, labels_B = _mlp(rng, 3, (5, 4, 2))
+    with pytest.raises(TypeError, match="mlp_forward: params must be a list .* got dict"):
+        impl.mlp_forward({}, x_BI, labels_B)
+    with pytest.raises(ValueError, match="one .w_IO, b_O. pair per layer, got 3 arrays"):
+        impl.mlp_forward(params[:3], x_BI, labels_B)
+    with pytest.raises(ValueError, match=r"mlp_forward: x_BI has shape \(3, 5\) but w0_IO has "
+                                         r"shape \(4, 4\): their I axes must agree \(5 vs 4\)"):
+        impl.mlp_forward([_x(rng, 4, 4), *params[1:]], x_BI, labels_B)
+    with pytest.raises(ValueError, match=r"w0_IO has shape \(5, 4\) but w1_IO has shape "
+                                         r"\(3, 2\): their O axes must agree \(4 vs 3\)"):
+        impl.mlp_forward([params[0], params[1], _x(rng, 3, 2), params[3]], x_BI, labels_B)
+    with pytest.raises(ValueError, match=r"w1_IO has shape \(4, 2\) but b1_O has shape \(3,\)"):
+        impl.mlp_forward([*params[:3], _x(rng, 3)], x_BI, labels_B)
+    with pytest.raises(TypeError, match="mlp_forward: b0_O must have dtype float32"):
+        impl.mlp_forward([params[0], params[1].astype(np.float64), *params[2:]], x_BI, labels_B)
+    with pytest.raises(ValueError, match=r"labels_B\[0\] is 2, expected a class index in \[0, 2\)"):
+        impl.mlp_forward(params, x_BI, np.array([2, 0, 1]))
+    with pytest.raises(ValueError, match="x_BI needs at least one row"):
+        impl.mlp_forward(params, x_BI[:0], labels_B[:0])
+    _, probs_BC, (_, h, _) = impl.mlp_forward(params, x_BI, labels_B)
+    with pytest.raises(ValueError, match=r"h must be the tuple of 1 hidden outputs"):
+        impl.mlp_backward(params, (x_BI, (), probs_BC), labels_B)
+    with pytest.raises(ValueError, match=r"mlp_backward: h0_BO must have shape \(3, 4\) to match "
+                                         r"x_BI and params, got \(3, 5\)"):
+        impl.mlp_backward(params, (x_BI, (_x(rng, 3, 5),), probs_BC), labels_B)
+    with pytest.raises(ValueError, match=r"probs_BC must have shape \(3, 2\)"):
+        impl.mlp_backward(params, (x_BI, h, probs_BC[:2]), labels_B)
+    before = [p.copy() for p in params]
+    grads = impl.mlp_backward(params, (x_BI, h, probs_BC), labels_B)
+    assert all(np.array_equal(p, q) for p, q in zip(params, before))  # params are only read
+    assert [g.shape for g in grads] == [p.shape for p in params]
+
+
 @pytest.fixture
 def impl():
     return registry.create("c")

@@ -41,6 +41,8 @@ def _cases():
     s3, labels = x(2, 32, 32), rng.integers(0, 32, 32)
     p, g, m, v = x(32, 32), x(32, 32), x(32, 32), np.abs(x(32, 32))
     strided = x(32, 64)[:, ::2]  # copied on the way in, so the copy must be freed too
+    mlp, x_mlp = [x(64, 48), x(48), x(48, 32), x(32)], x(32, 64)  # an MLP 64-48-32, batch 32
+    _, probs, h = c.mlp_forward(mlp, x_mlp, labels, 3)
     return {
         "matmul": (lambda: c.matmul(a, b, 4), [a, b]),
         "matmul_bwd": (lambda: c.matmul_bwd(a, b, dc, 4), [a, b, dc]),
@@ -58,10 +60,16 @@ def _cases():
         "sgd": (lambda: c.sgd(p, g, 0.0), [p, g]),
         "momentum": (lambda: c.momentum(p, g, v, 0.0, 0.0), [p, g, v]),
         "adam": (lambda: c.adam(p, g, m, v, 1, 0.0, 0.9, 0.999, 1e-8), [p, g, m, v]),
+        "mlp_forward": (lambda: c.mlp_forward(mlp, x_mlp, labels, 3), [*mlp, x_mlp, labels]),
+        "mlp_backward": (lambda: c.mlp_backward(mlp, x_mlp, h, probs, labels, 3),
+                         [*mlp, x_mlp, *h, probs, labels]),
         # error paths: the strided copy is made before the shapes are found to disagree
         "error: shape": (lambda: c.matmul(strided, b, 4), [strided, b]),
         "error: labels": (lambda: c.softmax_xent(w, labels + 100), [w]),
         "error: in place": (lambda: c.sgd(strided, strided, 0.1), [strided]),
+        "error: mlp widths": (lambda: c.mlp_forward(mlp[::-1], x_mlp, labels, 3), [*mlp, x_mlp]),
+        "error: mlp cache": (lambda: c.mlp_backward(mlp, x_mlp, (probs,), probs, labels, 3),
+                             [*mlp, x_mlp, probs, labels]),
     }
 
 

@@ -606,6 +606,203 @@ static PyObject* py_adam(PyObject* self, PyObject* args)
     Py_RETURN_NONE;
 }
 
+// ---- the MLP model, fused (mlp.c) -----------------------------------------------------------
+
+/* An MLP's parameters [w0_IO, b0_O, w1_IO, b1_O, ...] checked against its input x_BI: a list or
+ * tuple of (w, b) pairs whose widths chain, starting from x_BI's features. */
+typedef struct {
+    int L;                 // layers
+    PyArrayObject** wb;    // 2L new references: w0_IO, b0_O, w1_IO, b1_O, ...
+    ptrdiff_t* width;      // L + 1: x's features, then each layer's outputs
+    const float** w;       // L pointers into wb
+    const float** b;       // L pointers into wb
+} mlp_params;
+
+static void mlp_params_free(mlp_params* p)
+{
+    for (int i = 0; p->wb && i < 2 * p->L; i++) Py_XDECREF(p->wb[i]);
+    PyMem_Free(p->wb);
+    PyMem_Free(p->width);
+    PyMem_Free(p->w);
+    PyMem_Free(p->b);
+}
+
+static int mlp_params_check(const char* op, PyObject* obj, PyArrayObject* x_BI, mlp_params* p)
+{
+    *p = (mlp_params){0};
+    if (!PyList_Check(obj) && !PyTuple_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: params must be a list [w0_IO, b0_O, w1_IO, b1_O, "
+                     "...], got %s", op, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(obj);
+    if (n < 2 || n % 2 || n > 2 * 4096) {
+        PyErr_Format(PyExc_ValueError, "%s: params must hold one (w_IO, b_O) pair per layer, "
+                     "got %zd arrays", op, n);
+        return -1;
+    }
+    p->L = (int)(n / 2);
+    p->wb = PyMem_Calloc(n, sizeof *p->wb);
+    p->width = PyMem_Calloc(p->L + 1, sizeof *p->width);
+    p->w = PyMem_Calloc(p->L, sizeof *p->w);
+    p->b = PyMem_Calloc(p->L, sizeof *p->b);
+    if (!p->wb || !p->width || !p->w || !p->b) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    p->width[0] = PyArray_DIM(x_BI, 1);
+    for (int l = 0; l < p->L; l++) {
+        char w_name[32], b_name[32], prev_name[32];
+        snprintf(w_name, sizeof w_name, "w%d_IO", l);
+        snprintf(b_name, sizeof b_name, "b%d_O", l);
+        snprintf(prev_name, sizeof prev_name, "w%d_IO", l - 1);
+        PyArrayObject *w_IO, *b_O;
+        if (!(w_IO = p->wb[2 * l] = as_input(op, w_name, PySequence_Fast_GET_ITEM(obj, 2 * l)))
+            || !(b_O = p->wb[2 * l + 1] =
+                     as_input(op, b_name, PySequence_Fast_GET_ITEM(obj, 2 * l + 1)))
+            || (l == 0 ? agree(op, "x_BI", x_BI, 1, w_name, w_IO, 0)
+                       : agree(op, prev_name, p->wb[2 * l - 2], 1, w_name, w_IO, 0))
+            || agree(op, w_name, w_IO, 1, b_name, b_O, 0)) return -1;
+        p->width[l + 1] = PyArray_DIM(w_IO, 1);
+        p->w[l] = f32(w_IO);
+        p->b[l] = f32(b_O);
+    }
+    return 0;
+}
+
+// 0 when arr has shape (rows, cols); else -1 with a ValueError naming it.
+static int has_shape(const char* op, const char* name, PyArrayObject* arr, npy_intp rows,
+                     npy_intp cols)
+{
+    if (PyArray_DIM(arr, 0) == rows && PyArray_DIM(arr, 1) == cols) return 0;
+    char what[96];
+    snprintf(what, sizeof what, "must have shape (%zd, %zd) to match x_BI and params, got",
+             (Py_ssize_t)rows, (Py_ssize_t)cols);
+    fail_with_shape(PyExc_ValueError, op, name, what, arr);
+    return -1;
+}
+
+static PyObject* py_mlp_forward(PyObject* self, PyObject* args)
+{
+    PyObject *params_obj, *x_obj, *labels_obj, *result = NULL, *h_tuple = NULL;
+    int rung, failed = 0;
+    if (!PyArg_ParseTuple(args, "OOOi:mlp_forward", &params_obj, &x_obj, &labels_obj, &rung)
+        || check_rung(rung)) return NULL;
+    const char* op = "mlp_forward";
+    mlp_params p = {0};
+    PyArrayObject *x_BI = NULL, *labels_B = NULL, *probs_BC = NULL;
+    float** h = NULL;
+    if (!(x_BI = as_input(op, "x_BI", x_obj)) || mlp_params_check(op, params_obj, x_BI, &p))
+        goto done;
+    const npy_intp B = PyArray_DIM(x_BI, 0), C = p.width[p.L];
+    if (B == 0 || C == 0) {
+        fail_with_shape(PyExc_ValueError, op, "x_BI", "needs at least one row, and the last "
+                        "layer at least one class; got x_BI of shape", x_BI);
+        goto done;
+    }
+    if (!(labels_B = as_labels(op, "labels_B", labels_obj, B, C))
+        || !(probs_BC = new_f32(2, (npy_intp[]){B, C}))
+        || !(h_tuple = PyTuple_New(p.L - 1))) goto done;
+    if (!(h = PyMem_Calloc(p.L, sizeof *h))) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (int l = 0; l < p.L - 1; l++) {  // the hidden layers' relu outputs: the backward's cache
+        PyArrayObject* h_BO = new_f32(2, (npy_intp[]){B, p.width[l + 1]});
+        if (!h_BO) goto done;
+        PyTuple_SET_ITEM(h_tuple, l, (PyObject*)h_BO);
+        h[l] = f32(h_BO);
+    }
+    double loss = 0.0;
+    const int threads = threads_for(rung);
+    Py_BEGIN_ALLOW_THREADS
+    failed = mlp_fwd(rung, threads, B, p.L, p.width, p.w, p.b, f32(x_BI), h,
+                     PyArray_DATA(labels_B), f32(probs_BC), &loss);
+    Py_END_ALLOW_THREADS
+    result = failed ? PyErr_NoMemory() : Py_BuildValue("dOO", loss, probs_BC, h_tuple);
+done:
+    mlp_params_free(&p);
+    PyMem_Free(h);
+    Py_XDECREF(x_BI);
+    Py_XDECREF(labels_B);
+    Py_XDECREF(probs_BC);
+    Py_XDECREF(h_tuple);
+    return result;
+}
+
+static PyObject* py_mlp_backward(PyObject* self, PyObject* args)
+{
+    PyObject *params_obj, *x_obj, *h_obj, *probs_obj, *labels_obj, *grads = NULL;
+    int rung, failed = 0;
+    if (!PyArg_ParseTuple(args, "OOOOOi:mlp_backward", &params_obj, &x_obj, &h_obj, &probs_obj,
+                          &labels_obj, &rung) || check_rung(rung)) return NULL;
+    const char* op = "mlp_backward";
+    mlp_params p = {0};
+    PyArrayObject *x_BI = NULL, *probs_BC = NULL, *labels_B = NULL, **h_arrays = NULL;
+    const float** h = NULL;
+    float **dw = NULL, **db = NULL;
+    if (!(x_BI = as_input(op, "x_BI", x_obj)) || mlp_params_check(op, params_obj, x_BI, &p)
+        || !(probs_BC = as_input(op, "probs_BC", probs_obj))) goto done;
+    const npy_intp B = PyArray_DIM(x_BI, 0), C = p.width[p.L];
+    if (has_shape(op, "probs_BC", probs_BC, B, C) || B == 0 || C == 0
+        || !(labels_B = as_labels(op, "labels_B", labels_obj, B, C))) {
+        if (!PyErr_Occurred()) {
+            fail_with_shape(PyExc_ValueError, op, "probs_BC", "needs at least one row and one "
+                            "class, got shape", probs_BC);
+        }
+        goto done;
+    }
+    if (!PyTuple_Check(h_obj) || PyTuple_GET_SIZE(h_obj) != p.L - 1) {
+        PyErr_Format(PyExc_ValueError, "%s: h must be the tuple of %d hidden outputs that "
+                     "mlp_forward returned, got %R", op, p.L - 1, h_obj);
+        goto done;
+    }
+    h_arrays = PyMem_Calloc(p.L, sizeof *h_arrays);
+    h = PyMem_Calloc(p.L, sizeof *h);
+    dw = PyMem_Calloc(p.L, sizeof *dw);
+    db = PyMem_Calloc(p.L, sizeof *db);
+    if (!h_arrays || !h || !dw || !db || !(grads = PyList_New(2 * p.L))) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto done;
+    }
+    for (int l = 0; l < p.L - 1; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "h%d_BO", l);
+        if (!(h_arrays[l] = as_input(op, name, PyTuple_GET_ITEM(h_obj, l)))
+            || has_shape(op, name, h_arrays[l], B, p.width[l + 1])) goto fail;
+        h[l] = f32(h_arrays[l]);
+    }
+    for (int l = 0; l < p.L; l++) {
+        PyArrayObject *dw_IO = new_f32(2, (npy_intp[]){p.width[l], p.width[l + 1]}),
+                      *db_O = new_f32(1, (npy_intp[]){p.width[l + 1]});
+        if (dw_IO) PyList_SET_ITEM(grads, 2 * l, (PyObject*)dw_IO);
+        if (db_O) PyList_SET_ITEM(grads, 2 * l + 1, (PyObject*)db_O);
+        if (!dw_IO || !db_O) goto fail;
+        dw[l] = f32(dw_IO);
+        db[l] = f32(db_O);
+    }
+    const int threads = threads_for(rung);
+    Py_BEGIN_ALLOW_THREADS
+    failed = mlp_bwd(rung, threads, B, p.L, p.width, p.w, f32(x_BI), h, f32(probs_BC),
+                     PyArray_DATA(labels_B), dw, db);
+    Py_END_ALLOW_THREADS
+    if (!failed) goto done;
+    PyErr_NoMemory();
+fail:
+    Py_CLEAR(grads);
+done:
+    for (int l = 0; h_arrays && l < p.L - 1; l++) Py_XDECREF(h_arrays[l]);
+    mlp_params_free(&p);
+    PyMem_Free(h_arrays);
+    PyMem_Free((void*)h);
+    PyMem_Free(dw);
+    PyMem_Free(db);
+    Py_XDECREF(x_BI);
+    Py_XDECREF(probs_BC);
+    Py_XDECREF(labels_B);
+    return grads;
+}
+
 // ---- configuration --------------------------------------------------------------------------
 
 static PyObject* py_threads(PyObject* self, PyObject* args)
@@ -650,6 +847,11 @@ static PyMethodDef methods[] = {
     {"sgd", py_sgd, METH_VARARGS, "sgd(p, g, lr): p -= lr * g, in place"},
     {"momentum", py_momentum, METH_VARARGS, "momentum(p, g, v, lr, mu), in place"},
     {"adam", py_adam, METH_VARARGS, "adam(p, g, m, v, t, lr, beta1, beta2, eps), in place"},
+    {"mlp_forward", py_mlp_forward, METH_VARARGS,
+     "mlp_forward(params, x_BI, labels_B, rung) -> (loss, probs_BC, h): the MLP's forward and "
+     "loss; h, the hidden layers' relu outputs, is what mlp_backward needs"},
+    {"mlp_backward", py_mlp_backward, METH_VARARGS,
+     "mlp_backward(params, x_BI, h, probs_BC, labels_B, rung) -> [dw0_IO, db0_O, ...]"},
     {"threads", py_threads, METH_NOARGS, "threads() -> the team size rung 4 uses now"},
     {"kernel", py_kernel, METH_NOARGS, "kernel() -> the GEMM micro-kernel in use"},
     {"set_kernel", py_set_kernel, METH_VARARGS,

@@ -10,7 +10,8 @@
  *   gemm_3_blocked.c  BLIS-style blocking, packed panels and a 6x16 AVX2/FMA micro-kernel
  *                     picked at run time (scalar micro-kernel on CPUs without AVX2/FMA)
  *   gemm_4_threads.c  rung 3 on each thread's share of c, OpenMP threads
- * gemm.c dispatches to a rung and runs attention's batched products; ops.c has the other ops.
+ * gemm.c dispatches to a rung and runs attention's batched products; ops.c has the other ops;
+ * mlp.c runs the whole MLP model, forward and backward, in one call each.
  */
 #ifndef NNLADDER_H
 #define NNLADDER_H
@@ -62,13 +63,15 @@ int gemm_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, fl
 #define GEMM_MR 6
 #define GEMM_NR 16
 
-/* Rung 4 gives a thread at least this much work (8M multiply-adds, ~120 us on one AVX2
- * core), else the product runs on fewer threads. A team costs microseconds to wake and join
- * on an idle machine, but on a 2-core machine shared with other work a team member that is
- * descheduled, or spinning on the core the caller needs, holds up the join for milliseconds:
- * with teams for the MNIST step's largest products (6.4M multiply-adds each) its median time on
- * 2 threads was 12 ms where one thread took 0.87 ms; its best, 0.49 ms against 0.73 ms. */
-#define GEMM_MIN_MULADDS_PER_THREAD (1 << 23)
+/* Rung 4 gives a thread at least this much work (2M multiply-adds, ~30 us on one AVX2 core),
+ * else the product runs on fewer threads. A team costs microseconds to wake and join on an idle
+ * machine, so the MNIST step's two largest products (6.4M multiply-adds each) are worth
+ * splitting: on a quiet 2-core VM the fused step (mlp.c) took 0.38 ms on 2 threads against
+ * 0.50 ms on 1, and a synthetic-MNIST epoch 0.41 s against 0.58 s. On a machine shared with
+ * other work a team member that is descheduled holds up the join for a time slice: under a
+ * parallel compile the same epoch took 3.3 s on 2 threads, 0.7 s on 1. Run on one thread
+ * there (threadpool_limits(1), OMP_NUM_THREADS=1). */
+#define GEMM_MIN_MULADDS_PER_THREAD (1 << 21)
 
 /* The micro-kernel in use: "avx2" (AVX2 + FMA, when the CPU has them) or "scalar".
  * gemm_set_kernel returns 0, or -1 for a name this CPU cannot run. */
@@ -94,5 +97,18 @@ void sgd_update(ptrdiff_t n, float* p, const float* g, float lr);
 void momentum_update(ptrdiff_t n, float* p, const float* g, float* v, float lr, float mu);
 void adam_update(ptrdiff_t n, float* p, const float* g, float* m, float* v, long t, double lr,
                  double beta1, double beta2, double eps);
+
+/* ---- the MLP model fused (mlp.c): layer l maps width[l] features to width[l + 1] ------------ */
+/* Forward: h[l] (B, width[l + 1]) = relu(in @ w[l] + b[l]) for the L - 1 hidden layers (in is
+ * x_BI, then h[l - 1]); the last layer's logits go through softmax cross-entropy into probs_BC
+ * and *loss. -> 0, or -1 when out of memory. */
+int mlp_fwd(int rung, int threads, ptrdiff_t B, int L, const ptrdiff_t* width,
+            const float* const* w, const float* const* b, const float* x_BI, float* const* h,
+            const int64_t* labels_B, float* probs_BC, double* loss);
+/* Backward from the forward's h and probs_BC: dw[l] (width[l], width[l + 1]) and db[l] of the
+ * mean loss; the first layer's input gradient is not computed. -> 0, or -1 out of memory. */
+int mlp_bwd(int rung, int threads, ptrdiff_t B, int L, const ptrdiff_t* width,
+            const float* const* w, const float* x_BI, const float* const* h,
+            const float* probs_BC, const int64_t* labels_B, float* const* dw, float* const* db);
 
 #endif
