@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 from harness import ab, compare, store
+from harness.commands.ab import QUICK_TIME_PER_CELL, REPEATS
 from harness.machine import ROOT
 
 PADDING = '''
@@ -153,7 +154,10 @@ def summary(figures: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=3, help="runs a side in each trial")
+    parser.add_argument("--repeats", type=int, default=REPEATS,
+                        help=f"runs a side in each trial (default {REPEATS}, as `ab`)")
+    parser.add_argument("--time-per-cell", type=float, default=QUICK_TIME_PER_CELL,
+                        metavar="S", help=f"as `ab` (default {QUICK_TIME_PER_CELL})")
     parser.add_argument("--impl", default="numpy,pure_python", help="the impls of the grid")
     parser.add_argument("--workload", default="xor", help="the workloads of the grid")
     parser.add_argument("--phase", default="fwd,bwd,step", help="the phases of the grid")
@@ -200,7 +204,7 @@ def main(argv=None) -> int:
     if args.clock == "cpu":
         base = cpu_clock_commit(base)
     run_args = ["--quick", f"--impl={args.impl}", f"--workload={args.workload}",
-                f"--phase={args.phase}"]
+                f"--phase={args.phase}", f"--time-per-cell={args.time_per_cell}"]
     figures = {"ref": base, "grid": " ".join(run_args), "repeats": args.repeats,
                "blas_threads": args.blas_threads, "nice": niceness, "inject": args.inject,
                "slowdown": args.slowdown, "clock": args.clock, "slowed_commit": slowed_commit(

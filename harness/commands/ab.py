@@ -11,6 +11,11 @@ from harness import ab
 from harness.commands.compare import add_options, report
 from harness.store import RESULTS
 
+# Measured on a quiet 2-core VM (README, "Reports and comparing commits"): with 0.2 s a cell,
+# a 30-300 us cell's run median moves by 4-7% (standard deviation) from one run to the next.
+REPEATS = 8
+QUICK_TIME_PER_CELL = 0.2
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -22,8 +27,11 @@ def add_parser(subparsers):
         epilog="Example: `python -m harness ab main HEAD --workload matmul --impl numpy`.")
     parser.add_argument("base", metavar="BASE", help="base commit (sha, branch or tag)")
     parser.add_argument("head", metavar="HEAD", help="head commit (sha, branch or tag)")
-    parser.add_argument("--repeats", type=int, default=3, metavar="N",
-                        help="runs of each side, interleaved (default 3)")
+    parser.add_argument("--repeats", type=int, default=REPEATS, metavar="N",
+                        help=f"runs of each side, interleaved (default {REPEATS}: a run's "
+                             "median moves ~5%% from run to run on a quiet 2-core VM, so a "
+                             "15%% change needs ~8 pairs to clear the 10%% threshold in 95%% "
+                             "of trials)")
     parser.add_argument("--results", default=None, metavar="DIR",
                         help="where the runs are stored (default: results/ab/<time>-<base>-"
                              "<head>/, outside the summary report's reach)")
@@ -39,7 +47,9 @@ def add_parser(subparsers):
     parser.add_argument("--full", action="store_true",
                         help="the full sizes and timing of `run` (default: its --quick grid)")
     parser.add_argument("--time-per-cell", type=float, default=None, metavar="S",
-                        help="seconds of timed rounds per cell, as for `run`")
+                        help="seconds of timed rounds per cell, as for `run` (default "
+                             f"{QUICK_TIME_PER_CELL} with the --quick grid, whose own 0.05 s "
+                             "leaves a run's median at the mercy of one burst of other work)")
     parser.set_defaults(func=run)
 
 
@@ -48,8 +58,10 @@ def run_arguments(args) -> list:
     out = [] if args.full else ["--quick"]
     for option in ("impl", "workload", "phase"):
         out += [f"--{option}={value}" for value in getattr(args, option) or ()]
-    if args.time_per_cell is not None:
-        out.append(f"--time-per-cell={args.time_per_cell}")
+    time_per_cell = QUICK_TIME_PER_CELL if args.time_per_cell is None and not args.full \
+        else args.time_per_cell
+    if time_per_cell is not None:
+        out.append(f"--time-per-cell={time_per_cell}")
     return out
 
 
