@@ -1,11 +1,14 @@
 """The time budget: predict a cell's time from smaller sizes of the same impl, before running.
 
 Within one (impl, workload, phase) the cells run smallest first. The time of one call is
-fitted as t = a * flops^b by least squares on log-log axes over the cells measured so far
-(with one point, b = 1: time proportional to work), anchored at the largest size measured
-and with b at least 1, since small sizes are dominated by fixed overheads. The first size of
-a workload has nothing of its own to fit: it is predicted from the impl's best throughput
-(FLOP/s) on the workloads it has run, the optimistic guess, so no cell is skipped on a hunch.
+fitted as t = a * flops^b by least squares on log-log axes over the cells measured so far,
+anchored at the largest size measured and with b at least 1, since small sizes are dominated
+by fixed overheads. The first size of a workload has nothing of its own to fit: it is
+predicted from the impl's best throughput (FLOP/s) on the workloads it has run, the
+optimistic guess, so no cell is skipped on a hunch. The second size, with one point to go
+on, is that point plus the extra work at the best throughput: one point cannot tell fixed
+cost from work, and scaling all of it with the work predicted a launch-bound GPU attention
+cell (1.2 ms, nearly all launches) 100x too slow at the next size.
 A cell costs about CALLS_PER_CELL calls
 (correctness check, memory, MIN_ROUNDS timed rounds), so it is over budget when that many
 predicted calls exceed the budget: it is recorded with its prediction instead of being run.
@@ -34,9 +37,12 @@ class Budget:
         points = self.history.get((workload, phase), [])
         if flops <= 0:
             return None
+        rates = [f / t for pts in self.history.values() for f, t in pts]
         if not points:
-            rates = [f / t for pts in self.history.values() for f, t in pts]
             return flops / max(rates) if rates else None
+        if len(points) == 1:
+            (f_last, t_last), = points
+            return t_last + max(flops - f_last, 0) / max(rates)
         xs = [math.log(f) for f, _ in points]
         ys = [math.log(t) for _, t in points]
         x_mean, y_mean = sum(xs) / len(xs), sum(ys) / len(ys)

@@ -76,6 +76,16 @@ def test_budget_first_size_uses_the_impls_best_throughput():
     assert budget.predict("linear", "fwd", 10**9) == pytest.approx(1.0)
 
 
+def test_budget_second_size_adds_the_extra_work_at_the_best_throughput():
+    budget = Budget(1.0)
+    budget.record("attention", "fwd", 10**6, 1e-3)  # launch-bound: 1 GFLOP/s
+    # the only point so far: all of its time scales with the work
+    assert budget.predict("attention", "fwd", 10**8) == pytest.approx(0.1)
+    budget.record("matmul", "fwd", 10**9, 1e-3)  # the impl reaches 1 TFLOP/s elsewhere
+    assert budget.predict("attention", "fwd", 10**8) == pytest.approx(1e-3 + 99e6 / 1e12)
+    assert budget.over("attention", "fwd", 10**8) is None  # was 0.1 s x 9 calls: skipped
+
+
 def test_over_budget_cells_are_recorded_with_their_prediction():
     impl, budget = registry.create("numpy"), Budget(1e-6)
     cells = runner.plan(["numpy"], ["matmul"], ["fwd"], quick=True)
