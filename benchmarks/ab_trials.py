@@ -8,7 +8,8 @@ Two targets, in alternating trials of `ab` with `--repeats` interleaved runs a s
 2. the commit against a throwaway commit that makes one impl's cells 15% slower: a trial
    passes when exactly that impl's cells say "slower" and every other cell "same".
 Only cells timed on both sides count (a cell over budget on one side has no timing verdict).
-Each trial is scored paired (as `ab` reports) and unpaired, from the same runs.
+Each trial is scored as `ab` reports it (harness/compare.py); `--rescore` scores kept trials
+again with the compare method of the checkout it runs in.
 
 The default grid, xor (fwd, bwd, step) for numpy and pure_python, is six cells that are far
 from the run's time budget, so every cell is timed in every run, and cheap enough to repeat
@@ -116,39 +117,29 @@ def misses(result, target: str, inject: str) -> list:
 
 
 def score(figures: dict, target: str, results: Path, inject: str) -> str:
-    """Compare one trial's runs paired and unpaired, fold the outcome into figures."""
+    """Compare one trial's runs, fold the outcome into figures."""
     base_rows, head_rows = sides(results)
-    f = figures.setdefault(target, {"trials": 0, "passed": 0, "passed_unpaired": 0,
-                                    "cells": [], "misses": [], "misses_unpaired": [],
+    f = figures.setdefault(target, {"trials": 0, "passed": 0, "cells": [], "misses": [],
                                     "injected_ratios": []})
     f["trials"] += 1
-    for method, paired in (("", True), ("_unpaired", False)):
-        result = compare.compare(base_rows, head_rows, paired=paired)
-        missed = misses(result, target, inject)
-        f[f"passed{method}"] += not missed
-        f[f"misses{method}"].append(missed)
-        f[f"rate{method}"] = f[f"passed{method}"] / f["trials"]
-        if paired:
-            f["cells"].append(int(result["ratio"].notna().sum()))
-            if target == "injected":
-                f["injected_ratios"].append(float(
-                    result.loc[result["impl"] == inject, "ratio"].median()))
+    result = compare.compare(base_rows, head_rows)
+    missed = misses(result, target, inject)
+    f["passed"] += not missed
+    f["misses"].append(missed)
+    f["rate"] = f["passed"] / f["trials"]
+    f["cells"].append(int(result["ratio"].notna().sum()))
+    if target == "injected":
+        f["injected_ratios"].append(float(result.loc[result["impl"] == inject, "ratio"].median()))
     text = "; ".join(f"{r['impl']} {r['workload']} {r['size']} {r['phase']} {r['ratio']:.3f} "
-                     f"{r['verdict']}" for r in f["misses"][-1])
-    return (f"{target} trial {f['trials']}: {'FAIL: ' + text if text else 'pass'} (unpaired: "
-            f"{'FAIL' if f['misses_unpaired'][-1] else 'pass'}; {f['cells'][-1]} cells)")
+                     f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] {r['verdict']}" for r in missed)
+    return (f"{target} trial {f['trials']}: {'FAIL: ' + text if text else 'pass'} "
+            f"({f['cells'][-1]} cells)")
 
 
 def summary(figures: dict) -> str:
-    lines = []
-    for target in ("self", "injected"):
-        f = figures.get(target)
-        if f:
-            lines.append(f"{target}: paired {f['passed']}/{f['trials']} trials pass "
-                         f"({f['rate']:.0%}), unpaired {f['passed_unpaired']}/{f['trials']} "
-                         f"({f['rate_unpaired']:.0%}); {min(f['cells'])}-{max(f['cells'])} "
-                         "cells a trial")
-    return "\n".join(lines)
+    return "\n".join(f"{target}: {f['passed']}/{f['trials']} trials pass ({f['rate']:.0%}); "
+                     f"{min(f['cells'])}-{max(f['cells'])} cells a trial"
+                     for target in ("self", "injected") if (f := figures.get(target)))
 
 
 def main(argv=None) -> int:

@@ -1,20 +1,23 @@
 """Compares two sets of runs cell by cell: a ratio, its confidence interval, and a verdict.
 
 Method. A cell is (impl, workload, size, phase); each side (BASE, HEAD) has one or more runs
-of it, and each run stored its raw per-round times (`samples_s`). A run is summed up by its
-median round, which shrugs off the rounds a neighbour's burst spoiled. The ratio is
-HEAD / BASE (above 1: HEAD is slower).
+of it, and each run stored its raw per-round times (`samples_s`). The ratio is HEAD / BASE
+(above 1: HEAD is slower).
 
 Several runs a side: the run is the unit, because rounds of one run share that run's luck
-(its moment's load, clock and cache state) and are not independent of one another. The
-ratio is the geometric mean of the HEAD run medians over that of the BASE run medians, and
-its interval a Welch t-interval on the log run medians (Student's, with the spread of the
-other side, when a side has a single run). Paired (`ab`'s runs, made A B A B
-...): run i of BASE and run i of HEAD ran back to back, so the load of those seconds hit
-both; the ratio is the geometric mean of the pairs' ratios and the interval a paired
-t-interval on their logs, so drift cancels within a pair instead of widening the interval.
-The t quantile with n - 1 degrees of freedom keeps the interval honest with three runs,
-where a bootstrap over three values would be far too narrow.
+(its moment's load, clock and cache state) and are not independent of one another. A run is
+summed up by its fastest round (each round already averages many calls): other work on the
+machine only ever adds time, so the fastest round is the least disturbed reading, where the
+median still moves with a burst that lasts a third of the cell. A run whose fastest round is
+still 25% slower than its side's median run was disturbed from start to end (on a shared
+2-core VM about one run in eight, by 2x) and is left out. Between the remaining runs the
+comparison is by ranks: the ratio is the Hodges-Lehmann estimate (the median of all
+HEAD/BASE ratios of run minima) and its interval the Mann-Whitney one around it (exact
+distribution for small samples), so a run that is off by a little less still counts as one
+slow run, not by how slow. Ranks need 4 runs a side for a 95% interval; with 2 or 3 a side
+it is Welch's t-interval on the logs of the run minima (Student's, with the spread of the
+other side, when a side has a single run). `ab` makes 8 runs a side, alternating
+A B A B ..., so drift over the minutes lands on both sides alike.
 
 One run a side: the noise within the run is all there is to see; the interval is a
 percentile bootstrap of the ratio of the two median rounds, with a seeded generator, so the
@@ -40,6 +43,10 @@ THRESHOLD = 0.10
 CONFIDENCE = 0.95
 RESAMPLES = 2000
 BROKEN = ("wrong", "error")
+# A run whose fastest round is 25% or more slower than its side's median run was slowed down
+# by other work for its whole length (on a shared 2-core VM about one run in eight, by 2x):
+# it is left out, since one such run among eight moves a rank interval past 1.
+DISTURBED = 1.25
 
 
 def _run_samples(rows: pd.DataFrame) -> list:
@@ -50,8 +57,11 @@ def _run_samples(rows: pd.DataFrame) -> list:
 
 
 def side_time(runs: list) -> float:
-    """A side's time for one cell: the geometric mean of its runs' median rounds."""
-    return float(np.exp(np.mean(np.log([np.median(samples) for samples in runs]))))
+    """A side's time for one cell: the median over its runs of each run's fastest round
+    (one run: its median round, as the one-run interval uses)."""
+    if len(runs) == 1:
+        return float(np.median(runs[0]))
+    return float(np.median([np.min(samples) for samples in runs]))
 
 
 def _t_interval(mean: float, se: float, df: float, confidence: float) -> tuple:
@@ -62,15 +72,7 @@ def _t_interval(mean: float, se: float, df: float, confidence: float) -> tuple:
     return float(np.exp(mean)), float(np.exp(mean - half)), float(np.exp(mean + half))
 
 
-def _between_runs(base_runs: list, head_runs: list, confidence: float, paired: bool) -> tuple:
-    log_base, log_head = (np.log([np.median(r) for r in runs]) for runs in (base_runs, head_runs))
-    if paired:
-        if len(log_base) != len(log_head):
-            raise ValueError(f"paired runs need as many on each side: got {len(log_base)} "
-                             f"BASE and {len(log_head)} HEAD")
-        diff = log_head - log_base
-        return _t_interval(diff.mean(), diff.std(ddof=1) / np.sqrt(len(diff)),
-                           len(diff) - 1, confidence)
+def _welch(log_base: np.ndarray, log_head: np.ndarray, confidence: float) -> tuple:
     shift = log_head.mean() - log_base.mean()
     if min(len(log_base), len(log_head)) == 1:  # one run on a side: assume equal spreads
         df = len(log_base) + len(log_head) - 2
@@ -85,6 +87,50 @@ def _between_runs(base_runs: list, head_runs: list, confidence: float, paired: b
     return _t_interval(shift, se, df, confidence)
 
 
+def _u_cut(m: int, n: int, confidence: float) -> int:
+    """The number k of smallest (and of largest) of the m * n pairwise differences that the
+    Mann-Whitney interval leaves out: the largest k with P(U < k) <= (1 - confidence) / 2
+    when both samples come from one distribution. 0: no interval at this confidence."""
+    tail = (1 - confidence) / 2
+    if m * n > 2500:  # normal approximation, with the continuity correction
+        half = stats.norm.ppf(1 - tail) * np.sqrt(m * n * (m + n + 1) / 12)
+        return max(int(np.floor(m * n / 2 - half + 0.5)), 0)
+    # counts[j][u]: arrangements of i BASE values and j HEAD values with U = u, for i = 0..m
+    counts = [np.ones(1) for _ in range(n + 1)]
+    for i in range(1, m + 1):
+        row = [np.ones(1)]
+        for j in range(1, n + 1):
+            grown = np.zeros(i * j + 1)
+            grown[j:j + len(counts[j])] += counts[j]  # the largest value is BASE's: > all j
+            grown[:len(row[j - 1])] += row[j - 1]  # it is HEAD's: it adds no pair to U
+            row.append(grown)
+        counts = row
+    cdf = np.cumsum(counts[n]) / counts[n].sum()
+    return int(np.searchsorted(cdf, tail, side="right"))
+
+
+def _ranks(log_base: np.ndarray, log_head: np.ndarray, confidence: float) -> tuple:
+    """Hodges-Lehmann shift of log HEAD over log BASE and its Mann-Whitney interval."""
+    diffs = np.sort((log_head[None, :] - log_base[:, None]).ravel())
+    k = _u_cut(len(log_base), len(log_head), confidence)
+    return (float(np.exp(np.median(diffs))), float(np.exp(diffs[k - 1])),
+            float(np.exp(diffs[len(diffs) - k])))
+
+
+def _undisturbed(log_minima: np.ndarray) -> np.ndarray:
+    """The runs other work did not slow down from start to end: those whose fastest round is
+    within DISTURBED of the side's median run (normal runs lie within ~5% of it)."""
+    return log_minima[log_minima <= np.median(log_minima) + np.log(DISTURBED)]
+
+
+def _between_runs(base_runs: list, head_runs: list, confidence: float) -> tuple:
+    log_base, log_head = (_undisturbed(np.log([np.min(r) for r in runs]))
+                          for runs in (base_runs, head_runs))
+    if _u_cut(len(log_base), len(log_head), confidence) >= 1:
+        return _ranks(log_base, log_head, confidence)
+    return _welch(log_base, log_head, confidence)
+
+
 def _within_run(base: np.ndarray, head: np.ndarray, confidence: float, resamples: int,
                 seed: int) -> tuple:
     """One run a side: percentile bootstrap of the ratio of median rounds."""
@@ -97,14 +143,14 @@ def _within_run(base: np.ndarray, head: np.ndarray, confidence: float, resamples
 
 
 def ratio_ci(base_runs: list, head_runs: list, confidence: float = CONFIDENCE,
-             resamples: int = RESAMPLES, seed: int = 0, paired: bool = False) -> tuple:
+             resamples: int = RESAMPLES, seed: int = 0) -> tuple:
     """-> (ratio, ci_low, ci_high) of HEAD / BASE for one cell. A side is a list of runs,
-    each a sequence of per-round seconds; paired: run i of each side ran back to back."""
+    each a sequence of per-round seconds."""
     base_runs, head_runs = ([np.asarray(r, dtype=float) for r in runs]
                             for runs in (base_runs, head_runs))
     if len(base_runs) == 1 and len(head_runs) == 1:
         return _within_run(base_runs[0], head_runs[0], confidence, resamples, seed)
-    return _between_runs(base_runs, head_runs, confidence, paired)
+    return _between_runs(base_runs, head_runs, confidence)
 
 
 def verdict(ratio: float, low: float, high: float, threshold: float = THRESHOLD) -> str:
@@ -122,13 +168,11 @@ def _status(rows: pd.DataFrame) -> str:
 
 
 def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD,
-            confidence: float = CONFIDENCE, paired: bool = False) -> pd.DataFrame:
+            confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Every cell of either side: base_s, head_s, ratio, ci_low, ci_high, verdict.
 
     `base` and `head` are result rows (one or more runs each); rows of workload "train"
-    carry no timing samples and are left out. paired: the runs alternated (as `ab` makes
-    them), so the i-th oldest of each side form a pair; a cell timed in a different number
-    of runs on each side (a run failed) falls back to the unpaired comparison.
+    carry no timing samples and are left out.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
@@ -148,8 +192,7 @@ def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD
         base_runs = _run_samples(base_rows[base_rows["status"] == "ok"])
         head_runs = _run_samples(head_rows[head_rows["status"] == "ok"])
         if base_runs and head_runs:
-            pairs = paired and len(base_runs) == len(head_runs)
-            ratio, low, high = ratio_ci(base_runs, head_runs, confidence, paired=pairs)
+            ratio, low, high = ratio_ci(base_runs, head_runs, confidence)
             row.update(base_s=side_time(base_runs), head_s=side_time(head_runs), ratio=ratio,
                        ci_low=low, ci_high=high, verdict=verdict(ratio, low, high, threshold))
         elif row["base_status"] == "ok" and row["head_status"] in BROKEN:

@@ -79,4 +79,4 @@ def run(args) -> int:
         return 2
     print(f"ab: {args.repeats} runs a side stored under {results}")
     return report(base, head, f"{args.base} ({base_sha[:7]})", f"{args.head} ({head_sha[:7]})",
-                  args, paired=True)
+                  args)

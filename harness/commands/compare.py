@@ -17,7 +17,7 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "compare", help="compare the stored results of two commits or runs",
         description="Compare two commits (or run ids) from the results stored under results/: "
-                    "per cell the ratio HEAD/BASE of median times, a confidence interval from "
+                    "per cell the ratio HEAD/BASE of run times, a confidence interval from "
                     "the raw samples (method: harness/compare.py), and a verdict (faster / "
                     "slower / same) that needs both the ratio threshold and significance. "
                     "Exit code 1 when a cell is significantly slower past the threshold, or "
@@ -27,9 +27,6 @@ def add_parser(subparsers):
     parser.add_argument("head", metavar="HEAD", help="commit (sha, prefix or ref) or run id")
     parser.add_argument("--results", default=None, metavar="DIR",
                         help="results folder (default: results/ in the project)")
-    parser.add_argument("--paired", action="store_true",
-                        help="the runs alternated BASE HEAD BASE HEAD (as `ab` stores them): "
-                             "compare the i-th run of each side as a pair")
     parser.add_argument("--machine", default=None,
                         help="compare the runs of this machine (default: this one, when both "
                              "sides have runs of it)")
@@ -93,9 +90,9 @@ def _one_machine(base: pd.DataFrame, head: pd.DataFrame, wanted: str | None) -> 
 
 
 def report(base: pd.DataFrame, head: pd.DataFrame, base_label: str, head_label: str,
-           args, paired: bool = False) -> int:
+           args) -> int:
     """Compare, print the terminal table, write the markdown if asked; -> the exit code."""
-    result = compare.compare(base, head, args.threshold, args.confidence, paired)
+    result = compare.compare(base, head, args.threshold, args.confidence)
     print(compare.to_terminal(result, args.threshold, args.confidence))
     if args.markdown:
         path = Path(args.markdown)
@@ -118,4 +115,4 @@ def run(args) -> int:
             print(f"note: {label} includes runs of a tree with uncommitted changes",
                   file=sys.stderr)
     return report(base[base["machine"] == name], head[head["machine"] == name],
-                  args.base, args.head, args, args.paired)
+                  args.base, args.head, args)
