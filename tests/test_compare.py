@@ -68,6 +68,8 @@ def test_runs_that_other_work_slowed_down_do_not_decide_the_verdict():
     assert t_ratio < 1.05  # a mean of the logs is dragged down to "same" by the two runs
     clean = [samples(1e-3, 0.01) for _ in range(8)]
     assert compare.verdict(*compare.ratio_ci(base, clean)) == "same"
+    busy = [samples(1e-3 * (2.0 if i % 3 else 1.0), 0.01) for i in range(8)]  # 5 of 8 slowed
+    assert compare.verdict(*compare.ratio_ci(clean, busy)) == "same"
 
 
 def test_rank_interval_needs_four_runs_a_side_and_falls_back_to_welch():

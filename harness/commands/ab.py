@@ -11,10 +11,12 @@ from harness import ab
 from harness.commands.compare import add_options, report
 from harness.store import RESULTS
 
-# Measured on a quiet 2-core VM (README, "Reports and comparing commits"): with 0.2 s a cell,
-# a 30-300 us cell's run median moves by 4-7% (standard deviation) from one run to the next.
-REPEATS = 8
-QUICK_TIME_PER_CELL = 0.2
+# Measured on a 2-core VM (README, "Reports and comparing commits"): a 30-300 us cell's
+# fastest round moves by ~5% (standard deviation) from one run to the next, so the ratio of
+# 12 runs a side against 12 is good to ~2%: a 15% change clears the 10% threshold in each of
+# a trial's cells in ~98% of trials. A run costs ~2.5 s of start-up, so cells stay short.
+REPEATS = 12
+QUICK_TIME_PER_CELL = 0.1
 
 
 def add_parser(subparsers):
@@ -29,9 +31,9 @@ def add_parser(subparsers):
     parser.add_argument("head", metavar="HEAD", help="head commit (sha, branch or tag)")
     parser.add_argument("--repeats", type=int, default=REPEATS, metavar="N",
                         help=f"runs of each side, interleaved (default {REPEATS}: a run's "
-                             "median moves ~5%% from run to run on a quiet 2-core VM, so a "
-                             "15%% change needs ~8 pairs to clear the 10%% threshold in 95%% "
-                             "of trials)")
+                             "time moves ~5%% from run to run on a 2-core VM, so a 15%% "
+                             "change needs ~12 runs a side to clear the 10%% threshold in "
+                             "95%% of trials)")
     parser.add_argument("--results", default=None, metavar="DIR",
                         help="where the runs are stored (default: results/ab/<time>-<base>-"
                              "<head>/, outside the summary report's reach)")
@@ -48,8 +50,8 @@ def add_parser(subparsers):
                         help="the full sizes and timing of `run` (default: its --quick grid)")
     parser.add_argument("--time-per-cell", type=float, default=None, metavar="S",
                         help="seconds of timed rounds per cell, as for `run` (default "
-                             f"{QUICK_TIME_PER_CELL} with the --quick grid, whose own 0.05 s "
-                             "leaves a run's median at the mercy of one burst of other work)")
+                             f"{QUICK_TIME_PER_CELL} with the --quick grid: more rounds than its "
+                             "own 0.05 s, for a fastest round that other work missed)")
     parser.set_defaults(func=run)
 
 
