@@ -10,19 +10,19 @@ summed up by its fastest round (each round already averages many calls): other w
 machine only ever adds time, so the fastest round is the least disturbed reading, where the
 median still moves with a burst that lasts a third of the cell. A run whose fastest round is
 still 25% slower than its side's fastest run was disturbed from start to end (on a shared
-2-core VM one run in eight by 2x, five in eight in a busy minute) and is left out. Between the remaining runs the
-comparison is by ranks: the ratio is the Hodges-Lehmann estimate (the median of all
-HEAD/BASE ratios of run minima) and its interval the Mann-Whitney one around it (exact
-distribution for small samples), so a run that is off by a little less still counts as one
-slow run, not by how slow. Ranks need 4 runs a side for a 95% interval; with 2 or 3 a side
-it is Welch's t-interval on the logs of the run minima (Student's, with the spread of the
-other side, when a side has a single run). `ab` makes 12 runs a side, alternating
-A B A B ..., so drift over the minutes lands on both sides alike.
+2-core VM one run in eight by 2x, five in eight in a busy minute) and is left out. Between
+the remaining runs the comparison is by ranks: the ratio is the Hodges-Lehmann estimate (the
+median of all HEAD/BASE ratios of run minima) and its interval the Mann-Whitney one around
+it (exact distribution for small samples), so a run that is off by a little less still
+counts as one slow run, not by how slow. Ranks need 4 runs a side for a 95% interval; with 2
+or 3 a side it is Welch's t-interval on the logs of the run minima (Student's, with the
+spread of the other side, when a side has a single run). `ab` makes 12 runs a side,
+alternating A B A B ..., so drift over the minutes lands on both sides alike.
 
-One run a side: the noise within the run is all there is to see; the interval is a
-percentile bootstrap of the ratio of the two median rounds, with a seeded generator, so the
-same results always give the same verdict. It cannot see run-to-run drift: the threshold
-guards against it, and `ab` makes several runs for this reason.
+One run a side (or one left on each): the noise within the run is all there is to see; the
+interval is a percentile bootstrap of the ratio of the two median rounds, with a seeded
+generator, so the same results always give the same verdict. It cannot see run-to-run drift:
+the threshold guards against it, and `ab` makes several runs for this reason.
 
 Verdict: "slower" needs both that the ratio passes the threshold (ratio > 1 + threshold)
 and that the interval lies wholly above 1 (significant); "faster" is the mirror
@@ -58,9 +58,17 @@ def _run_samples(rows: pd.DataFrame) -> list:
             if isinstance(s, (list, tuple, np.ndarray)) and len(s)]
 
 
+def _undisturbed(runs: list) -> list:
+    """The runs other work did not slow down from start to end: those whose fastest round is
+    within DISTURBED of the side's fastest run (normal runs lie within ~5% of one another)."""
+    fastest = min(np.min(samples) for samples in runs)
+    return [samples for samples in runs if np.min(samples) <= fastest * DISTURBED]
+
+
 def side_time(runs: list) -> float:
-    """A side's time for one cell: the median over its runs of each run's fastest round
-    (one run: its median round, as the one-run interval uses)."""
+    """A side's time for one cell: the median over its undisturbed runs of each run's fastest
+    round (one run: its median round, as the one-run interval uses)."""
+    runs = _undisturbed(runs)
     if len(runs) == 1:
         return float(np.median(runs[0]))
     return float(np.median([np.min(samples) for samples in runs]))
@@ -119,15 +127,8 @@ def _ranks(log_base: np.ndarray, log_head: np.ndarray, confidence: float) -> tup
             float(np.exp(diffs[len(diffs) - k])))
 
 
-def _undisturbed(log_minima: np.ndarray) -> np.ndarray:
-    """The runs other work did not slow down from start to end: those whose fastest round is
-    within DISTURBED of the side's fastest run (normal runs lie within ~5% of one another)."""
-    return log_minima[log_minima <= np.min(log_minima) + np.log(DISTURBED)]
-
-
 def _between_runs(base_runs: list, head_runs: list, confidence: float) -> tuple:
-    log_base, log_head = (_undisturbed(np.log([np.min(r) for r in runs]))
-                          for runs in (base_runs, head_runs))
+    log_base, log_head = (np.log([np.min(r) for r in runs]) for runs in (base_runs, head_runs))
     if _u_cut(len(log_base), len(log_head), confidence) >= 1:
         return _ranks(log_base, log_head, confidence)
     return _welch(log_base, log_head, confidence)
@@ -148,7 +149,7 @@ def ratio_ci(base_runs: list, head_runs: list, confidence: float = CONFIDENCE,
              resamples: int = RESAMPLES, seed: int = 0) -> tuple:
     """-> (ratio, ci_low, ci_high) of HEAD / BASE for one cell. A side is a list of runs,
     each a sequence of per-round seconds."""
-    base_runs, head_runs = ([np.asarray(r, dtype=float) for r in runs]
+    base_runs, head_runs = (_undisturbed([np.asarray(r, dtype=float) for r in runs])
                             for runs in (base_runs, head_runs))
     if len(base_runs) == 1 and len(head_runs) == 1:
         return _within_run(base_runs[0], head_runs[0], confidence, resamples, seed)

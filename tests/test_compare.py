@@ -72,6 +72,12 @@ def test_runs_that_other_work_slowed_down_do_not_decide_the_verdict():
     assert compare.verdict(*compare.ratio_ci(clean, busy)) == "same"
 
 
+def test_one_undisturbed_run_on_each_side_is_compared_by_its_rounds():
+    base, head = [samples(1e-3), samples(3e-3)], [samples(1.3e-3), samples(4e-3)]
+    assert compare.ratio_ci(base, head) == compare.ratio_ci(base[:1], head[:1])
+    assert compare.side_time(base) == pytest.approx(np.median(base[0]))
+
+
 def test_rank_interval_needs_four_runs_a_side_and_falls_back_to_welch():
     assert [compare._u_cut(n, n, 0.95) for n in (3, 4, 5, 8)] == [0, 1, 3, 14]
     assert compare._u_cut(10, 12, 0.95) == 30  # the tables' critical U of 29, plus one
