@@ -9,12 +9,14 @@ them share every other op (elementwise, softmax, cross-entropy, optimizers: kern
     c          GEMM rung 4: rung 3 on every thread                 (kernels/c/gemm_4_threads.c)
 
 The MLP model is fused: its forward and its backward are one call into C each (kernels/c/mlp.c,
-models.mlp_forward's hook), and the backward skips the first layer's input gradient.
+models.mlp_forward's hook), and the backward skips the first layer's input gradient. On `c` the
+threads split the model by rows of the batch rather than each product by itself.
 
 Threads: only `c` uses more than one, as many as OpenMP's max threads at each call: set it as
 for BLAS, with threadpoolctl (`with threadpool_limits(n):` limits OpenBLAS and OpenMP alike) or
 OMP_NUM_THREADS at start-up. `info()` puts the count in every result row. The elementwise ops
-run on one thread (memory-bound and small here). OpenMP's idle threads spin between parallel
+run on one thread (memory-bound and small here), but for the optimizer updates of large
+parameters. OpenMP's idle threads spin between parallel
 regions (its default, as for every OpenMP library): on a 2-core machine busy with other work a
 spinning thread takes the core the caller needs, and a synthetic-MNIST training epoch on 2
 threads took 3.3 s under a parallel compile against 0.41 s quiet (0.7 s on one thread under
@@ -108,7 +110,8 @@ class CImpl(Impl):
 
     def mlp_backward(self, params, cache, labels_B):
         """The MLP's gradients in one call into C, in the order of params. The first layer's
-        input gradient is not computed: nothing reads it (models.mlp_backward computes and drops it)."""
+        input gradient is not computed: nothing reads it (models.mlp_backward computes and
+        drops it)."""
         x_BI, h, probs_BC = cache
         return _c.mlp_backward(params, x_BI, h, probs_BC, labels_B, self.gemm)
 
@@ -147,13 +150,13 @@ class CImpl(Impl):
         return np.ascontiguousarray(x_BTGE).reshape(batch * T, heads * E)
 
     def sgd(self, p, g, lr):
-        _c.sgd(p, g, lr)
+        _c.sgd(p, g, lr, self.gemm)
 
     def momentum(self, p, g, v, lr, mu):
-        _c.momentum(p, g, v, lr, mu)
+        _c.momentum(p, g, v, lr, mu, self.gemm)
 
     def adam(self, p, g, m, v, t, lr, beta1, beta2, eps):
-        _c.adam(p, g, m, v, t, lr, beta1, beta2, eps)
+        _c.adam(p, g, m, v, t, lr, beta1, beta2, eps, self.gemm)
 
 
 class CBlocked(CImpl):

@@ -180,6 +180,30 @@ def test_fused_mlp_matches_the_model_composed_from_reference_ops(name, shape):
 
 
 @needs_build
+def test_fused_mlp_split_between_threads_gives_the_same_bits_as_one_thread():
+    """Rung 4 splits the model's rows (forward, dz) and dw's rows (backward) between threads.
+
+    67 rows are 12 micro-kernel tiles with a ragged last one, and 784-130-9 is 6.9M
+    multiply-adds, enough for a team of 3: every slab and share boundary is crossed. Each
+    output element is summed in the same order whoever computes it, so only the loss (a sum of
+    the slabs' sums) may differ, in its last bits.
+    """
+    impl, rng = registry.create("c"), np.random.default_rng(5)
+    params, x_BI, labels_B = _mlp(rng, 67, (784, 130, 9))
+    results = {}
+    for threads in (1, 2, 3):
+        with threadpool_limits(threads):
+            loss, probs_BC, cache = impl.mlp_forward(params, x_BI, labels_B)
+            results[threads] = (loss, [probs_BC, *impl.mlp_backward(params, cache, labels_B)])
+    loss_1, arrays_1 = results[1]
+    for threads, (loss, arrays) in results.items():
+        assert loss == pytest.approx(loss_1, rel=1e-12), threads
+        for name, got, want in zip(["probs_BC", "dw0", "db0", "dw1", "db1"], arrays, arrays_1,
+                                   strict=True):
+            np.testing.assert_array_equal(got, want, err_msg=f"{name} on {threads} threads")
+
+
+@needs_build
 def test_fused_mlp_checks_params_cache_and_labels(impl):
     rng = np.random.default_rng(4)
     params, x_BI, labels_B = _mlp(rng, 3, (5, 4, 2))

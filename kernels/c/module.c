@@ -505,7 +505,7 @@ static PyObject* py_softmax_xent(PyObject* self, PyObject* args)
     const npy_intp B = PyArray_DIM(logits_BC, 0), C = PyArray_DIM(logits_BC, 1);
     double loss;
     Py_BEGIN_ALLOW_THREADS
-    loss = softmax_xent_fwd(B, C, f32(logits_BC), PyArray_DATA(labels_B), f32(probs_BC));
+    loss = softmax_xent_fwd(B, C, f32(logits_BC), PyArray_DATA(labels_B), f32(probs_BC)) / B;
     Py_END_ALLOW_THREADS
     result = Py_BuildValue("dO", loss, probs_BC);
 done:
@@ -524,7 +524,7 @@ static PyObject* py_softmax_xent_bwd(PyObject* self, PyObject* args)
         || !(dlogits_BC = new_f32(2, PyArray_DIMS(probs_BC)))) goto done;
     const npy_intp B = PyArray_DIM(probs_BC, 0), C = PyArray_DIM(probs_BC, 1);
     Py_BEGIN_ALLOW_THREADS
-    softmax_xent_bwd(B, C, f32(probs_BC), PyArray_DATA(labels_B), f32(dlogits_BC));
+    softmax_xent_bwd(B, C, f32(probs_BC), PyArray_DATA(labels_B), f32(dlogits_BC), 1.0f / B);
     Py_END_ALLOW_THREADS
 done:
     Py_XDECREF(probs_BC);
@@ -557,11 +557,13 @@ static PyObject* py_sgd(PyObject* self, PyObject* args)
     PyObject* objs[2];
     PyArrayObject* arr[2];
     double lr;
-    if (!PyArg_ParseTuple(args, "OOd:sgd", &objs[0], &objs[1], &lr)
+    int rung;
+    if (!PyArg_ParseTuple(args, "OOdi:sgd", &objs[0], &objs[1], &lr, &rung) || check_rung(rung)
         || optimizer_args("sgd", 2, names, objs, arr)) return NULL;
     const npy_intp n = PyArray_SIZE(arr[0]);
+    const int threads = threads_for(rung);
     Py_BEGIN_ALLOW_THREADS
-    sgd_update(n, f32(arr[0]), f32(arr[1]), (float)lr);
+    sgd_update(n, f32(arr[0]), f32(arr[1]), (float)lr, threads);
     Py_END_ALLOW_THREADS
     Py_DECREF(arr[0]);
     Py_DECREF(arr[1]);
@@ -574,11 +576,13 @@ static PyObject* py_momentum(PyObject* self, PyObject* args)
     PyObject* objs[3];
     PyArrayObject* arr[3];
     double lr, mu;
-    if (!PyArg_ParseTuple(args, "OOOdd:momentum", &objs[0], &objs[2], &objs[1], &lr, &mu)
-        || optimizer_args("momentum", 3, names, objs, arr)) return NULL;
+    int rung;
+    if (!PyArg_ParseTuple(args, "OOOddi:momentum", &objs[0], &objs[2], &objs[1], &lr, &mu, &rung)
+        || check_rung(rung) || optimizer_args("momentum", 3, names, objs, arr)) return NULL;
     const npy_intp n = PyArray_SIZE(arr[0]);
+    const int threads = threads_for(rung);
     Py_BEGIN_ALLOW_THREADS
-    momentum_update(n, f32(arr[0]), f32(arr[2]), f32(arr[1]), (float)lr, (float)mu);
+    momentum_update(n, f32(arr[0]), f32(arr[2]), f32(arr[1]), (float)lr, (float)mu, threads);
     Py_END_ALLOW_THREADS
     for (int i = 0; i < 3; i++) Py_DECREF(arr[i]);
     Py_RETURN_NONE;
@@ -591,16 +595,19 @@ static PyObject* py_adam(PyObject* self, PyObject* args)
     PyArrayObject* arr[4];
     long t;
     double lr, beta1, beta2, eps;
-    if (!PyArg_ParseTuple(args, "OOOOldddd:adam", &objs[0], &objs[3], &objs[1], &objs[2], &t,
-                          &lr, &beta1, &beta2, &eps)) return NULL;
+    int rung;
+    if (!PyArg_ParseTuple(args, "OOOOlddddi:adam", &objs[0], &objs[3], &objs[1], &objs[2], &t,
+                          &lr, &beta1, &beta2, &eps, &rung) || check_rung(rung)) return NULL;
     if (t < 1) {
         PyErr_Format(PyExc_ValueError, "adam: t counts steps from 1, got %ld", t);
         return NULL;
     }
     if (optimizer_args("adam", 4, names, objs, arr)) return NULL;
     const npy_intp n = PyArray_SIZE(arr[0]);
+    const int threads = threads_for(rung);
     Py_BEGIN_ALLOW_THREADS
-    adam_update(n, f32(arr[0]), f32(arr[3]), f32(arr[1]), f32(arr[2]), t, lr, beta1, beta2, eps);
+    adam_update(n, f32(arr[0]), f32(arr[3]), f32(arr[1]), f32(arr[2]), t, lr, beta1, beta2, eps,
+                threads);
     Py_END_ALLOW_THREADS
     for (int i = 0; i < 4; i++) Py_DECREF(arr[i]);
     Py_RETURN_NONE;
@@ -844,9 +851,10 @@ static PyMethodDef methods[] = {
      "softmax_xent(logits_BC, labels_B) -> (loss, probs_BC)"},
     {"softmax_xent_bwd", py_softmax_xent_bwd, METH_VARARGS,
      "softmax_xent_bwd(probs_BC, labels_B) -> dlogits_BC"},
-    {"sgd", py_sgd, METH_VARARGS, "sgd(p, g, lr): p -= lr * g, in place"},
-    {"momentum", py_momentum, METH_VARARGS, "momentum(p, g, v, lr, mu), in place"},
-    {"adam", py_adam, METH_VARARGS, "adam(p, g, m, v, t, lr, beta1, beta2, eps), in place"},
+    {"sgd", py_sgd, METH_VARARGS,
+     "sgd(p, g, lr, rung): p -= lr * g, in place (split between threads on rung 4)"},
+    {"momentum", py_momentum, METH_VARARGS, "momentum(p, g, v, lr, mu, rung), in place"},
+    {"adam", py_adam, METH_VARARGS, "adam(p, g, m, v, t, lr, beta1, beta2, eps, rung), in place"},
     {"mlp_forward", py_mlp_forward, METH_VARARGS,
      "mlp_forward(params, x_BI, labels_B, rung) -> (loss, probs_BC, h): the MLP's forward and "
      "loss; h, the hidden layers' relu outputs, is what mlp_backward needs"},

@@ -92,11 +92,15 @@ void softmax_bwd(ptrdiff_t rows, ptrdiff_t S, const float* y, const float* dy, f
 double softmax_xent_fwd(ptrdiff_t B, ptrdiff_t C, const float* logits_BC,
                         const int64_t* labels_B, float* probs_BC);
 void softmax_xent_bwd(ptrdiff_t B, ptrdiff_t C, const float* probs_BC,
-                      const int64_t* labels_B, float* dlogits_BC);
-void sgd_update(ptrdiff_t n, float* p, const float* g, float lr);
-void momentum_update(ptrdiff_t n, float* p, const float* g, float* v, float lr, float mu);
+                      const int64_t* labels_B, float* dlogits_BC, float inv_B);
+/* The optimizer updates split p between up to `threads` threads from UPDATE_MIN_PER_THREAD
+ * elements each (the MNIST model's w0 has 100,352; its others stay on one thread). */
+#define UPDATE_MIN_PER_THREAD (1 << 15)
+void sgd_update(ptrdiff_t n, float* p, const float* g, float lr, int threads);
+void momentum_update(ptrdiff_t n, float* p, const float* g, float* v, float lr, float mu,
+                     int threads);
 void adam_update(ptrdiff_t n, float* p, const float* g, float* m, float* v, long t, double lr,
-                 double beta1, double beta2, double eps);
+                 double beta1, double beta2, double eps, int threads);
 
 /* ---- the MLP model fused (mlp.c): layer l maps width[l] features to width[l + 1] ------------ */
 /* Forward: h[l] (B, width[l + 1]) = relu(in @ w[l] + b[l]) for the L - 1 hidden layers (in is
