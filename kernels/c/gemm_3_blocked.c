@@ -34,27 +34,28 @@
 #define HAVE_X86 0
 #endif
 
-/* a_panel[p * a_step + i] is a[i, p] and b_panel[p * b_step + j] is b[p, j]: a packed panel has
- * a_step MR and b_step NR; an operand read in place has its own stride there. Only the first
+/* a_panel[i * a_rs + p * a_cs] is a[i, p] and b_panel[p * b_step + j] is b[p, j]: a packed panel
+ * has a_rs 1, a_cs MR and b_step NR; an operand read in place has its own strides. Only the first
  * `rows` rows of the tile are computed and stored: the last tile of an M that MR does not divide
  * costs what its rows need, not a whole tile (a slab of 32 rows is 5 tiles and 2 rows, not 6
  * tiles). */
-typedef void kernel_fn(ptrdiff_t kc, const float* a_panel, ptrdiff_t a_step, const float* b_panel,
-                       ptrdiff_t b_step, float* c, ptrdiff_t ldc, int accumulate, int rows);
+typedef void kernel_fn(ptrdiff_t kc, const float* a_panel, ptrdiff_t a_rs, ptrdiff_t a_cs,
+                       const float* b_panel, ptrdiff_t b_step, float* c, ptrdiff_t ldc,
+                       int accumulate, int rows);
 
 static ptrdiff_t min_ptrdiff(ptrdiff_t x, ptrdiff_t y) { return x < y ? x : y; }
 static ptrdiff_t round_up(ptrdiff_t x, ptrdiff_t m) { return (x + m - 1) / m * m; }
 
 // ---- micro-kernels: c[0:rows, 0:NR] (+)= a_panel (kc, MR) ^T-ish @ b_panel (kc, NR) ------------
 
-static void kernel_scalar(ptrdiff_t kc, const float* a_panel, ptrdiff_t a_step,
+static void kernel_scalar(ptrdiff_t kc, const float* a_panel, ptrdiff_t a_rs, ptrdiff_t a_cs,
                           const float* b_panel, ptrdiff_t b_step, float* c, ptrdiff_t ldc,
                           int accumulate, int rows)
 {
     float tile[MR][NR] = {{0.0f}};  // (MR, NR)
     for (ptrdiff_t p = 0; p < kc; p++) {
         for (int i = 0; i < rows; i++) {
-            const float a_ip = a_panel[p * a_step + i];
+            const float a_ip = a_panel[i * a_rs + p * a_cs];
             for (int j = 0; j < NR; j++) tile[i][j] += a_ip * b_panel[p * b_step + j];
         }
     }
@@ -67,7 +68,7 @@ static void kernel_scalar(ptrdiff_t kc, const float* a_panel, ptrdiff_t a_step,
 // One k step for row r of the tile: broadcast a[r] and multiply it into both halves of b.
 #define ROW_FMA(r)                                                   \
     if ((r) < rows) {                                                \
-        const __m256 a_r = _mm256_broadcast_ss(a_panel + (r));       \
+        const __m256 a_r = _mm256_broadcast_ss(a_panel + (r) * a_rs); \
         c##r##0 = _mm256_fmadd_ps(a_r, b0, c##r##0);                 \
         c##r##1 = _mm256_fmadd_ps(a_r, b1, c##r##1);                 \
     }
@@ -81,10 +82,10 @@ static void kernel_scalar(ptrdiff_t kc, const float* a_panel, ptrdiff_t a_step,
         _mm256_storeu_ps(c + (r) * ldc + 8, c##r##1);                             \
     }
 
-/* The tile for a `rows` known where it is inlined, so each tests on it fold away: one copy of
+/* The tile for a `rows` known where it is inlined, so each test on it folds away: one copy of
  * the loop per row count, with exactly the FMAs that row count needs. */
 __attribute__((target("avx2,fma"), always_inline))
-static inline void tile_avx2(ptrdiff_t kc, const float* a_panel, ptrdiff_t a_step,
+static inline void tile_avx2(ptrdiff_t kc, const float* a_panel, ptrdiff_t a_rs, ptrdiff_t a_cs,
                              const float* b_panel, ptrdiff_t b_step, float* c, ptrdiff_t ldc,
                              int accumulate, const int rows)
 {
@@ -99,25 +100,30 @@ static inline void tile_avx2(ptrdiff_t kc, const float* a_panel, ptrdiff_t a_ste
         // unaligned loads: an in-place b need not be aligned (as fast as aligned ones when it is)
         const __m256 b0 = _mm256_loadu_ps(b_panel), b1 = _mm256_loadu_ps(b_panel + 8);
         ROW_FMA(0) ROW_FMA(1) ROW_FMA(2) ROW_FMA(3) ROW_FMA(4) ROW_FMA(5)
-        a_panel += a_step;
+        a_panel += a_cs;
         b_panel += b_step;
     }
     ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3) ROW_STORE(4) ROW_STORE(5)
 }
 
 __attribute__((target("avx2,fma")))
-static void kernel_avx2(ptrdiff_t kc, const float* a_panel, ptrdiff_t a_step,
+static void kernel_avx2(ptrdiff_t kc, const float* a_panel, ptrdiff_t a_rs, ptrdiff_t a_cs,
                         const float* b_panel, ptrdiff_t b_step, float* c, ptrdiff_t ldc,
                         int accumulate, int rows)
 {
-#define TILE(r) tile_avx2(kc, a_panel, a_step, b_panel, b_step, c, ldc, accumulate, r)
+#define TILE(r, a_rs) tile_avx2(kc, a_panel, a_rs, a_cs, b_panel, b_step, c, ldc, accumulate, r)
     switch (rows) {
-    case 1: TILE(1); break;
-    case 2: TILE(2); break;
-    case 3: TILE(3); break;
-    case 4: TILE(4); break;
-    case 5: TILE(5); break;
-    default: TILE(MR); break;
+    case 1: TILE(1, a_rs); break;
+    case 2: TILE(2, a_rs); break;
+    case 3: TILE(3, a_rs); break;
+    case 4: TILE(4, a_rs); break;
+    case 5: TILE(5, a_rs); break;
+    default:  // a whole tile; a packed or column-major a (a_rs 1) gets constant offsets
+        if (a_rs == 1) {
+            TILE(MR, 1);
+        } else {
+            TILE(MR, a_rs);
+        }
     }
 #undef TILE
 }
@@ -160,11 +166,13 @@ int gemm_set_kernel(const char* name)
 /* Packing pays for itself through reuse: a packed panel of b is read by every MR-row panel of a
  * block of a, and a packed panel of a by every NR-column panel of b. In the small products of a
  * training step the reuse is short (x @ w0 of the MNIST step has M = 64: each panel of w0 meets
- * 11 panels of x), and the copy costs a good part of the product. So an operand that already
- * lies the way the micro-kernel reads it (b row-major, cs == 1; a column-major, rs == 1, as the
- * transposed activations of a weight gradient are) is read in place when the other operand has
- * at most IN_PLACE_MAX_REUSE panels (only a panel of b with columns past the end is packed,
- * zero-padded: the micro-kernel reads all NR columns, but only the rows of a it computes).
+ * 11 panels of x), and the copy costs a good part of the product (the scalar transpose that
+ * packs x was a tenth of the MNIST forward). So an operand the micro-kernel can read where it
+ * lies is read in place when the other operand has at most IN_PLACE_MAX_REUSE panels: a with
+ * unit stride along either axis (x row-major in a forward, x^T column-major in a weight
+ * gradient), since the kernel broadcasts a[i, p] through both strides; b row-major (cs == 1),
+ * since it loads 16 consecutive columns. Only a panel of b with columns past the end is packed,
+ * zero-padded: the kernel reads all NR columns of b, but only the rows of a it computes.
  * (BLIS's "sup" path for small and skinny products rests on the same trade.) Large products
  * still pack: in place, every k step of a panel is another cache line, and another page. */
 #define IN_PLACE_MAX_REUSE 16
@@ -226,7 +234,8 @@ static void blocked_loops(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view
     const ptrdiff_t k_step = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);
     const ptrdiff_t m_step = round_up((M + (M + MC - 1) / MC - 1) / ((M + MC - 1) / MC), MR);
     // Whole panels of an operand read in place, or packed (see IN_PLACE_MAX_REUSE)
-    const int a_in_place = a_MK.rs == 1 && (min_ptrdiff(N, NC) + NR - 1) / NR <= IN_PLACE_MAX_REUSE;
+    const int a_in_place = (a_MK.rs == 1 || a_MK.cs == 1)
+                           && (min_ptrdiff(N, NC) + NR - 1) / NR <= IN_PLACE_MAX_REUSE;
     const int b_in_place = b_KN.cs == 1 && (M + MR - 1) / MR <= IN_PLACE_MAX_REUSE;
     for (ptrdiff_t jc = 0; jc < N; jc += NC) {
         const ptrdiff_t nc = min_ptrdiff(NC, N - jc);
@@ -249,13 +258,14 @@ static void blocked_loops(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view
                         const ptrdiff_t rows = min_ptrdiff(MR, mc - ip * MR);
                         const ptrdiff_t cols = min_ptrdiff(NR, nc - jp * NR);
                         float* c = c_MN + (ic + ip * MR) * ldc + jc + jp * NR;  // (rows, cols)
-                        const float* a_panel = a_in_place ? a.p + ip * MR : a_packed + ip * MR * kc;
-                        const ptrdiff_t a_step = a_in_place ? a.cs : MR;
+                        const float* a_panel = a_in_place ? a.p + ip * MR * a.rs
+                                                          : a_packed + ip * MR * kc;
+                        const ptrdiff_t a_rs = a_in_place ? a.rs : 1, a_cs = a_in_place ? a.cs : MR;
                         if (cols == NR) {
-                            kernel(kc, a_panel, a_step, b_panel, b_step, c, ldc, acc, (int)rows);
+                            kernel(kc, a_panel, a_rs, a_cs, b_panel, b_step, c, ldc, acc, (int)rows);
                             continue;
                         }
-                        kernel(kc, a_panel, a_step, b_panel, b_step, edge, NR, 0, (int)rows);
+                        kernel(kc, a_panel, a_rs, a_cs, b_panel, b_step, edge, NR, 0, (int)rows);
                         for (ptrdiff_t i = 0; i < rows; i++) {
                             for (ptrdiff_t j = 0; j < cols; j++) {
                                 c[i * ldc + j] = edge[i * NR + j] + (acc ? c[i * ldc + j] : 0);
