@@ -64,13 +64,12 @@ int gemm_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, fl
 #define GEMM_NR 16
 
 /* Rung 4 gives a thread at least this much work (2M multiply-adds, ~30 us on one AVX2 core),
- * else the product runs on fewer threads. A team costs microseconds to wake and join on an idle
- * machine, so the MNIST step's two largest products (6.4M multiply-adds each) are worth
- * splitting: on a quiet 2-core VM the fused step (mlp.c) took 0.38 ms on 2 threads against
- * 0.50 ms on 1, and a synthetic-MNIST epoch 0.41 s against 0.58 s. On a machine shared with
- * other work a team member that is descheduled holds up the join for a time slice: under a
- * parallel compile the same epoch took 3.3 s on 2 threads, 0.7 s on 1. Run on one thread
- * there (threadpool_limits(1), OMP_NUM_THREADS=1). */
+ * else the product (or the fused model, mlp.c) runs on fewer threads. A team costs
+ * microseconds to wake and join on an idle machine, so the MNIST model (7M multiply-adds a
+ * forward) is worth splitting: on a 2-core VM its fused step took 0.28 ms on 2 threads against
+ * 0.48 ms on 1. On a machine shared with other work a team member that is descheduled holds up
+ * the join for a time slice: under a parallel compile a synthetic-MNIST epoch took 3.3 s on 2
+ * threads, 0.7 s on 1. Run on one thread there (threadpool_limits(1), OMP_NUM_THREADS=1). */
 #define GEMM_MIN_MULADDS_PER_THREAD (1 << 21)
 
 /* The micro-kernel in use: "avx2" (AVX2 + FMA, when the CPU has them) or "scalar".
