@@ -32,7 +32,8 @@ def _reader(stream, lines: queue.Queue) -> None:
     lines.put(None)  # end of stream: the child has exited or closed stdout
 
 
-def _kill(proc) -> None:
+def kill_group(proc) -> None:
+    """Kill a child started with start_new_session, and everything it started (MPI ranks)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -40,15 +41,19 @@ def _kill(proc) -> None:
     proc.wait()
 
 
-def _cause(proc, stderr_file) -> str:
-    code = proc.returncode
-    if code is not None and code < 0:
-        what = f"killed by signal {signal.Signals(-code).name}"
+def exit_cause(returncode, tail: list) -> str:
+    """Why a child ended without its result: the signal or exit code, and its last lines."""
+    if returncode is not None and returncode < 0:
+        what = f"killed by signal {signal.Signals(-returncode).name}"
     else:
-        what = f"worker exited with code {code}"
+        what = f"worker exited with code {returncode}"
+    return what + (f" ({' | '.join(tail[-3:])})" if tail else "")
+
+
+def _cause(proc, stderr_file) -> str:
     stderr_file.seek(0)
-    tail = stderr_file.read().decode(errors="replace").strip().splitlines()[-3:]
-    return what + (f" ({' | '.join(tail)})" if tail else "")
+    return exit_cause(proc.returncode,
+                      stderr_file.read().decode(errors="replace").strip().splitlines())
 
 
 def _launch_command(impl: str, options: dict) -> list:
@@ -75,7 +80,7 @@ def _run_child(impl, cells, options, history, on_row) -> int:
             try:
                 message = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
             except queue.Empty:
-                _kill(proc)
+                kill_group(proc)
                 if current is None:  # hung before its first cell: treat the next as stuck
                     current = settled
                 on_row({**describe(cells[current]), "status": "error",
@@ -122,4 +127,4 @@ def run_all(cells: list, options: dict, on_row) -> None:
         run_impl(impl, impl_cells, options, on_row)
 
 
-__all__ = ["Cell", "run_all", "run_impl", "PREFIX"]
+__all__ = ["Cell", "run_all", "run_impl", "PREFIX", "kill_group", "exit_cause"]

@@ -37,6 +37,14 @@ class SegfaultImpl(NumpyImpl):
         return super().matmul(a_MK, b_KN)
 
 
+class SegfaultInTraining(NumpyImpl):
+    name = "fault-segv-train"
+
+    def sgd(self, p, g, lr):
+        print("about to update")  # its last words: the row's reason quotes them
+        ctypes.string_at(0)
+
+
 class HangImpl(NumpyImpl):
     name = "fault-hang"
 

@@ -256,7 +256,32 @@ def fake_registry(monkeypatch):
 
 
 def run_train(tmp_path, *args):
-    return cli.main(["train", "--epochs", "2", "--results", str(tmp_path / "results"), *args])
+    """The command on the fake registry, which only this process knows: --in-process."""
+    return cli.main(["train", "--epochs", "2", "--results", str(tmp_path / "results"),
+                     "--in-process", *args])
+
+
+def test_an_impl_that_segfaults_costs_its_own_row_only(tmp_path, monkeypatch, capsys):
+    """Without --in-process each impl trains in a child: a crash there is an error row."""
+    monkeypatch.setenv("NNLADDER_IMPLS", "tests.fault_impls")
+    registry._discover.cache_clear()
+    try:
+        code = cli.main(["train", "--epochs", "1", "--results", str(tmp_path / "results"),
+                         "--impl", "fault-segv-train,numpy", "--save", str(tmp_path / "w")])
+    finally:
+        registry._discover.cache_clear()
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "FAILED: fault-segv-train raised an error" in captured.err
+    assert "numpy        epoch   1/1" in captured.err  # the child's progress comes through
+    crashed, trained = store.load(tmp_path / "results").to_dict("records")
+    assert crashed["status"] == "error"
+    assert "killed by signal SIGSEGV" in crashed["reason"]
+    assert "about to update" in crashed["reason"]
+    assert trained["status"] == "ok" and trained["test_acc"] > 0.5
+    assert len(trained["seconds_by_epoch"]) == 1
+    assert not (tmp_path / "w-fault-segv-train.npz").exists()
+    train.load_weights(tmp_path / "w-numpy.npz", (64, 32, 10))  # saved by the child, and fits
 
 
 def test_command_stores_one_row_per_impl_and_saves_weights(tmp_path, fake_registry, capsys):

@@ -4,15 +4,22 @@ One stored run: a row per impl (workload "train", phase "train") with its learni
 epoch times, time to the target accuracy and test metrics. The final test accuracies of the
 impls that trained must lie within SPREAD_LIMIT_PP of each other: the cross-rung proof that
 every backward pass is right. Exit code 1 when they do not, or when an impl failed.
+
+Each impl trains in a child process of its own (harness/train_worker.py), as `run`'s cells do,
+so an impl that crashes costs its own row only; `--in-process` trains them all here.
 """
 
 from __future__ import annotations
 
+import collections
+import json
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
-from harness import datasets, registry, store, train
+from harness import datasets, isolate, registry, store, train
 from harness.commands.run import _names
 from harness.models import HYPER
 from harness.runner import _missing_op
@@ -66,6 +73,9 @@ def add_parser(subparsers):
                              "each: PATH-<impl>.npz)")
     parser.add_argument("--results", default=None, metavar="DIR",
                         help="results folder (default: results/ in the project)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="train every impl in this process (no crash isolation; for "
+                             "debugging)")
     parser.set_defaults(func=run)
 
 
@@ -130,6 +140,43 @@ def train_one(name: str, data, config: train.Config, weights) -> tuple:
             "wall_s": time.perf_counter() - start}, result  # wall: training + evaluation
 
 
+def train_isolated(name: str, spec: dict) -> tuple:
+    """train_one in a child process (harness/train_worker.py) -> (row fields, saved path or None).
+
+    The child's stderr (its epoch lines) is passed through as it comes; when the child dies
+    before its row (a segfault in native code), the row is an error with the signal and the
+    child's last lines. The child has its own session, so Ctrl-C here stops it too.
+    """
+    proc = subprocess.Popen([sys.executable, "-m", "harness.train_worker"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    tail: collections.deque = collections.deque(maxlen=3)
+
+    def relay():
+        for line in proc.stderr:
+            sys.stderr.write(line)
+            tail.append(line.strip())
+
+    relay_thread = threading.Thread(target=relay, daemon=True)
+    relay_thread.start()
+    message = None
+    try:
+        proc.stdin.write(json.dumps({**spec, "impl": name}))
+        proc.stdin.close()
+        for line in proc.stdout:
+            if line.startswith(isolate.PREFIX):
+                message = json.loads(line[len(isolate.PREFIX):])
+        proc.wait()
+    finally:
+        if proc.poll() is None:  # interrupted here: the child goes too
+            isolate.kill_group(proc)
+    relay_thread.join()
+    if message is not None:
+        return message["row"], message["saved"]
+    return {"impl": name, "device": registry.get_class(name).device, "status": "error",
+            "reason": isolate.exit_cause(proc.returncode, list(tail))}, None
+
+
 def table(rows: list, target: float) -> str:
     """impl, final test accuracy, epochs and training time to target, median epoch time."""
     lines = [f"{'impl':<14} {'status':<11} {'test acc':>8} {'epochs to':>9} {'time to':>9} "
@@ -170,13 +217,20 @@ def run(args) -> int:
 
     writer = store.open_run(args.results)
     size = train.size_fields(config, data)
+    # What a child needs to do the same: it loads the dataset and the weights itself.
+    spec = {"dataset": data.name, "mnist": args.mnist, "load": args.load,
+            "config": {**config.__dict__, "layers": list(config.layers)}}
     for name in names:
-        fields, result = train_one(name, data, config, weights)
+        save = save_path(args.save, name, len(names) > 1) if args.save else None
+        if args.in_process or registry.unavailable_reason(name):
+            fields, result = train_one(name, data, config, weights)
+            saved = train.save_weights(save, result.weights) if result and save else None
+        else:
+            fields, saved = train_isolated(name, {**spec, "save": save and str(save)})
         writer.append({**fields,
                        "workload": "train", **size, "phase": "train"})
-        if result is not None and args.save:
-            path = train.save_weights(save_path(args.save, name, len(names) > 1), result.weights)
-            print(f"  {name}: weights saved to {path}", file=sys.stderr)
+        if saved:
+            print(f"  {name}: weights saved to {saved}", file=sys.stderr)
 
     print(table(writer.rows, config.target_acc))
     spread = train.spread_pp(writer.rows)
