@@ -153,7 +153,7 @@ def context(table: pd.DataFrame, results=None, remeasure: bool = False) -> dict:
     timed = table[table["workload"] != "train"]
     ceilings = (machine_ceilings.for_this_machine(results, remeasure)
                 if name == machine.machine_name() else machine_ceilings.read(name, results))
-    cells = latest(timed)
+    cells = latest(timed) if not timed.empty else timed  # train rows alone have no flops
     order = ladder_order(cells["impl"])
     newest = (timed if not timed.empty else table).sort_values("timestamp", kind="stable").iloc[-1]
     return {

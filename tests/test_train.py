@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from harness import cli, datasets, registry, store, train, train_report
+from harness import ceilings, cli, datasets, machine, registry, store, train, train_report
 from harness.commands import train as train_command
 from harness.reference import Reference
 from impls.numpy_impl import NumpyImpl
@@ -398,3 +398,18 @@ def test_report_draws_four_figures_per_training_config(tmp_path, fake_registry):
     for _, figure in drawn:
         figure.savefig(tmp_path / "figure.png")
         assert (tmp_path / "figure.png").stat().st_size > 1000
+
+
+def test_report_renders_results_of_training_alone(tmp_path, fake_registry, monkeypatch):
+    """A results folder where only `train` has run: no timing cells, the training figures."""
+    digits()
+    monkeypatch.setattr(ceilings, "measure", lambda: {
+        "machine": machine.machine_name(), "measured_at": "2026-01-01T00:00:00+00:00",
+        "gemm_gflops_per_s": 100.0, "copy_gb_per_s": 10.0, "gemm_n": 2048,
+        "copy_bytes": 1 << 28, "cpu": "test", "gpu": "", "blas": "test", "threads": 1})
+    assert run_train(tmp_path, "--impl", "numpy") == 0
+    out = tmp_path / "summary.html"
+    assert cli.main(["report", "--results", str(tmp_path / "results"), "--out", str(out)]) == 0
+    html = out.read_text()
+    assert "Learning curves" in html and "Confusion matrix" in html
+    assert ">train<" not in html
