@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -78,3 +79,43 @@ def info() -> dict:
     return {"machine": machine_name(), "cpu": _cpu_model(), "cores": os.cpu_count() or 0,
             "gpu": _gpu(), "python": platform.python_version(), "numpy": np.__version__,
             "platform": f"{sys.platform}-{platform.machine()}", **blas(), **commit()}
+
+
+def _run_queue() -> int | None:
+    """Threads running or ready to run on the whole machine now (/proc/loadavg's 4th field,
+    this reader included); None where there is no /proc."""
+    try:
+        return int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def others_running(samples: int = 5, window_s: float = 0.1) -> float | None:
+    """How many threads of other work hold or wait for a core: the median of a few reads of
+    the run queue over window_s, less the reader. None where it cannot be read."""
+    counts = []
+    for _ in range(samples):
+        queue = _run_queue()
+        if queue is None:
+            return None
+        counts.append(queue - 1)
+        time.sleep(window_s / samples)
+    return float(np.median(counts))
+
+
+def busy_warning() -> str | None:
+    """A warning to print before measuring when other work holds half the cores or more.
+
+    Timings taken then are slow and noisy, and the rungs that use every core suffer most: a
+    team thread that is descheduled holds up the others at each join (beside two busy
+    processes on a 2-core VM, a synthetic-MNIST epoch of `c` took 1.3-1.6 s on two threads and
+    0.6-0.8 s on one, against 0.29 s quiet).
+    """
+    cores = os.cpu_count() or 1
+    others = others_running()
+    if others is None or others < max(1.0, cores / 2):
+        return None
+    return (f"warning: this machine is busy ({others:g} threads of other work running on "
+            f"{cores} cores): timings taken now are slow and noisy, and threaded rungs (c, "
+            "OpenBLAS) suffer most. Wait until it is quiet, or run on one thread: "
+            "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1")

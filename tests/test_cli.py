@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from harness import cli, store
+from harness import cli, machine, store
 from harness.commands import COMMANDS
 
 
@@ -57,3 +58,33 @@ def test_a_quick_run_stores_rows_and_prints_a_summary(tmp_path):
     table = store.load(tmp_path)
     assert len(table) == 6 and set(table["status"]) == {"ok"}
     assert table["commit"].notna().all() and (table["machine"] != "").all()
+
+
+@pytest.mark.parametrize("queue,warned", [(1, False), (2, True), (5, True), (None, False)])
+def test_a_busy_machine_is_warned_of_before_measuring(monkeypatch, queue, warned):
+    """The run queue counts the reader: 1 is this process alone; on 2 cores, one other
+    thread running already takes half the machine."""
+    monkeypatch.setattr(machine.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(machine, "_run_queue", lambda: queue)
+    warning = machine.busy_warning()
+    assert (warning is not None) == warned
+    if warned:
+        assert f"({queue - 1} threads of other work running on 2 cores)" in warning
+        assert "OMP_NUM_THREADS=1" in warning
+
+
+def test_the_run_queue_is_read_from_this_machine():
+    if not Path("/proc/loadavg").exists():
+        pytest.skip("no /proc/loadavg here")
+    assert machine._run_queue() >= 1  # at least the reader itself
+    assert machine.others_running(samples=2, window_s=0.01) >= 0
+
+
+def test_train_and_run_print_the_warning_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(machine, "busy_warning", lambda: "warning: this machine is busy (test)")
+    assert cli.main(["run", "--quick", "--impl", "numpy", "--workload", "xor", "--phase", "fwd",
+                     "--in-process", "--no-report", "--results", str(tmp_path)]) == 0
+    assert capsys.readouterr().err.startswith("warning: this machine is busy (test)")
+    pytest.importorskip("sklearn", reason="digits needs scikit-learn (the `data` extra)")
+    assert cli.main(["train", "--epochs", "1", "--in-process", "--results", str(tmp_path)]) == 0
+    assert "warning: this machine is busy (test)" in capsys.readouterr().err

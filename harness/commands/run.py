@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 from tqdm import tqdm
 
-from harness import distributed, isolate, registry, runner, store
+from harness import distributed, isolate, machine, registry, runner, store
 from harness.budget import Budget
 from harness.workloads import WORKLOADS
 
@@ -95,6 +95,9 @@ def run(args) -> int:
         if not distributed.is_root():  # rank 0 alone stores, prints and renders
             return distributed.follow(cells, options)
         distributed.abort_on_uncaught()
+    warning = machine.busy_warning()
+    if warning:
+        print(warning, file=sys.stderr)
     writer = store.open_run(args.results)
     bar = tqdm(total=len(cells), unit="cell", file=sys.stderr, mininterval=0.5,
                dynamic_ncols=True)

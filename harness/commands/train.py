@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from harness import datasets, isolate, registry, store, train
+from harness import datasets, isolate, machine, registry, store, train
 from harness.commands.run import _names
 from harness.models import HYPER
 from harness.runner import _missing_op
@@ -215,6 +215,9 @@ def run(args) -> int:
           f"lr {config.learning_rate:g}, batch {config.batch}, {config.epochs} epochs, "
           f"seed {config.seed}", file=sys.stderr)
 
+    warning = machine.busy_warning()
+    if warning:
+        print(warning, file=sys.stderr)
     writer = store.open_run(args.results)
     size = train.size_fields(config, data)
     # What a child needs to do the same: it loads the dataset and the weights itself.
