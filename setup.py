@@ -1,4 +1,5 @@
-"""Builds the C rung's extension module, nnladder_c, from kernels/c/*.c (metadata: pyproject.toml).
+"""Builds the C rung's extension module, nnladder_c, from kernels/c/*.c (metadata: pyproject.toml),
+and harness._callgrind (harness/count.py's instruction counts) where valgrind's headers exist.
 
 The build is optional: without a working C compiler the project still installs, the build
 prints why, and impls/c_ext.py reports itself unavailable with that reason. OpenMP is used where
@@ -24,24 +25,33 @@ SOURCES = sorted(str(p.relative_to(HERE)) for p in (HERE / "kernels" / "c").glob
 OPENMP = ["-fopenmp"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
             "-fno-omit-frame-pointer", "-g", "-O1"]
+INCLUDE_DIRS = [*os.environ.get("CPATH", "").split(os.pathsep), "/usr/local/include",
+                "/usr/include"]
+HAVE_CALLGRIND_H = any((Path(d) / "valgrind" / "callgrind.h").exists() for d in INCLUDE_DIRS if d)
 
 
 class OptionalBuildExt(build_ext):
     """build_ext that turns a missing or failing compiler into a warning, not a failed install."""
 
-    failed = False
-
     def run(self):
+        self.skipped = set()
         try:
             super().run()
         except Exception as error:  # noqa: BLE001 - no compiler at all is raised from run()
-            self._skip(error)
+            for ext in self.extensions:
+                self._skip(ext, error)
 
     def copy_extensions_to_source(self):
-        if not self.failed:  # nothing was built to copy
-            super().copy_extensions_to_source()
+        self.extensions = [ext for ext in self.extensions if ext.name not in self.skipped]
+        super().copy_extensions_to_source()  # only what was built
 
     def build_extension(self, ext):
+        if ext.name == "harness._callgrind":
+            try:
+                super().build_extension(ext)
+            except Exception as error:  # noqa: BLE001 - only `run --instructions` needs it
+                self._skip(ext, error)
+            return
         flags = SANITIZE if os.environ.get("NNLADDER_C_SANITIZE") == "1" else ["-O3"]
         ext.extra_compile_args = ["-std=c11", *flags, *OPENMP]
         ext.extra_link_args = [*flags, *OPENMP]
@@ -57,19 +67,22 @@ class OptionalBuildExt(build_ext):
             print("nnladder: built nnladder_c without OpenMP (the compiler lacks it): "
                   f"rung 4 runs on one thread ({first_error})", file=sys.stderr)
         except Exception as error:  # noqa: BLE001
-            self._skip(error)
+            self._skip(ext, error)
 
-    def _skip(self, error):
-        self.failed = True
-        print(f"nnladder: WARNING: the C extension nnladder_c was not built ({error}); the "
-              "project installs without it and the c impls report themselves unavailable",
-              file=sys.stderr)
+    def _skip(self, ext, error):
+        self.skipped.add(ext.name)
+        what = ("the c impls report themselves unavailable" if ext.name == "nnladder_c"
+                else "`run --instructions` says it is unavailable")
+        print(f"nnladder: WARNING: the C extension {ext.name} was not built ({error}); the "
+              f"project installs without it and {what}", file=sys.stderr)
 
 
 setup(
     ext_modules=[Extension("nnladder_c", sources=SOURCES, include_dirs=["kernels/c",
                                                                           numpy.get_include()],
                            depends=[str(p.relative_to(HERE))
-                                    for p in (HERE / "kernels" / "c").glob("*.h")])],
+                                    for p in (HERE / "kernels" / "c").glob("*.h")])]
+    + ([Extension("harness._callgrind", sources=["harness/_callgrind.c"])]
+       if HAVE_CALLGRIND_H else []),
     cmdclass={"build_ext": OptionalBuildExt},
 )

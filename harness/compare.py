@@ -24,6 +24,12 @@ interval is a percentile bootstrap of the ratio of the two median rounds, with a
 generator, so the same results always give the same verdict. It cannot see run-to-run drift:
 the threshold guards against it, and `ab` makes several runs for this reason.
 
+Instruction counts (`run --instructions`, harness/count.py) are compared as what they are:
+near-exact. A cell's count on a side is the median over its runs, the ratio HEAD / BASE, and
+the interval the range of ratios between any run of one side and any of the other (runs of
+one commit agree to the instruction). Their threshold is COUNT_THRESHOLD, not the times' 10%. A
+cell counted on one side and timed on the other is two cells, "new" and "gone".
+
 Verdict: "slower" needs both that the ratio passes the threshold (ratio > 1 + threshold)
 and that the interval lies wholly above 1 (significant); "faster" is the mirror
 (ratio < 1 / (1 + threshold), interval wholly below 1); anything else is "same". A cell
@@ -40,6 +46,7 @@ from scipy import stats
 
 KEYS = ["impl", "workload", "size", "phase"]
 THRESHOLD = 0.10
+COUNT_THRESHOLD = 0.005  # instruction counts: a 1% change clears it with room to spare
 CONFIDENCE = 0.95
 RESAMPLES = 2000
 BROKEN = ("wrong", "error")
@@ -53,6 +60,8 @@ DISTURBED = 1.25
 
 def _run_samples(rows: pd.DataFrame) -> list:
     """One array of per-round seconds per run (ok rows only, oldest run first)."""
+    if "samples_s" not in rows:  # instruction counts only
+        return []
     rows = rows.sort_values(["timestamp", "run_id"], kind="stable")
     return [np.asarray(s, dtype=float) for s in rows["samples_s"]
             if isinstance(s, (list, tuple, np.ndarray)) and len(s)]
@@ -170,31 +179,56 @@ def _status(rows: pd.DataFrame) -> str:
     return "ok" if "ok" in seen else "/".join(seen) or "absent"
 
 
+def count_ratio(base_counts, head_counts) -> tuple:
+    """-> (ratio, low, high) of HEAD / BASE instruction counts: the ratio of the medians and
+    the range of the ratios between any run of one side and any run of the other."""
+    base_counts, head_counts = (np.asarray(c, dtype=float) for c in (base_counts, head_counts))
+    return (float(np.median(head_counts) / np.median(base_counts)),
+            float(head_counts.min() / base_counts.max()),
+            float(head_counts.max() / base_counts.min()))
+
+
+def _with_measure(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a `measure` column: "instructions" for counts, "time" for everything else."""
+    measure = rows["measure"].fillna("time") if "measure" in rows else "time"
+    return rows.assign(measure=measure)
+
+
 def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD,
-            confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Every cell of either side: base_s, head_s, ratio, ci_low, ci_high, verdict.
+            confidence: float = CONFIDENCE,
+            count_threshold: float = COUNT_THRESHOLD) -> pd.DataFrame:
+    """Every cell of either side: base_s, head_s (or base_n, head_n: instruction counts),
+    ratio, ci_low, ci_high, verdict.
 
     `base` and `head` are result rows (one or more runs each); rows of workload "train"
     carry no timing samples and are left out.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
-    if threshold < 0:
-        raise ValueError(f"threshold must be 0 or more (0.10 means 10%), got {threshold}")
-    sides = {name: rows[rows["workload"] != "train"] for name, rows in
+    for name, value in (("threshold", threshold), ("count threshold", count_threshold)):
+        if value < 0:
+            raise ValueError(f"{name} must be 0 or more (0.10 means 10%), got {value}")
+    keys = [*KEYS, "measure"]
+    sides = {name: _with_measure(rows[rows["workload"] != "train"]) for name, rows in
              (("base", base), ("head", head))}
-    cells = pd.concat([s[KEYS] for s in sides.values()]).drop_duplicates()
-    groups = {name: dict(list(s.groupby(KEYS, sort=False))) for name, s in sides.items()}
-    empty = base.iloc[0:0]
+    cells = pd.concat([s[keys] for s in sides.values()]).drop_duplicates()
+    groups = {name: dict(list(s.groupby(keys, sort=False))) for name, s in sides.items()}
+    empty = sides["base"].iloc[0:0]
     out = []
     for key in cells.itertuples(index=False, name=None):
         base_rows, head_rows = (groups[n].get(key, empty) for n in ("base", "head"))
-        row = dict(zip(KEYS, key, strict=True), base_status=_status(base_rows),
+        row = dict(zip(keys, key, strict=True), base_status=_status(base_rows),
                    head_status=_status(head_rows), base_s=np.nan, head_s=np.nan,
-                   ratio=np.nan, ci_low=np.nan, ci_high=np.nan)
-        base_runs = _run_samples(base_rows[base_rows["status"] == "ok"])
-        head_runs = _run_samples(head_rows[head_rows["status"] == "ok"])
-        if base_runs and head_runs:
+                   base_n=np.nan, head_n=np.nan, ratio=np.nan, ci_low=np.nan, ci_high=np.nan)
+        base_ok, head_ok = (rows[rows["status"] == "ok"] for rows in (base_rows, head_rows))
+        base_runs, head_runs = _run_samples(base_ok), _run_samples(head_ok)
+        if row["measure"] == "instructions" and not base_ok.empty and not head_ok.empty:
+            ratio, low, high = count_ratio(base_ok["instructions"], head_ok["instructions"])
+            row.update(base_n=float(base_ok["instructions"].median()),
+                       head_n=float(head_ok["instructions"].median()), ratio=ratio,
+                       ci_low=low, ci_high=high,
+                       verdict=verdict(ratio, low, high, count_threshold))
+        elif base_runs and head_runs:
             ratio, low, high = ratio_ci(base_runs, head_runs, confidence)
             row.update(base_s=side_time(base_runs), head_s=side_time(head_runs), ratio=ratio,
                        ci_low=low, ci_high=high, verdict=verdict(ratio, low, high, threshold))
@@ -207,8 +241,9 @@ def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD
         else:
             row["verdict"] = f"{row['base_status']} -> {row['head_status']}"
         out.append(row)
-    return pd.DataFrame(out, columns=[*KEYS, "base_status", "head_status", "base_s", "head_s",
-                                      "ratio", "ci_low", "ci_high", "verdict"])
+    return pd.DataFrame(out, columns=[*keys, "base_status", "head_status", "base_s", "head_s",
+                                      "base_n", "head_n", "ratio", "ci_low", "ci_high",
+                                      "verdict"])
 
 
 def regressed(result: pd.DataFrame) -> bool:
@@ -226,38 +261,58 @@ def format_seconds(seconds, missing: str = "-") -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def format_count(count, missing: str = "-") -> str:
+    """2277186 -> '2.28M instr': three significant digits."""
+    if count is None or not np.isfinite(count):
+        return missing
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.3g}{unit} instr"
+    return f"{count:.3g} instr"
+
+
 def _lines(result: pd.DataFrame) -> list:
-    """The table's cells as strings, one list per row."""
+    """The table's cells as strings, one list per row (a count's ratio to 4 decimals)."""
     rows = []
     for r in result.itertuples(index=False):
-        ci = "-" if not np.isfinite(r.ratio) else f"[{r.ci_low:.3f}, {r.ci_high:.3f}]"
-        ratio = "-" if not np.isfinite(r.ratio) else f"{r.ratio:.3f}"
-        rows.append([r.impl, r.workload, r.size, r.phase, format_seconds(r.base_s),
-                     format_seconds(r.head_s), ratio, ci, r.verdict])
+        counted = r.measure == "instructions"
+        digits = 4 if counted else 3
+        ci = "-" if not np.isfinite(r.ratio) else \
+            f"[{r.ci_low:.{digits}f}, {r.ci_high:.{digits}f}]"
+        ratio = "-" if not np.isfinite(r.ratio) else f"{r.ratio:.{digits}f}"
+        base, head = ((format_count(r.base_n), format_count(r.head_n)) if counted else
+                      (format_seconds(r.base_s), format_seconds(r.head_s)))
+        rows.append([r.impl, r.workload, r.size, r.phase, base, head, ratio, ci, r.verdict])
     return rows
 
 
 HEADER = ["impl", "workload", "size", "phase", "base", "head", "head/base", "CI", "verdict"]
 
 
-def summary_line(result: pd.DataFrame, threshold: float, confidence: float) -> str:
+def summary_line(result: pd.DataFrame, threshold: float, confidence: float,
+                 count_threshold: float = COUNT_THRESHOLD) -> str:
     counts = result["verdict"].value_counts()
     parts = ", ".join(f"{n} {v}" for v, n in counts.items())
-    return (f"{len(result)} cells: {parts} (threshold {threshold:.0%}, "
-            f"{confidence:.0%} confidence interval)")
+    counted = result["measure"] == "instructions"
+    rules = [f"threshold {threshold:.0%}, {confidence:.0%} confidence interval"] \
+        if not counted.all() else []
+    if counted.any():
+        rules.append(f"instruction counts: threshold {count_threshold:.1%}")
+    return f"{len(result)} cells: {parts} ({'; '.join(rules)})"
 
 
 def to_terminal(result: pd.DataFrame, threshold: float = THRESHOLD,
-                confidence: float = CONFIDENCE) -> str:
+                confidence: float = CONFIDENCE, count_threshold: float = COUNT_THRESHOLD) -> str:
     rows = [HEADER, *_lines(result)]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(HEADER))]
     text = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
             for r in rows]
-    return "\n".join([*text, "", summary_line(result, threshold, confidence)])
+    return "\n".join([*text, "", summary_line(result, threshold, confidence, count_threshold)])
 
 
 def to_markdown(result: pd.DataFrame, base_label: str, head_label: str,
-                threshold: float = THRESHOLD, confidence: float = CONFIDENCE) -> str:
+                threshold: float = THRESHOLD, confidence: float = CONFIDENCE,
+                count_threshold: float = COUNT_THRESHOLD) -> str:
     """A pull-request comment: the verdict first, then the cells that moved, then all."""
     def table(rows):
         escaped = [[str(c).replace("|", "\\|") for c in r] for r in rows]
@@ -269,7 +324,7 @@ def to_markdown(result: pd.DataFrame, base_label: str, head_label: str,
     head = (":x: **significant regression**" if regressed(result)
             else ":white_check_mark: no significant regression")
     parts = [f"### nnladder benchmarks: `{head_label}` vs `{base_label}`", "",
-             f"{head}. {summary_line(result, threshold, confidence)}.", ""]
+             f"{head}. {summary_line(result, threshold, confidence, count_threshold)}.", ""]
     if moved:
         parts += ["Cells that changed:", "", table(moved), ""]
     parts += ["<details><summary>All cells</summary>", "", table(lines), "", "</details>"]

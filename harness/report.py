@@ -151,6 +151,8 @@ def context(table: pd.DataFrame, results=None, remeasure: bool = False) -> dict:
     others = sorted(set(table["machine"]) - {name})
     table = table[table["machine"] == name]
     timed = table[table["workload"] != "train"]
+    if "measure" in timed:  # instruction counts (run --instructions) are not times
+        timed = timed[timed["measure"] != "instructions"]
     ceilings = (machine_ceilings.for_this_machine(results, remeasure)
                 if name == machine.machine_name() else machine_ceilings.read(name, results))
     cells = latest(timed) if not timed.empty else timed  # train rows alone have no flops

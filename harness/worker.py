@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from harness import distributed, registry, runner
+from harness import count, distributed, registry, runner
 from harness.budget import Budget
 from harness.isolate import PREFIX
 
@@ -33,7 +33,10 @@ def main() -> int:
     for index, (impl_name, workload, size, phase) in enumerate(spec["cells"]):
         cell = runner.Cell(impl_name, workload, tuple(tuple(kv) for kv in size), phase)
         emit(kind="start", index=index)
-        row = distributed.run_cell(impl, cell, budget, options["time_budget_s"])
+        if options.get("instructions"):  # under callgrind (isolate.py): counts, not times
+            row = count.count_cell(impl, cell)
+        else:
+            row = distributed.run_cell(impl, cell, budget, options["time_budget_s"])
         emit(kind="row", index=index, row=row)
     return 0
 

@@ -177,3 +177,13 @@ def test_machine_block_comes_from_the_newest_timed_run(html):
     block = html[html.index("<h2>Machine"):]
     assert "<dd>test cpu</dd>" in block and "<dd>nan</dd>" not in block
     assert "a" * 40 in block  # the commit of the newest run
+
+
+def test_instruction_counts_stay_out_of_the_timing_report(tmp_path):
+    ceilings.write(CEILINGS, tmp_path)
+    timed = table_of_every_status()
+    counted = timed[timed.workload == "matmul"].assign(
+        measure="instructions", instructions=1e6, timestamp="r9", run_id="r9")
+    both = report.context(pd.concat([timed, counted], ignore_index=True), tmp_path)
+    alone = report.context(timed, tmp_path)
+    assert both["cells"] == alone["cells"] and both["headline"] == alone["headline"]

@@ -37,6 +37,9 @@ def add_options(parser):
     """The options `compare` and `ab` share: thresholds and where the markdown goes."""
     parser.add_argument("--threshold", type=float, default=compare.THRESHOLD, metavar="F",
                         help="smallest relative change that counts (default 0.10 = 10%%)")
+    parser.add_argument("--count-threshold", type=float, default=compare.COUNT_THRESHOLD,
+                        metavar="F", help="smallest relative change of an instruction count "
+                        "that counts (`run --instructions`; default 0.005 = 0.5%%)")
     parser.add_argument("--confidence", type=float, default=compare.CONFIDENCE, metavar="F",
                         help="confidence of the interval on each ratio (default 0.95)")
     parser.add_argument("--markdown", default=None, metavar="FILE",
@@ -92,13 +95,13 @@ def _one_machine(base: pd.DataFrame, head: pd.DataFrame, wanted: str | None) -> 
 def report(base: pd.DataFrame, head: pd.DataFrame, base_label: str, head_label: str,
            args) -> int:
     """Compare, print the terminal table, write the markdown if asked; -> the exit code."""
-    result = compare.compare(base, head, args.threshold, args.confidence)
-    print(compare.to_terminal(result, args.threshold, args.confidence))
+    result = compare.compare(base, head, args.threshold, args.confidence, args.count_threshold)
+    print(compare.to_terminal(result, args.threshold, args.confidence, args.count_threshold))
     if args.markdown:
         path = Path(args.markdown)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(compare.to_markdown(result, base_label, head_label, args.threshold,
-                                            args.confidence) + "\n")
+                                            args.confidence, args.count_threshold) + "\n")
         print(f"markdown: {path}")
     if compare.regressed(result):
         print("significant regression: exit code 1", file=sys.stderr)

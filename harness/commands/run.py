@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 from tqdm import tqdm
 
-from harness import distributed, isolate, machine, registry, runner, store
+from harness import count, distributed, isolate, machine, registry, runner, store
 from harness.budget import Budget
 from harness.workloads import WORKLOADS
 
@@ -35,7 +35,8 @@ def add_parser(subparsers):
                         help="small sizes and short timing: a one-minute smoke of the grid")
     parser.add_argument("--budget", type=float, default=None, metavar="S",
                         help="skip a cell whose predicted time exceeds S seconds, recording "
-                             "it as over_budget (default 10, quick 1)")
+                             "it as over_budget (default 10, quick 1; not when counting "
+                             "instructions)")
     parser.add_argument("--time-per-cell", type=float, default=None, metavar="S",
                         help="seconds of timed rounds per cell (default 0.5, quick 0.05)")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
@@ -45,6 +46,13 @@ def add_parser(subparsers):
                         help="MPI ranks for the sharded impls (default 2)")
     parser.add_argument("--in-process", action="store_true",
                         help="run cells in this process (no crash isolation; for debugging)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count each cell's instructions under valgrind (callgrind) "
+                             "instead of timing it: the same count every run, so a 1%% change "
+                             "shows on a noisy machine. CPU rungs on one thread, ~50x slower, "
+                             "and no budget (a cell over --timeout is an error): use --quick or "
+                             "a few cells. The report leaves these rows out; "
+                             "`compare` and `ab --instructions` compare them")
     parser.add_argument("--results", default=None, metavar="DIR",
                         help="results folder (default: results/ in the project)")
     parser.add_argument("--no-report", action="store_true",
@@ -64,8 +72,11 @@ def summary(rows: list) -> str:
             lines.append(f"{impl:<14} {workload:<10} {phase:<4} {'':<28} {statuses}")
             continue
         last = done.iloc[-1]
-        lines.append(f"{impl:<14} {workload:<10} {phase:<4} {last['size']:<28.28} "
-                     f"{last.t_median_s * 1e3:>10.3f} ms {last.gflops_per_s:>8.2f} GFLOP/s"
+        if last.get("measure") == "instructions":
+            figure = f"{last.instructions:>13,.0f} {last.flops_per_instruction:>7.3g} FLOP/instr"
+        else:
+            figure = f"{last.t_median_s * 1e3:>10.3f} ms {last.gflops_per_s:>8.2f} GFLOP/s"
+        lines.append(f"{impl:<14} {workload:<10} {phase:<4} {last['size']:<28.28} {figure}"
                      f"   {statuses}")
     header = f"{'impl':<14} {'workload':<10} {'phase':<4} {'largest size done':<28} " \
              f"{'median':>13} {'throughput':>16}   cells"
@@ -84,7 +95,15 @@ def run(args) -> int:
         else args.time_per_cell,
         "timeout_s": args.timeout,
         "ranks": args.ranks,
+        "instructions": args.instructions,
     }
+    if args.instructions:
+        reason = count.unavailable_reason()
+        if reason:
+            raise ValueError(f"--instructions: {reason}")
+        if args.in_process or distributed.under_mpiexec():
+            raise ValueError("--instructions starts each impl's worker under valgrind: drop "
+                             "--in-process (and mpiexec)")
     Budget(options["budget_s"])  # refuses a non-positive budget before anything is written
     for flag, value in (("--time-per-cell", options["time_budget_s"]),
                         ("--timeout", options["timeout_s"]), ("--ranks", options["ranks"])):
@@ -103,6 +122,8 @@ def run(args) -> int:
                dynamic_ncols=True)
 
     def on_row(row):
+        if args.instructions:  # every row of a counting run, its statuses too
+            row = {**row, "measure": "instructions"}
         writer.append(row)
         bar.set_postfix_str(f"{row['impl']} {row['workload']} {row['phase']} {row['status']}")
         bar.update()
