@@ -1,5 +1,8 @@
 """The child process of harness/isolate.py: runs one impl's cells and reports each row.
 
+It times each cell, or with the option `instructions` (`run --instructions`, started under
+valgrind) counts its instructions (harness/count.py).
+
 Protocol lines go to the original stdout; everything else (an impl's own prints, native
 libraries writing to fd 1) is sent to stderr so it cannot be mistaken for a result.
 """
