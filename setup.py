@@ -33,8 +33,11 @@ HAVE_CALLGRIND_H = any((Path(d) / "valgrind" / "callgrind.h").exists() for d in 
 class OptionalBuildExt(build_ext):
     """build_ext that turns a missing or failing compiler into a warning, not a failed install."""
 
+    def initialize_options(self):
+        super().initialize_options()
+        self.skipped = set()  # names of the extensions that were not built
+
     def run(self):
-        self.skipped = set()
         try:
             super().run()
         except Exception as error:  # noqa: BLE001 - no compiler at all is raised from run()

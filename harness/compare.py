@@ -300,7 +300,7 @@ def summary_line(result: pd.DataFrame, threshold: float, confidence: float,
     parts = ", ".join(f"{n} {v}" for v, n in counts.items())
     counted = result["measure"] == "instructions"
     rules = [f"threshold {threshold:.0%}, {confidence:.0%} confidence interval"] \
-        if not counted.all() else []
+        if counted.empty or not counted.all() else []
     if counted.any():
         rules.append(f"instruction counts: threshold {count_threshold:.1%} and "
                      f"{COUNT_FLOOR:,} a call")

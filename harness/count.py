@@ -98,16 +98,19 @@ def count_cell(impl, cell) -> dict:
     row, fn = runner.prepare(impl, cell, budget=None)
     if fn is None:  # wrong, unsupported, error: recorded as in a timed run
         return row
-    for _ in range(WARMUP):
-        fn()
     label = f"nnladder-cell-{next(_labels)}"
-    # No collection inside the count: its work is owed to whatever allocated before the call.
-    gc.collect()
-    gc.disable()
     try:
-        _callgrind.count(fn, CALLS, label)
-    finally:
-        gc.enable()
+        for _ in range(WARMUP):
+            fn()
+        # No collection inside the count: its work is owed to whatever allocated before.
+        gc.collect()
+        gc.disable()
+        try:
+            _callgrind.count(fn, CALLS, label)
+        finally:
+            gc.enable()
+    except Exception as error:  # noqa: BLE001 - as in runner.prepare: a result, not a crash
+        return {**row, "status": "error", "reason": f"{type(error).__name__}: {error}"}
     instructions = _read_dump(label) / CALLS
     return {**row, "status": "ok", "measure": "instructions", "instructions": instructions,
             "rounds": CALLS, "flops_per_instruction": row["flops"] / instructions}

@@ -108,8 +108,8 @@ def busy_warning() -> str | None:
 
     Timings taken then are slow and noisy, and the rungs that use every core suffer most: a
     team thread that is descheduled holds up the others at each join (beside two busy
-    processes on a 2-core VM, a synthetic-MNIST epoch of `c` took 1.3-1.6 s on two threads and
-    0.6-0.8 s on one, against 0.29 s quiet).
+    processes on a 2-core VM, a synthetic-MNIST epoch of `c` took 1.1-1.6 s on two threads and
+    0.46-0.76 s on one, against 0.29 s quiet).
     """
     cores = os.cpu_count() or 1
     others = others_running()

@@ -35,7 +35,7 @@ COLUMNS = [
 ]
 NUMERIC = ["cores", "threads", "rounds", "loops", "t_min_s", "t_median_s", "t_iqr_s", "t_mean_s",
            "t_stddev_s", "t_predicted_s", "flops", "bytes", "gflops_per_s", "intensity",
-           "peak_mem_bytes", "rel_err", "tol"]
+           "peak_mem_bytes", "rel_err", "tol", "instructions", "flops_per_instruction"]
 STATUSES = ("ok", "wrong", "unsupported", "unavailable", "over_budget", "error")
 
 

@@ -114,7 +114,7 @@ def run(args) -> int:
         if not distributed.is_root():  # rank 0 alone stores, prints and renders
             return distributed.follow(cells, options)
         distributed.abort_on_uncaught()
-    warning = machine.busy_warning()
+    warning = None if args.instructions else machine.busy_warning()  # counts ignore load
     if warning:
         print(warning, file=sys.stderr)
     writer = store.open_run(args.results)

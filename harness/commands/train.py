@@ -161,8 +161,11 @@ def train_isolated(name: str, spec: dict) -> tuple:
     relay_thread.start()
     message = None
     try:
-        proc.stdin.write(json.dumps({**spec, "impl": name}))
-        proc.stdin.close()
+        try:
+            proc.stdin.write(json.dumps({**spec, "impl": name}))
+            proc.stdin.close()
+        except BrokenPipeError:  # it died before reading its spec: its row says why below
+            pass
         for line in proc.stdout:
             if line.startswith(isolate.PREFIX):
                 message = json.loads(line[len(isolate.PREFIX):])

@@ -173,8 +173,9 @@ int gemm_set_kernel(const char* name)
  * gradient), since the kernel broadcasts a[i, p] through both strides; b row-major (cs == 1),
  * since it loads 16 consecutive columns. Only a panel of b with columns past the end is packed,
  * zero-padded: the kernel reads all NR columns of b, but only the rows of a it computes.
- * (BLIS's "sup" path for small and skinny products rests on the same trade.) Large products
- * still pack: in place, every k step of a panel is another cache line, and another page. */
+ * (BLIS's "sup" path for small and skinny products rests on the same trade.) Where the other
+ * operand is large, its reuse pays for the copy, and in place every k step of a panel would be
+ * another cache line and, with long rows, another page. */
 #define IN_PLACE_MAX_REUSE 16
 
 // a[ic:ic+mc, pc:pc+kc] -> micro-panels of MR rows, each (kc, MR), rows past mc zero.

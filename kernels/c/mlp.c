@@ -43,7 +43,8 @@ static void share(ptrdiff_t n, int t, int team, ptrdiff_t* lo, ptrdiff_t* hi)
 
 /* Rung 4: a thread per GEMM_MIN_MULADDS_PER_THREAD of the forward's multiply-adds (the backward
  * has about as many), at most `threads` and at most one per MR rows of the batch. Other rungs:
- * one. The 784-128-64-10 model at batch 64 (7M multiply-adds) gets 2, the digits' 64-32-10 one. */
+ * one. The 784-128-64-10 model at batch 64 (7M multiply-adds) gets up to 3 (2 on 2 cores), the
+ * digits' 64-32-10 one. */
 static int team_for(int rung, int threads, ptrdiff_t B, int L, const ptrdiff_t* width)
 {
     if (rung != GEMM_THREADS) return 1;

@@ -68,8 +68,8 @@ int gemm_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, fl
  * microseconds to wake and join on an idle machine, so the MNIST model (7M multiply-adds a
  * forward) is worth splitting: on a 2-core VM its fused step took 0.28 ms on 2 threads against
  * 0.48 ms on 1. On a machine shared with other work a team member that is descheduled holds up
- * the join for a time slice: beside two busy processes a synthetic-MNIST epoch took 1.1-1.5 s
- * on 2 threads, 0.46-0.50 s on 1 (0.29 s on 2 threads, quiet). Run on one thread there
+ * the join for a time slice: beside two busy processes a synthetic-MNIST epoch took 1.1-1.6 s
+ * on 2 threads, 0.46-0.76 s on 1 (0.29 s on 2 threads, quiet). Run on one thread there
  * (threadpool_limits(1), OMP_NUM_THREADS=1). */
 #define GEMM_MIN_MULADDS_PER_THREAD (1 << 21)
 
