@@ -263,7 +263,8 @@ static void blocked_loops(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view
                                                           : a_packed + ip * MR * kc;
                         const ptrdiff_t a_rs = a_in_place ? a.rs : 1, a_cs = a_in_place ? a.cs : MR;
                         if (cols == NR) {
-                            kernel(kc, a_panel, a_rs, a_cs, b_panel, b_step, c, ldc, acc, (int)rows);
+                            kernel(kc, a_panel, a_rs, a_cs, b_panel, b_step, c, ldc, acc,
+                                   (int)rows);
                             continue;
                         }
                         kernel(kc, a_panel, a_rs, a_cs, b_panel, b_step, edge, NR, 0, (int)rows);

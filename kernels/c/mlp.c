@@ -77,17 +77,18 @@ static int fwd_rows(product_cfg run, ptrdiff_t lo, ptrdiff_t hi, int L, const pt
                     float* probs_BC, double* loss_sum)
 {
     const ptrdiff_t rows = hi - lo, C = width[L];
-    const float* in_RI = x_BI + lo * width[0];  // R: this slab's rows of B
+    // Bt: this thread's slab of the batch's rows (as impls/sharded.py's p marks a rank's block)
+    const float* in_BtI = x_BI + lo * width[0];
     for (int l = 0; l < L; l++) {
         const ptrdiff_t I = width[l], O = width[l + 1];
-        float* out_RO = (l < L - 1 ? h[l] : logits_BC) + lo * O;
-        bias_rows(rows, O, b[l], out_RO);  // then out += in @ w
-        if (gemm(run.rung, rows, O, I, (view){in_RI, I, 1}, (view){w[l], O, 1}, out_RO, O, 1,
+        float* out_BtO = (l < L - 1 ? h[l] : logits_BC) + lo * O;
+        bias_rows(rows, O, b[l], out_BtO);  // then out += in @ w
+        if (gemm(run.rung, rows, O, I, (view){in_BtI, I, 1}, (view){w[l], O, 1}, out_BtO, O, 1,
                  run.threads)) {
             return -1;
         }
-        if (l < L - 1) relu_fwd(rows * O, out_RO, out_RO);
-        in_RI = out_RO;
+        if (l < L - 1) relu_fwd(rows * O, out_BtO, out_BtO);
+        in_BtI = out_BtO;
     }
     *loss_sum = softmax_xent_fwd(rows, C, logits_BC + lo * C, labels_B + lo, probs_BC + lo * C);
     return 0;
@@ -129,12 +130,12 @@ static int dz_rows(product_cfg run, ptrdiff_t B, ptrdiff_t lo, ptrdiff_t hi, int
                      1.0f / (float)B);
     for (int l = L - 1; l > 0; l--) {
         const ptrdiff_t I = width[l], O = width[l + 1];
-        float* dx_RI = dz[l - 1] + lo * I;
-        if (gemm(run.rung, rows, I, O, (view){dz[l] + lo * O, O, 1}, (view){w[l], 1, O}, dx_RI,
+        float* dx_BtI = dz[l - 1] + lo * I;
+        if (gemm(run.rung, rows, I, O, (view){dz[l] + lo * O, O, 1}, (view){w[l], 1, O}, dx_BtI,
                  I, 0, run.threads)) {
             return -1;
         }
-        relu_bwd(rows * I, h[l - 1] + lo * I, dx_RI, dx_RI);
+        relu_bwd(rows * I, h[l - 1] + lo * I, dx_BtI, dx_BtI);
     }
     return 0;
 }
