@@ -225,6 +225,7 @@ static void* alloc_floats(ptrdiff_t n)
     return aligned_alloc(64, (size_t)round_up(n * (ptrdiff_t)sizeof(float), 64));
 }
 
+// a_packed NULL: a is read in place (a_in_place).
 static void blocked_loops(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN,
                           float* c_MN, ptrdiff_t ldc, int accumulate, float* a_packed,
                           float* b_packed)
@@ -235,8 +236,7 @@ static void blocked_loops(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view
     const ptrdiff_t k_step = (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC);
     const ptrdiff_t m_step = round_up((M + (M + MC - 1) / MC - 1) / ((M + MC - 1) / MC), MR);
     // Whole panels of an operand read in place, or packed (see IN_PLACE_MAX_REUSE)
-    const int a_in_place = (a_MK.rs == 1 || a_MK.cs == 1)
-                           && (min_ptrdiff(N, NC) + NR - 1) / NR <= IN_PLACE_MAX_REUSE;
+    const int a_in_place = a_packed == NULL;
     const int b_in_place = b_KN.cs == 1 && (M + MR - 1) / MR <= IN_PLACE_MAX_REUSE;
     for (ptrdiff_t jc = 0; jc < N; jc += NC) {
         const ptrdiff_t nc = min_ptrdiff(NC, N - jc);
@@ -284,12 +284,18 @@ int gemm_blocked(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, fl
                  ptrdiff_t ldc, int accumulate)
 {
     const ptrdiff_t kc = min_ptrdiff(KC, K);
-    float* a_packed = alloc_floats(round_up(min_ptrdiff(MC, M), MR) * kc);  // (MC, KC)
+    // a read in place (see IN_PLACE_MAX_REUSE) needs no buffer: a call of the MNIST step's
+    // fused model would otherwise allocate 200 KiB on each thread for nothing
+    const int a_in_place = (a_MK.rs == 1 || a_MK.cs == 1)
+                           && (min_ptrdiff(N, NC) + NR - 1) / NR <= IN_PLACE_MAX_REUSE;
+    float* a_packed = a_in_place ? NULL
+                                 : alloc_floats(round_up(min_ptrdiff(MC, M), MR) * kc);  // (MC, KC)
     float* b_packed = alloc_floats(round_up(min_ptrdiff(NC, N), NR) * kc);  // (KC, NC)
-    if (a_packed && b_packed) {
+    const int allocated = (a_in_place || a_packed) && b_packed;
+    if (allocated) {
         blocked_loops(M, N, K, a_MK, b_KN, c_MN, ldc, accumulate, a_packed, b_packed);
     }
     free(a_packed);
     free(b_packed);
-    return a_packed && b_packed ? 0 : -1;
+    return allocated ? 0 : -1;
 }
