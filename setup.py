@@ -1,5 +1,5 @@
 """Builds the C rung's extension module, nnladder_c, from kernels/c/*.c (metadata: pyproject.toml),
-and harness._callgrind (harness/count.py's instruction counts) where valgrind's headers exist.
+and harness.measure._callgrind (harness/measure/count.py's instruction counts) where valgrind's headers exist.
 
 The build is optional: without a working C compiler the project still installs, the build
 prints why, and impls/c_ext.py reports itself unavailable with that reason. OpenMP is used where
@@ -49,7 +49,7 @@ class OptionalBuildExt(build_ext):
         super().copy_extensions_to_source()  # only what was built
 
     def build_extension(self, ext):
-        if ext.name == "harness._callgrind":
+        if ext.name == "harness.measure._callgrind":
             try:
                 super().build_extension(ext)
             except Exception as error:  # noqa: BLE001 - only `run --instructions` needs it
@@ -85,7 +85,7 @@ setup(
                                                                           numpy.get_include()],
                            depends=[str(p.relative_to(HERE))
                                     for p in (HERE / "kernels" / "c").glob("*.h")])]
-    + ([Extension("harness._callgrind", sources=["harness/_callgrind.c"])]
+    + ([Extension("harness.measure._callgrind", sources=["harness/measure/_callgrind.c"])]
        if HAVE_CALLGRIND_H else []),
     cmdclass={"build_ext": OptionalBuildExt},
 )

@@ -38,9 +38,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import ab, compare, store
+from harness import ab, compare
 from harness.commands.ab import QUICK_TIME_PER_CELL, REPEATS
-from harness.machine import ROOT
+from harness.results import store
+from harness.results.machine import ROOT
 
 PADDING = '''
 
@@ -84,7 +85,7 @@ def slowed_commit(base_sha: str, impl: str, slowdown: float, clock: str) -> str:
     """base_sha with the runner padding impl's cells by `slowdown`, measured on `clock`."""
     padding = PADDING.format(impl=impl, slowdown=slowdown, percent=round(slowdown * 100),
                              clock=clock)
-    return throwaway_commit(base_sha, "harness/runner.py", lambda text: text + padding,
+    return throwaway_commit(base_sha, "harness/execute/lifecycle.py", lambda text: text + padding,
                             f"{impl} {slowdown:.0%} slower")
 
 
@@ -95,7 +96,7 @@ def cpu_clock_commit(base_sha: str) -> str:
         start, end = text.index("def _round("), text.index("def measure(")
         return text[:start] + text[start:end].replace("time.perf_counter()",
                                                       "time.process_time()") + text[end:]
-    return throwaway_commit(base_sha, "harness/timing.py", edit, "rounds timed in CPU time")
+    return throwaway_commit(base_sha, "harness/measure/timing.py", edit, "rounds timed in CPU time")
 
 
 def sides(results: Path) -> tuple:

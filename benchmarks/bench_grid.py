@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import runner
-from harness.timing import Stats
+from harness.execute import lifecycle as runner
+from harness.measure.timing import Stats
 
 
 def test_cell(cell, grid, benchmark):

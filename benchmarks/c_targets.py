@@ -10,10 +10,10 @@
 Threads are set as for BLAS, with threadpoolctl (OpenBLAS and the extension's OpenMP alike)
 and torch.set_num_threads for PyTorch; every row records its thread count. Every cell of an
 impl goes through the runner: checked against the float64 reference, then timed by
-harness/timing.py. numpy.matmul, the plain step and PyTorch are reference rows, not gated.
+harness/measure/timing.py. numpy.matmul, the plain step and PyTorch are reference rows, not gated.
 Contenders are timed in alternating rounds, so load from other work on a shared machine hits
 them alike. A rung too slow for `--budget` seconds a cell (c-naive at 2048^3) is recorded
-over_budget with its predicted time, fitted from its smaller size (harness/budget.py).
+over_budget with its predicted time, fitted from its smaller size (harness/measure/budget.py).
 Rows are stored under results/ like a `python -m harness run`.
 """
 
@@ -28,10 +28,13 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks.plain_numpy import make_step
 from benchmarks.torch_mlp import make_torch_step
-from harness import registry, runner, store, timing
-from harness.budget import CALLS_PER_CELL, Budget
+from harness import registry
+from harness.execute import lifecycle as runner
+from harness.measure import timing
+from harness.measure.budget import CALLS_PER_CELL, Budget
+from harness.measure.timing import Stats
 from harness.models import HYPER
-from harness.timing import Stats
+from harness.results import store
 from harness.workloads import WORKLOADS
 
 C_RUNGS = ("c-naive", "c-loops", "c-blocked", "c")

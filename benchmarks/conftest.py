@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness import registry, runner, store
-from harness.budget import Budget
+from harness import registry
+from harness.execute import lifecycle as runner
+from harness.measure.budget import Budget
+from harness.results import store
 
 
 def _split(value):
@@ -58,7 +60,7 @@ def grid(request):
         writer = store.open_run()
         for row in session.rows:
             writer.append(row)
-        from harness import report  # matplotlib: only when there is something to render
+        from harness.report import summary as report
 
         print(f"\nstored {len(session.rows)} rows in {writer.path}; report: "
               f"{report.render(store.load())}")

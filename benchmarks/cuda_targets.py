@@ -8,7 +8,7 @@
   the same GPU. Target: cuda-tiled at least as fast.
 
 Every cell goes through the runner: checked against the float64 reference before it is
-timed with CUDA events (harness/timing_cuda.py), peak device memory from CuPy's pool. The
+timed with CUDA events (harness/measure/timing_cuda.py), peak device memory from CuPy's pool. The
 rows are stored under results/ like a `python -m harness run`. The MNIST pair is timed in
 alternating rounds, so drift on the GPU hits both alike. Where there is no GPU it says so
 and exits 0.
@@ -28,8 +28,10 @@ import sys
 import numpy as np
 
 from benchmarks.torch_mlp import make_torch_step
-from harness import registry, runner, store
-from harness.timing import Stats
+from harness import registry
+from harness.execute import lifecycle as runner
+from harness.measure.timing import Stats
+from harness.results import store
 from harness.workloads import WORKLOADS
 
 TILED_RUNGS = ("tiled", "blocktile", "vectorized", "warptile")
@@ -62,7 +64,7 @@ def torch_step(host: dict, layers: int):
 
 
 def mnist_rows(time_s: float, rounds: int = 5) -> list:
-    from harness import timing_cuda
+    from harness.measure import timing_cuda
 
     work = WORKLOADS["mnist_mlp"]
     size = work.sizes[0]

@@ -16,8 +16,8 @@ import numpy as np
 
 from benchmarks.plain_numpy import make_step
 from harness import registry
+from harness.measure.timing import measure
 from harness.models import HYPER
-from harness.timing import measure
 from harness.workloads import WORKLOADS, Placed
 
 

@@ -4,7 +4,7 @@
 
 Default cell: the column-parallel linear forward at B = 256, I = O = 4096 (the issue's target:
 P = 2 at least 1.7x faster than P = 1 on a 2-core machine). Each trial of each P is one MPI
-job of this module (`--as-rank`): it runs the cell through harness.distributed.run_cell (the
+job of this module (`--as-rank`): it runs the cell through harness.execute.mpi.run_cell (the
 slowest rank's time, its compute / communication split, the bytes each rank sent) and prints
 rank 0's row. The rows are stored as one run under results/<machine>/, like those of
 `python -m harness run`, and printed as a table: per P the trial with the median time, the
@@ -23,8 +23,11 @@ import os
 import subprocess
 import sys
 
-from harness import distributed, machine, registry, runner, store
-from harness.budget import Budget
+from harness import registry
+from harness.execute import lifecycle as runner
+from harness.execute import mpi as distributed
+from harness.measure.budget import Budget
+from harness.results import machine, store
 from harness.workloads import size_label
 
 ROW = "@@row "
@@ -105,7 +108,7 @@ def main(argv=None) -> int:
     rows = []
     for trial, ranks in ((t, int(p)) for t in range(args.trials) for p in args.ranks.split(",")):
         done = subprocess.run(
-            [*cls.launch_prefix({"ranks": ranks}), sys.executable, "-m",
+            [*cls.launch_prefix(ranks), sys.executable, "-m",
              "benchmarks.sharded_scaling", "--as-rank", "--impl", args.impl, "--phase",
              args.phase, "--size", args.size, "--time-per-cell", str(args.time_per_cell)],
             capture_output=True, text=True, timeout=600, cwd=machine.ROOT)

@@ -17,8 +17,8 @@ import tempfile
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from harness import store
-from harness.machine import ROOT
+from harness.results import store
+from harness.results.machine import ROOT
 
 SAFE_REF = re.compile(r"[A-Za-z0-9._/@{}~^:+-]+")
 

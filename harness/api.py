@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from harness import registry
-from harness.check import to_host
 from harness.contract import OPS, check_host_array, check_shapes
+from harness.measure.gate import to_host
 
 
 def call(impl_name: str, op: str, *arrays: np.ndarray, **kwargs):

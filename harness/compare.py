@@ -24,7 +24,7 @@ interval is a percentile bootstrap of the ratio of the two median rounds, with a
 generator, so the same results always give the same verdict. It cannot see run-to-run drift:
 the threshold guards against it, and `ab` makes several runs for this reason.
 
-Instruction counts (`run --instructions`, harness/count.py) are compared as what they are:
+Instruction counts (`run --instructions`, harness/measure/count.py) are compared as what they are:
 near-exact. A cell's count on a side is the median over its runs, the ratio HEAD / BASE, and
 the interval the range of ratios between any run of one side and any of the other (runs of
 one commit agree to the instruction). Their threshold is COUNT_THRESHOLD, not the times' 10%,

@@ -137,20 +137,42 @@ class Impl:
         """Extra facts for the result rows of this impl, e.g. {"threads": 2}."""
         return {}
 
-    # An impl whose ops run as the ranks of an MPI job sets its mpi4py communicator here; the
-    # harness then runs each cell on every rank in step and times the slowest
-    # (harness/distributed.py), reading `traffic()` for the compute / communication split.
+    # -- hooks the harness calls; the defaults are those of a rung in one process ---------
+    # True for an impl whose ops run as the ranks of an MPI job: the harness starts its worker
+    # through `launch_prefix`, runs each cell on every rank in step and times the slowest
+    # (harness/execute/mpi.py), reading `traffic()` for the compute / communication split.
+    runs_on_ranks: bool = False
+    # The mpi4py communicator of such an impl (set by its constructor); None in one process.
     comm = None
+    # Models this impl runs whole with its own code instead of op by op (harness/models.py):
+    # "mlp" means it offers mlp_forward and mlp_backward below.
+    fused: frozenset = frozenset()
+
+    @classmethod
+    def launch_prefix(cls, ranks: int) -> list:
+        """The command prefix that starts the harness's worker for this impl with `ranks`
+        processes (mpiexec -n P ...); [] for an impl that runs in one plain process."""
+        return []
 
     def traffic(self) -> dict:
-        """Running counters of an impl with `comm`: "comm_s" (seconds in collectives),
-        "weight_bytes" (weights and biases this rank holds) and, per collective, "<name>_calls"
-        and "<name>_bytes" (bytes this rank sent)."""
+        """Running counters of an impl that runs on ranks: "comm_s" (seconds in collectives),
+        "weight_bytes" (weights and biases this rank holds) and, per collective,
+        "<name>_calls" and "<name>_bytes" (bytes this rank sent)."""
         return {}
 
     def device_peak_bytes(self, fn) -> int | None:
         """Peak device memory of one fn() call, for impls whose arrays live off the host."""
         return None
+
+    def mlp_forward(self, params, x_BI, labels_B):
+        """The fused MLP forward and loss, called when "mlp" is in `fused`: params is
+        [w0_IO, b0_O, w1_IO, ...]; -> (loss, probs_BC, cache for mlp_backward)."""
+        raise NotImplementedError
+
+    def mlp_backward(self, params, cache, labels_B):
+        """The fused MLP backward, called when "mlp" is in `fused`: -> grads in the order of
+        params."""
+        raise NotImplementedError
 
     # -- placement ------------------------------------------------------------------------
     def put(self, x_np: np.ndarray, role: str):

@@ -40,9 +40,9 @@ def apply_update(ops, opt, params, grads, state, t, lr=None):
 
 
 def mlp_forward(ops, params, x_BI, labels_B):
-    """-> (loss, probs_BC, cache). An impl with its own fused `mlp_forward` and `mlp_backward`
-    runs the whole model (sharded-mlp pairs its layers, which single ops cannot say)."""
-    if hasattr(ops, "mlp_forward"):
+    """-> (loss, probs_BC, cache). An impl that fuses the MLP (contract.Impl.fused) runs the
+    whole model its own way (sharded-mlp pairs its layers, which single ops cannot say)."""
+    if "mlp" in ops.fused:
         return ops.mlp_forward(params, x_BI, labels_B)
     n_layers = len(params) // 2
     inputs, pre = [], []
@@ -59,7 +59,7 @@ def mlp_forward(ops, params, x_BI, labels_B):
 
 def mlp_backward(ops, params, cache, labels_B):
     """-> grads, in the order of params"""
-    if hasattr(ops, "mlp_backward"):
+    if "mlp" in ops.fused:
         return ops.mlp_backward(params, cache, labels_B)
     inputs, pre, probs_BC = cache
     n_layers = len(params) // 2

@@ -9,7 +9,7 @@ them share every other op (elementwise, softmax, cross-entropy, optimizers: kern
     c          GEMM rung 4: rung 3 on every thread                 (kernels/c/gemm_4_threads.c)
 
 The MLP model is fused: its forward and its backward are one call into C each (kernels/c/mlp.c,
-models.mlp_forward's hook), and the backward skips the first layer's input gradient. On `c` the
+the contract's `fused` hook), and the backward skips the first layer's input gradient. On `c` the
 threads split the model by rows of the batch rather than each product by itself.
 
 Threads: only `c` uses more than one, as many as OpenMP's max threads at each call: set it as
@@ -67,6 +67,7 @@ class CImpl(Impl):
     device = "cpu"
     rung = 2
     gemm = 4  # the GEMM rung of kernels/c/gemm_<gemm>_*.c that this class uses
+    fused = frozenset({"mlp"})  # kernels/c/mlp.c
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -11,7 +11,7 @@ impl (the NumPy rung by default), the collectives here, through mpi4py. Three la
   dx_BI; dw_IpO stays on its rank; db_O (b_O is whole on every rank) needs no collective.
 - `sharded-mlp`: Megatron's pairing, column then row with the activation left split between
   them: one all-reduce forward and one backward per pair (a last, unpaired layer is
-  column-parallel). It runs the MLP models whole (models.py's fused-model hook); a lone
+  column-parallel). It runs the MLP models whole (the contract's `fused` hook); a lone
   linear has no partner, so it is left to sharded-col and sharded-row.
 
 Every other op runs in the base impl: on whole arrays, or block by block on shards that share
@@ -103,10 +103,11 @@ class ShardedImpl(Impl):
             return "no mpiexec found beside Python or on PATH: pip install mpich"
         return cls.base_class.unavailable_reason()
 
+    runs_on_ranks = True
+
     @classmethod
-    def launch_prefix(cls, options: dict) -> list:
-        """isolate's command prefix: one rank per process of `mpiexec -n P`."""
-        ranks = options.get("ranks", 2)
+    def launch_prefix(cls, ranks: int) -> list:
+        """The worker's command prefix: one rank per process of `mpiexec -n P`."""
         if not isinstance(ranks, int) or ranks < 1:
             raise ValueError(f"--ranks must be a whole number >= 1, got {ranks!r}")
         # One BLAS / OpenMP thread per rank from the start: the parallelism is the ranks.
@@ -377,6 +378,7 @@ class MegatronMLP(ShardedImpl):
     """
 
     name = "sharded-mlp"
+    fused = frozenset({"mlp"})
 
     def split_axis(self, x_np, role):
         # put cannot know a weight's layer: everything starts column-parallel, and the row

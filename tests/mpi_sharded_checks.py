@@ -2,7 +2,7 @@
 
 Run by tests/test_sharded.py for P = 1..4 (one MPI job per P, since each start costs about a
 second). Every rank runs every check; a failed assert on any rank aborts the job with that
-rank's traceback (harness.distributed.abort_on_uncaught), so the test sees a non-zero exit.
+rank's traceback (harness.execute.mpi.abort_on_uncaught), so the test sees a non-zero exit.
 Rank 0 prints one line, `sharded checks ok: ...`, when all passed.
 
 Sizes are chosen so that no split dimension is divisible by 3 or 4 (uneven blocks) and none
@@ -18,8 +18,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import distributed, models, registry, runner  # noqa: E402
-from harness.check import rel_err  # noqa: E402
+from harness import models, registry
+from harness.execute import lifecycle as runner
+from harness.execute import mpi as distributed
+from harness.measure.gate import rel_err  # noqa: E402
 
 TOL = 1e-5  # the issue's bound on forward outputs and every gradient
 distributed.abort_on_uncaught()
@@ -167,7 +169,7 @@ def check_collectives():
 
 def check_harness_rows():
     """Through the runner: slowest-rank time split into compute + comm, per-call traffic."""
-    from harness.budget import Budget
+    from harness.measure.budget import Budget
 
     B, n_in, n_out = 8, 12, 24  # divisible by 1..4: the formulas hold on every rank
     size = (("B", B), ("I", n_in), ("O", n_out))

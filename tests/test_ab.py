@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness import ab, cli
-from harness.machine import ROOT
+from harness.results.machine import ROOT
 
 
 @pytest.mark.parametrize("ref", ["-x", "--upload-pack=touch /tmp/pwned", "", "HEAD; rm -rf /",

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import ceilings, report
-from harness.machine import ROOT
+from harness.report import summary as report
+from harness.results import ceilings
+from harness.results.machine import ROOT
 from tests.test_report import CEILINGS, table_of_every_status
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, machine, store
+from harness import cli
 from harness.commands import COMMANDS
+from harness.results import machine, store
 
 
 def harness(*args, cwd=None):

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness import cli, compare, machine, store
+from harness import cli, compare
+from harness.results import machine, store
 
 RNG = np.random.default_rng(1)
 

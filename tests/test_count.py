@@ -1,6 +1,7 @@
-"""Instruction counts (harness/count.py): `run --instructions` under valgrind, and `compare`.
+"""Instruction counts (harness/measure/count.py): `run --instructions` under valgrind, and
+`compare`.
 
-The runs need valgrind and harness._callgrind (built where valgrind's headers are); the
+The runs need valgrind and harness.measure._callgrind (built where valgrind's headers are); the
 comparison and the refusals do not.
 """
 
@@ -9,8 +10,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from harness import cli, compare, count, store
+from harness import cli, compare
 from harness.commands import ab as ab_command
+from harness.measure import count
+from harness.results import store
 
 NO_COUNTING = count.unavailable_reason()
 needs_valgrind = pytest.mark.skipif(NO_COUNTING is not None, reason=str(NO_COUNTING))
@@ -91,7 +94,7 @@ def test_counting_refuses_in_process_and_without_valgrind(tmp_path, monkeypatch,
 
 @needs_valgrind
 def test_the_helper_refuses_to_count_outside_valgrind():
-    from harness import _callgrind
+    from harness.measure import _callgrind
 
     assert _callgrind.on_valgrind() is False
     with pytest.raises(RuntimeError, match="not running under valgrind"):

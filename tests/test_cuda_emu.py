@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import runner
-from harness.check import rel_err
+from harness.execute import lifecycle as runner
+from harness.measure.gate import rel_err
 from harness.reference import Reference
 from impls._cuda_base import KERNELS, kernel_names
 from impls.cuda_cublas import CudaCublas

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import registry, runner
-from harness.check import rel_err
+from harness import registry
 from harness.contract import OPS, Impl
+from harness.execute import lifecycle as runner
+from harness.measure.gate import rel_err
+from harness.measure.timing import Stats
 from harness.reference import Reference
-from harness.timing import Stats
 from impls._cuda_base import cuda_unavailable_reason
 
 CUDA_IMPLS = {"cuda-naive": 3, "cuda-tiled": 4, "cuda-cublas": 4}
@@ -132,7 +133,7 @@ def test_every_tiled_rung_matches_reference_on_odd_and_large_sizes(kernel):
 
 @needs_gpu
 def test_cuda_event_timing_and_device_peak():
-    from harness import timing_cuda
+    from harness.measure import timing_cuda
 
     impl = registry.create("cuda-tiled")
     a = impl.put(np.ones((512, 512), np.float32), "activation")

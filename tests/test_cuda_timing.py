@@ -1,4 +1,4 @@
-"""The GPU timing protocol (harness/timing_cuda.py), run against a stand-in for CuPy.
+"""The GPU timing protocol (harness/measure/timing_cuda.py), run against a stand-in for CuPy.
 
 The stand-in keeps a clock that only calls advance, events that read it when recorded, and a
 log of what happened in what order: so the protocol (warm-up, a repeat count that fills the
@@ -46,9 +46,9 @@ def fake_cupy(monkeypatch):
         Device=lambda: types.SimpleNamespace(attributes={"L2CacheSize": L2_BYTES}))
     monkeypatch.setitem(sys.modules, "cupy", cupy)
     # A fresh import on the stand-in; monkeypatch puts back whatever was there before.
-    monkeypatch.delitem(sys.modules, "harness.timing_cuda", raising=False)
+    monkeypatch.delitem(sys.modules, "harness.measure.timing_cuda", raising=False)
     monkeypatch.delattr(harness, "timing_cuda", raising=False)
-    timing_cuda = importlib.import_module("harness.timing_cuda")
+    timing_cuda = importlib.import_module("harness.measure.timing_cuda")
 
     def call_taking(ms):
         def fn():
@@ -57,7 +57,8 @@ def fake_cupy(monkeypatch):
         return fn
 
     yield timing_cuda, call_taking, log
-    sys.modules.pop("harness.timing_cuda", None)  # not left for code that wants the real one
+    # not left for code that wants the real one
+    sys.modules.pop("harness.measure.timing_cuda", None)
     vars(harness).pop("timing_cuda", None)
 
 

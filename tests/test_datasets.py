@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from harness import datasets
-from harness.datasets import DatasetError, read_idx
+from harness.train import datasets
+from harness.train.datasets import DatasetError, read_idx
 
 IDX_CODES = {np.dtype("u1"): 0x08, np.dtype("i1"): 0x09, np.dtype("i2"): 0x0B,
              np.dtype("i4"): 0x0C, np.dtype("f4"): 0x0D, np.dtype("f8"): 0x0E}

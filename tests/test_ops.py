@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from harness import registry
-from harness.check import rel_err
 from harness.contract import OPS
+from harness.measure.gate import rel_err
 from harness.reference import Reference
 from tests import op_cases
 from tests.conftest import impl_params

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import types
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import harness
-from harness import ceilings, machine, plots, report, store
+from harness.report import plots
+from harness.report import summary as report
+from harness.results import ceilings, machine, store
 
 CEILINGS = {"machine": machine.machine_name(), "measured_at": "2026-01-01T00:00:00+00:00",
             "gemm_gflops_per_s": 100.0, "copy_gb_per_s": 10.0, "gemm_n": 2048,
@@ -135,8 +135,7 @@ def test_training_figures_come_from_train_report(monkeypatch):
         return [("Training loss", fig)]
 
     fake = types.SimpleNamespace(figures=figures)
-    monkeypatch.setitem(sys.modules, "harness.train_report", fake)
-    monkeypatch.setattr(harness, "train_report", fake, raising=False)
+    monkeypatch.setattr(report, "training", fake)
     drawn = report.training_figures(table_of_every_status())
     assert seen == [{"train"}]
     assert [title for title, _ in drawn] == ["Training loss"]

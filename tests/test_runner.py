@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness import isolate, registry, runner
-from harness.budget import CALLS_PER_CELL, Budget
+from harness import registry
+from harness.execute import child as isolate
+from harness.execute import lifecycle as runner
+from harness.measure.budget import CALLS_PER_CELL, Budget
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def mpiexec(ranks: int, *command, env=None, timeout=120):
-    return subprocess.run([*COL.launch_prefix({"ranks": ranks}), *command], cwd=ROOT,
+    return subprocess.run([*COL.launch_prefix(ranks), *command], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
 

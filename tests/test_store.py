@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from harness import store
+from harness.results import store
 
 
 def row(i, **extra):

@@ -15,9 +15,13 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from harness import ceilings, cli, datasets, machine, registry, store, train, train_report
+from harness import cli, registry
 from harness.commands import train as train_command
 from harness.reference import Reference
+from harness.report import training as train_report
+from harness.results import ceilings, machine, store
+from harness.train import datasets
+from harness.train import loop as train
 from impls.numpy_impl import NumpyImpl
 from tests.conftest import impl_params
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness import ab
 from harness.commands.compare import add_options, report
-from harness.store import RESULTS
+from harness.results.store import RESULTS
 
 # Measured on a 2-core VM (README, "Reports and comparing commits"): a 30-300 us cell's
 # fastest round moves by ~5% (standard deviation) from one run to the next, so the ratio of

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import ab, compare, machine, store
+from harness import ab, compare
+from harness.results import machine, store
 
 HEX = re.compile(r"[0-9a-fA-F]{4,40}")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from harness import report, store
+from harness.report import summary as report
+from harness.results import store
 
 
 def add_parser(subparsers):

@@ -7,8 +7,13 @@ import sys
 import pandas as pd
 from tqdm import tqdm
 
-from harness import count, distributed, isolate, machine, registry, runner, store
-from harness.budget import Budget
+from harness import registry
+from harness.execute import child as isolate
+from harness.execute import lifecycle as runner
+from harness.execute import mpi as distributed
+from harness.measure import count
+from harness.measure.budget import Budget
+from harness.results import machine, store
 from harness.workloads import WORKLOADS
 
 
@@ -145,7 +150,7 @@ def run(args) -> int:
     print(summary(writer.rows))
     print(f"\nstored {len(writer.rows)} rows in {writer.path}")
     if not args.no_report:
-        from harness import report
+        from harness.report import summary as report
 
         path = report.render(store.load(args.results))
         print(f"report: {path}")

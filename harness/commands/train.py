@@ -5,7 +5,7 @@ epoch times, time to the target accuracy and test metrics. The final test accura
 impls that trained must lie within SPREAD_LIMIT_PP of each other: the cross-rung proof that
 every backward pass is right. Exit code 1 when they do not, or when an impl failed.
 
-Each impl trains in a child process of its own (harness/train_worker.py), as `run`'s cells do,
+Each impl trains in a child process of its own (harness/train/worker.py), as `run`'s cells do,
 so an impl that crashes costs its own row only; `--in-process` trains them all here.
 """
 
@@ -19,10 +19,14 @@ import threading
 import time
 from pathlib import Path
 
-from harness import datasets, isolate, machine, registry, store, train
+from harness import registry
 from harness.commands.run import _names
+from harness.execute import child as isolate
+from harness.execute.lifecycle import _missing_op
 from harness.models import HYPER
-from harness.runner import _missing_op
+from harness.results import machine, store
+from harness.train import datasets
+from harness.train import loop as train
 
 # Widths by dataset when --layers is not given: hidden layers between features and classes.
 DEFAULT_HIDDEN = {"digits": "32", "mnist": "128,64", "synthetic": "128,64"}
@@ -141,13 +145,13 @@ def train_one(name: str, data, config: train.Config, weights) -> tuple:
 
 
 def train_isolated(name: str, spec: dict) -> tuple:
-    """train_one in a child process (harness/train_worker.py) -> (row fields, saved path or None).
+    """train_one in a child process (harness/train/worker.py) -> (row fields, saved path or None).
 
     The child's stderr (its epoch lines) is passed through as it comes; when the child dies
     before its row (a segfault in native code), the row is an error with the signal and the
     child's last lines. The child has its own session, so Ctrl-C here stops it too.
     """
-    proc = subprocess.Popen([sys.executable, "-m", "harness.train_worker"],
+    proc = subprocess.Popen([sys.executable, "-m", "harness.train.worker"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     tail: collections.deque = collections.deque(maxlen=3)

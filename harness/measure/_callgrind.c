@@ -1,5 +1,5 @@
-/* harness._callgrind: valgrind's callgrind counts the instructions of exactly the calls asked
- * for (harness/count.py). The client requests below are no-ops outside valgrind. */
+/* harness.measure._callgrind: valgrind's callgrind counts the instructions of exactly the calls asked
+ * for (harness/measure/count.py). The client requests below are no-ops outside valgrind. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <valgrind/callgrind.h>
@@ -16,7 +16,7 @@ static PyObject* count(PyObject* self, PyObject* args)
     if (!PyArg_ParseTuple(args, "Ons:count", &fn, &calls, &label)) return NULL;
     if (!RUNNING_ON_VALGRIND) {
         PyErr_SetString(PyExc_RuntimeError,
-                        "count: not running under valgrind --tool=callgrind (harness/count.py "
+                        "count: not running under valgrind --tool=callgrind (harness/measure/count.py "
                         "starts the worker so)");
         return NULL;
     }
@@ -48,7 +48,7 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "harness._callgrind",
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "harness.measure._callgrind",
                                     "Instruction counts of chosen calls, under callgrind.", -1,
                                     methods};
 

@@ -7,10 +7,10 @@ counted in different orders and runs). So a 1% change in the work shows where a 
 time is lost in noise. `run --instructions` records them; `ab --instructions` compares two
 commits by them.
 
-How: each cell gets a fresh worker (harness/isolate.py) under `valgrind --tool=callgrind`
+How: each cell gets a fresh worker (harness/execute/child.py) under `valgrind --tool=callgrind`
 with instrumentation off, so imports and the correctness gate run at valgrind's lightest
 pace; the gate runs as in a timed run, the call is made WARMUP times uncounted (so that plans,
-caches and the interpreter's specialized code settle), then harness._callgrind switches
+caches and the interpreter's specialized code settle), then harness.measure._callgrind switches
 counting on for CALLS calls, with the garbage collector off, and dumps the count to a file of
 its own, read here. A fresh worker per cell, because a process's history moves a count: after
 other cells, its allocators' free lists and the interpreter's specializations changed a
@@ -33,7 +33,7 @@ import re
 import shutil
 from pathlib import Path
 
-from harness import runner
+from harness.execute import lifecycle as runner
 
 CALLS = 3  # counted calls of a cell (a count is exact: more only average first-call effects)
 WARMUP = 10  # uncounted calls first
@@ -48,9 +48,9 @@ def unavailable_reason() -> str | None:
     if shutil.which("valgrind") is None:
         return "valgrind is not installed (apt install valgrind): instructions are counted by it"
     try:
-        from harness import _callgrind  # noqa: F401 - built by setup.py beside nnladder_c
+        from harness.measure import _callgrind  # noqa: F401 - built by setup.py
     except ImportError as error:
-        return (f"harness._callgrind is not built ({error}): it needs valgrind's headers "
+        return (f"harness.measure._callgrind is not built ({error}): it needs valgrind's headers "
                 "(valgrind/callgrind.h) when the project is installed; reinstall with them")
     return None
 
@@ -60,7 +60,7 @@ def unsupported_reason(impl_class) -> str | None:
     if impl_class.device != "cpu":
         return (f"{impl_class.name} runs on {impl_class.device}: instruction counts see CPU "
                 "work only")
-    if hasattr(impl_class, "launch_prefix"):
+    if impl_class.runs_on_ranks:
         return f"{impl_class.name} runs on MPI ranks: instruction counts cover one process"
     return None
 
@@ -93,7 +93,7 @@ def count_cell(impl, cell) -> dict:
     valgrind slows by its translation of new code (an xor cell predicted MNIST's at hours); the
     worker's timeout bounds a cell. For a CPU rung in one process (see unsupported_reason), in
     a worker that launch() started."""
-    from harness import _callgrind
+    from harness.measure import _callgrind
 
     row, fn = runner.prepare(impl, cell, budget=None)
     if fn is None:  # wrong, unsupported, error: recorded as in a timed run

@@ -1,7 +1,7 @@
 """Figures of the training runs for the report: learning curves, time to accuracy, weight
 histograms per layer and the confusion matrix, built from the rows `train` stores.
 
-The report (harness/report.py) calls `figures(table)` and inlines what it returns. Figures
+The report (harness/report/summary.py) calls `figures(table)` and inlines what it returns. Figures
 are made with matplotlib's object API on the Agg canvas: no pyplot, no global backend state.
 """
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import machine
-from harness.machine import ROOT
+from harness.results import machine
+from harness.results.machine import ROOT
 
 RESULTS = ROOT / "results"
 

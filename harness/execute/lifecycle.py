@@ -2,7 +2,7 @@
 
 A cell's life: over budget? -> seeded inputs -> impl.put -> one call -> impl.get -> compare
 with the float64 reference (wrong: recorded, not timed) -> peak memory of one call -> timing.
-`prepare` does everything up to timing, so that both timers (harness/timing.py for
+`prepare` does everything up to timing, so that both timers (harness/measure/timing.py for
 `python -m harness run`, pytest-benchmark for benchmarks/) share one correctness gate.
 """
 
@@ -15,9 +15,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from harness import memory, registry, timing
-from harness.check import rel_err, to_host
+from harness import registry
 from harness.contract import OPS
+from harness.measure import memory, timing
+from harness.measure.gate import rel_err, to_host
 from harness.reference import Reference
 from harness.workloads import WORKLOADS, Placed, get_workload, size_label
 
@@ -139,7 +140,7 @@ def finish(row: dict, stats: timing.Stats, budget=None) -> dict:
 def timer_for(device: str):
     """The timing protocol of a device: wall clock on the CPU, CUDA events on a GPU."""
     if device == "cuda":
-        from harness import timing_cuda  # imports CuPy: only where a CUDA impl runs
+        from harness.measure import timing_cuda
 
         return timing_cuda.measure
     return timing.measure

@@ -2,8 +2,8 @@
 
 It reads a JSON spec on stdin (the impl, the dataset, the config, weights to load, where to save
 them), prints each epoch's progress to stderr, and answers with one protocol line on stdout
-(`@@nnladder {"kind": "row", ...}`), as harness/worker.py does for `run`. So a segfault in an
-impl's native code, or an impl that exits, costs that impl's row, not the other impls'.
+(`@@nnladder {"kind": "row", ...}`), as harness/execute/worker.py does for `run`. So a segfault
+in an impl's native code, or an impl that exits, costs that impl's row, not the other impls'.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import json
 import os
 import sys
 
-from harness import datasets, train
 from harness.commands.train import train_one
-from harness.isolate import PREFIX
+from harness.execute.child import PREFIX
+from harness.train import datasets
+from harness.train import loop as train
 
 
 def main() -> int:

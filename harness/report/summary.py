@@ -3,7 +3,7 @@
 The report covers one machine (the one of the newest run; timings of different machines do
 not mix): a headline table per workload and phase at the largest size any impl ran, with
 speedups over the pure-Python and NumPy rungs and the fraction of the machine's roofline;
-the figures of harness/plots.py (and harness/train_report.py's, where that module exists);
+the figures of harness/report/plots.py and harness/report/training.py;
 a correctness table; and the machine, commit and versions. Each cell shows its newest row;
 statuses are coloured (wrong/error red, over budget amber, unsupported/unavailable grey).
 Derived columns are computed here, never stored.
@@ -18,11 +18,13 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader
 
-from harness import ceilings as machine_ceilings
-from harness import machine, plots, registry
+from harness import registry
 from harness.compare import format_seconds
-from harness.machine import ROOT
-from harness.runner import PHASES
+from harness.execute.lifecycle import PHASES
+from harness.report import plots, training
+from harness.results import ceilings as machine_ceilings
+from harness.results import machine
+from harness.results.machine import ROOT
 from harness.workloads import WORKLOADS
 
 REPORTS = ROOT / "reports"
@@ -128,15 +130,11 @@ def figures(rows: pd.DataFrame, cells: pd.DataFrame, order: list, ceilings) -> l
 
 
 def training_figures(table: pd.DataFrame) -> list:
-    """harness/train_report.py's figures of the training rows, where that module exists."""
-    try:
-        from harness import train_report
-    except ImportError:
-        return []
+    """harness/report/training.py's figures of the training rows."""
     train = table[table["workload"] == "train"]
     if train.empty:
         return []
-    return [(title, plots.to_data_uri(fig)) for title, fig in train_report.figures(train)]
+    return [(title, plots.to_data_uri(fig)) for title, fig in training.figures(train)]
 
 
 def _machine_of_newest_run(table: pd.DataFrame) -> str:
@@ -182,7 +180,7 @@ def render(table: pd.DataFrame, out: Path | None = None, results=None,
     """
     out = Path(out or REPORTS / "summary.html")
     out.parent.mkdir(parents=True, exist_ok=True)
-    env = Environment(loader=PackageLoader("harness", "templates"), autoescape=True)
+    env = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=True)
     html = env.get_template("summary.html").render(**context(table, results, remeasure))
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(html)

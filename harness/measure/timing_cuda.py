@@ -17,7 +17,7 @@ import math
 
 import cupy
 
-from harness.timing import Stats
+from harness.measure.timing import Stats
 
 WARMUP_CALLS = 3
 ESTIMATE_CALLS = 5

@@ -1,8 +1,8 @@
 """Runs each impl's cells in a child process, so a crash or a hang costs one cell, not the run.
 
-The child (`python -m harness.worker`) reads its cells as JSON on stdin and answers on stdout
-with protocol lines (`@@nnladder {...}`): "start" before a cell, "row" after it. Anything else
-an impl prints is passed over. When the child dies in a cell (a segfault in native code) or a
+The child (`python -m harness.execute.worker`) reads its cells as JSON on stdin and answers on
+stdout with protocol lines (`@@nnladder {...}`): "start" before a cell, "row" after it. Anything
+else an impl prints is passed over. When the child dies in a cell (a segfault in native code) or a
 cell outlives its timeout, that cell is recorded as `error` with the cause, and a new child
 goes on with the next cell, carrying the budget's history so far.
 """
@@ -20,8 +20,9 @@ import threading
 import time
 from pathlib import Path
 
-from harness import count, registry
-from harness.runner import Cell, describe, unavailable_rows
+from harness import registry
+from harness.execute.lifecycle import Cell, describe, unavailable_rows
+from harness.measure import count
 
 PREFIX = "@@nnladder "
 
@@ -59,14 +60,14 @@ def _cause(proc, stderr_file) -> str:
 
 def _launch(impl: str, options: dict, scratch: str) -> tuple:
     """The child's command line and environment: an impl that needs several processes says
-    how to start them; counting instructions runs the child under callgrind (harness/count.py),
-    its files in scratch."""
+    how to start them; counting instructions runs the child under callgrind
+    (harness/measure/count.py), its files in scratch."""
     cls = registry.get_class(impl)
     if options.get("instructions"):
         prefix, env = count.launch(Path(scratch))
     else:
-        prefix, env = (cls.launch_prefix(options) if hasattr(cls, "launch_prefix") else []), None
-    return [*prefix, sys.executable, "-m", "harness.worker"], env
+        prefix, env = cls.launch_prefix(options["ranks"]), None
+    return [*prefix, sys.executable, "-m", "harness.execute.worker"], env
 
 
 def _run_child(impl, cells, options, history, on_row) -> int:

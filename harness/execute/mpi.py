@@ -16,7 +16,7 @@ only if every rank makes the same decisions. So, under MPI:
 
 An impl is distributed when it sets `comm` (contract.Impl); its `traffic()` counters give the
 compute / communication split and the bytes each rank sent per collective. Starting the job is
-the impl's side: isolate asks its class for `launch_prefix` (mpiexec of the mpich wheel, -n P),
+the impl's side: the child protocol asks its class for `launch_prefix` (mpiexec of the mpich wheel, -n P),
 since an impl imports nothing of the harness. The harness imports mpi4py only here and only
 when MPI is in use: it is an optional extra.
 """
@@ -30,8 +30,8 @@ import sys
 import time
 import traceback
 
-from harness import runner
-from harness.timing import MIN_ROUND_S, Stats
+from harness.execute import lifecycle as runner
+from harness.measure.timing import MIN_ROUND_S, Stats
 
 # Seconds a rank whose cell failed waits for the others to reach the same point before it
 # concludes that it failed alone and aborts the job (they all arrive at once when they all
@@ -61,7 +61,7 @@ def is_root() -> bool:
 
 
 def is_distributed(impl) -> bool:
-    return getattr(impl, "comm", None) is not None
+    return impl.comm is not None
 
 
 def abort_on_uncaught() -> None:
@@ -210,7 +210,7 @@ def create(name: str):
     rank 0 runs the single-process impls alone (`mpiexec ... harness run`)."""
     from harness import registry
 
-    if under_mpiexec() and hasattr(registry.get_class(name), "launch_prefix"):
+    if under_mpiexec() and registry.get_class(name).runs_on_ranks:
         _idle_until_all_arrive(_world())
     return registry.create(name)
 
@@ -244,13 +244,11 @@ def follow(cells: list, options: dict) -> int:
     impls' cells in step with rank 0 (which runs, stores and prints everything) and stay out
     of the single-process impls, which rank 0 runs alone."""
     from harness import registry
-    from harness.budget import Budget
+    from harness.measure.budget import Budget
 
     abort_on_uncaught()
     for name in dict.fromkeys(c.impl for c in cells):
-        # The same test as isolate's: an impl class that says how to launch its ranks.
-        if not hasattr(registry.get_class(name), "launch_prefix") \
-                or registry.unavailable_reason(name):
+        if not registry.get_class(name).runs_on_ranks or registry.unavailable_reason(name):
             continue
         impl, budget = create(name), Budget(options["budget_s"])
         for cell in (c for c in cells if c.impl == name):

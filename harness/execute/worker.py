@@ -1,7 +1,7 @@
-"""The child process of harness/isolate.py: runs one impl's cells and reports each row.
+"""The child process of harness/execute/child.py: runs one impl's cells and reports each row.
 
 It times each cell, or with the option `instructions` (`run --instructions`, started under
-valgrind) counts its instructions (harness/count.py).
+valgrind) counts its instructions (harness/measure/count.py).
 
 Protocol lines go to the original stdout; everything else (an impl's own prints, native
 libraries writing to fd 1) is sent to stderr so it cannot be mistaken for a result.
@@ -13,9 +13,12 @@ import json
 import os
 import sys
 
-from harness import count, distributed, registry, runner
-from harness.budget import Budget
-from harness.isolate import PREFIX
+from harness import registry
+from harness.execute import lifecycle as runner
+from harness.execute import mpi as distributed
+from harness.execute.child import PREFIX
+from harness.measure import count
+from harness.measure.budget import Budget
 
 
 def main() -> int:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import machine
-from harness.store import RESULTS
+from harness.results import machine
+from harness.results.store import RESULTS
 
 GEMM_N = 2048  # 17 GFLOP a product: long enough to reach BLAS's peak, short on 2 cores
 COPY_BYTES = 1 << 28  # 256 MiB: far beyond any cache, so the copy runs at memory speed

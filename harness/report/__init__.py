@@ -1,0 +1,1 @@
+"""reports/summary.html: the page, its figures, the training figures."""

@@ -1,0 +1,1 @@
+"""Stored results: the run store, the machine's description and ceilings."""

@@ -1,0 +1,1 @@
+"""End-to-end training: the loop, its datasets, its child process."""
