@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from harness import registry, runner
-from harness.check import rel_err
+from harness import registry
+from harness.execute import grid, lifecycle
+from harness.measure.gate import rel_err
 from harness.reference import Reference
 from harness.workloads import TOL_PRODUCT
 from impls import c_ext
@@ -61,10 +62,10 @@ def _check_products(impl, M, K, N, seed=0):
 @pytest.mark.parametrize("name", list(RUNGS))
 def test_every_rung_passes_the_runners_gate_on_every_quick_cell(name):
     impl = registry.create(name)
-    cells = runner.plan(impls=[name], quick=True)
+    cells = grid.plan(impls=[name], quick=True)
     assert {c.workload for c in cells} >= {"matmul", "mnist_mlp", "attention", "optim"}
     for cell in cells:
-        row, fn = runner.prepare(impl, cell, budget=None)
+        row, fn = lifecycle.check(impl, cell, budget=None)
         assert row["status"] == "ok", (cell, row["reason"])
         assert fn is not None
 
@@ -125,9 +126,9 @@ def test_threads_follow_threadpoolctl_like_blas_and_are_in_the_row():
         _check_products(impl, 1000, 129, 1000)
         _check_products(impl, 2000, 129, 70)
     assert registry.create("c-blocked").info()["threads"] == 1
-    cell = runner.plan(impls=["c"], workloads=["matmul"], quick=True)[0]
+    cell = grid.plan(impls=["c"], workloads=["matmul"], quick=True)[0]
     with threadpool_limits(1):
-        assert runner.prepare(impl, cell, budget=None)[0]["threads"] == 1
+        assert lifecycle.check(impl, cell, budget=None)[0]["threads"] == 1
 
 
 @needs_build
@@ -142,6 +143,30 @@ def test_bmm_splits_batches_across_threads_correctly(heads):
     a64, b64, dc64 = (x.astype(np.float64) for x in (a, b, dc))
     want = [ref.bmm(a64, b64), *ref.bmm_bwd(a64, b64, dc64)]
     assert rel_err(got, want) <= TOL_PRODUCT
+
+
+@needs_build
+@pytest.mark.parametrize("beta2", [0.999, 0.9999])
+def test_adam_steps_match_a_float64_update_to_float32_precision(impl, beta2):
+    """1 - beta2 taken in float32 (1 - float32(0.999)) put v off by 1.3e-5 relative, 1.7e-4 for
+    0.9999, on every step: far above float32's rounding (~1e-7 here), which is what is left.
+
+    m and p pass through zero, so they are compared as whole arrays (the gate's norm-wise
+    error); v is a sum of squares, so it is compared entry by entry as well.
+    """
+    rng, ref = np.random.default_rng(6), Reference()
+    p = _x(rng, 64, 33)
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    p64, m64, v64 = p.astype(np.float64), np.zeros(p.shape), np.zeros(p.shape)
+    lr, beta1, eps = 0.1, 0.9, 1e-8  # a large lr, so an error in v shows in p as well
+    for t in range(1, 6):
+        g = _x(rng, *p.shape)
+        impl.adam(p, g, m, v, t, lr, beta1, beta2, eps)
+        ref.adam(p64, g.astype(np.float64), m64, v64, t, lr, beta1, beta2, eps)
+    for name, got, want in (("m", m, m64), ("v", v, v64), ("p", p, p64)):
+        err = rel_err([got], [want])
+        assert err <= 1e-6, f"adam's {name} after 5 steps, beta2={beta2}: rel err {err:.3g}"
+    np.testing.assert_allclose(v, v64, rtol=1e-6, err_msg=f"adam's v, beta2={beta2}")
 
 
 # ---- bad input: errors that name the argument, never a crash -------------------------------
@@ -326,6 +351,82 @@ def test_bad_labels_are_refused_before_they_index_anything(impl):
         impl.softmax_xent(np.zeros((0, 4), np.float32), np.array([], np.int64))
     loss, _ = impl.softmax_xent(logits, np.array([0, 1, 2], dtype=np.int32))  # any int dtype
     assert loss == pytest.approx(np.log(4.0))
+
+
+def _f(*shape):
+    return np.ones(shape, np.float32)
+
+
+# (call, error, message): one of each way the argument spec (kernels/c/args.c) refuses a call,
+# on ops the tests above leave out: every letter a batched backward shares, a bias, the softmax
+# rows, a rank, a dtype checked before a size, empty classes, labels that are not an array,
+# optimizer arrays of another rank, an in-place array byte-swapped.
+SPEC_ERRORS = [
+    (lambda c: c.bmm_bwd(_f(2, 3, 4), _f(3, 4, 5), _f(2, 3, 5), 4), ValueError,
+     r"bmm_bwd: a_XMK has shape \(2, 3, 4\) but b_XKN has shape \(3, 4, 5\): their X axes must "
+     r"agree \(2 vs 3\)"),
+    (lambda c: c.bmm_bwd(_f(2, 3, 4), _f(2, 4, 5), _f(2, 3, 6), 4), ValueError,
+     r"bmm_bwd: b_XKN has shape \(2, 4, 5\) but dc_XMN has shape \(2, 3, 6\): their N axes"),
+    (lambda c: c.bmm_bwd(_f(2, 3, 4), _f(2, 4, 5), _f(2, 2, 5), 4), ValueError,
+     r"bmm_bwd: a_XMK has shape \(2, 3, 4\) but dc_XMN has shape \(2, 2, 5\): their M axes"),
+    (lambda c: c.linear(_f(3, 4), _f(4, 5), _f(6), 4), ValueError,
+     r"linear: w_IO has shape \(4, 5\) but b_O has shape \(6,\): their O axes must agree "
+     r"\(5 vs 6\)"),
+    (lambda c: c.softmax_bwd(_f(2, 3, 4), _f(2, 3, 5), 1.0), ValueError,
+     r"softmax_bwd: y_XTS has shape \(2, 3, 4\) but dy_XTS has shape \(2, 3, 5\): their S axes"),
+    (lambda c: c.relu(_f(3)), ValueError, r"relu: x_BI must have 2 axes \(BI\), got shape \(3,\)"),
+    (lambda c: c.matmul_bwd(_f(3, 4), _f(5, 2), _f(3, 2).astype(np.float64), 4), TypeError,
+     r"matmul_bwd: dc_MN must have dtype float32, got dtype\('float64'\) with shape \(3, 2\)"),
+    (lambda c: c.softmax_xent(_f(3, 0), np.array([0, 0, 0])), ValueError,
+     r"softmax_xent: logits_BC needs at least one row and one class, got shape \(3, 0\)"),
+    (lambda c: c.softmax_xent_bwd(_f(3, 4), [0, 1, 2]), TypeError,
+     "softmax_xent_bwd: labels_B must be a 1-d integer numpy.ndarray, got list"),
+    (lambda c: c.sgd(_f(4, 6), _f(24), 0.1, 4), ValueError,
+     r"sgd: p has shape \(4, 6\) but g has shape \(24,\): they must have the same shape"),
+    (lambda c: c.adam(_f(4, 6), _f(4, 6), _f(4, 6), _f(4, 6).astype(">f4"), 1, 1e-3, 0.9, 0.999,
+                      1e-8, 4), ValueError,
+     r"adam: v is updated in place, so it must be C-contiguous, aligned and native-endian; got "
+     r"a strided or byte-swapped array of shape \(4, 6\)"),
+]
+
+
+@needs_build
+@pytest.mark.parametrize("call, error, message", SPEC_ERRORS,
+                         ids=[f"{message.split(':')[0]}-{i}" for i, (_, _, message)
+                              in enumerate(SPEC_ERRORS)])
+def test_the_argument_spec_refuses_with_the_arrays_shapes_and_letter(call, error, message):
+    import nnladder_c
+
+    with pytest.raises(error, match=message):
+        call(nnladder_c)
+
+
+@needs_build
+def test_every_op_with_a_rung_refuses_one_outside_1_to_4():
+    """The rung is checked before any array; 0 is no rung either (the ops without one, such as
+    add, pass none to the argument check rather than a 0)."""
+    import nnladder_c as c
+
+    a, a3, b = _f(2, 2), _f(1, 2, 2), _f(2)
+    calls = {
+        "matmul": lambda r: c.matmul(a, a, r),
+        "matmul_bwd": lambda r: c.matmul_bwd(a, a, a, r),
+        "bmm": lambda r: c.bmm(a3, a3, r),
+        "bmm_bwd": lambda r: c.bmm_bwd(a3, a3, a3, r),
+        "linear": lambda r: c.linear(a, a, b, r),
+        "linear_bwd": lambda r: c.linear_bwd(a, a, a, r),
+        "sgd": lambda r: c.sgd(a.copy(), a, 0.1, r),
+        "momentum": lambda r: c.momentum(a.copy(), a, a.copy(), 0.1, 0.9, r),
+        "adam": lambda r: c.adam(a.copy(), a, a.copy(), a.copy(), 1, 0.1, 0.9, 0.999, 1e-8, r),
+        "mlp_forward": lambda r: c.mlp_forward([a, b], a, np.array([0, 1]), r),
+    }
+    for op, call in calls.items():
+        for rung in (0, 5, -1):
+            with pytest.raises(ValueError, match=f"rung must be 1 .* got {rung}"):
+                call(rung)
+                pytest.fail(f"{op} ran on rung {rung}")
+        for rung in (1, 2, 3, 4):
+            call(rung)  # the same call on a rung runs
 
 
 @needs_build

@@ -41,6 +41,8 @@ def _cases():
     s3, labels = x(2, 32, 32), rng.integers(0, 32, 32)
     p, g, m, v = x(32, 32), x(32, 32), x(32, 32), np.abs(x(32, 32))
     strided = x(32, 64)[:, ::2]  # copied on the way in, so the copy must be freed too
+    frozen = x(32, 32)
+    frozen.flags.writeable = False
     mlp, x_mlp = [x(64, 48), x(48), x(48, 32), x(32)], x(32, 64)  # an MLP 64-48-32, batch 32
     _, probs, h = c.mlp_forward(mlp, x_mlp, labels, 3)
     return {
@@ -67,9 +69,21 @@ def _cases():
         "error: shape": (lambda: c.matmul(strided, b, 4), [strided, b]),
         "error: labels": (lambda: c.softmax_xent(w, labels + 100), [w]),
         "error: in place": (lambda: c.sgd(strided, strided, 0.1, 4), [strided]),
+        # ... and after other arrays were taken (or copied), each later check of the spec
+        "error: dtype after a copy": (lambda: c.matmul_bwd(strided, w, dy.astype(np.float64), 4),
+                                      [strided, w]),
+        "error: read-only state": (lambda: c.adam(p, strided, m, frozen, 1, 0.0, 0.9, 0.999,
+                                                  1e-8, 4), [p, strided, m, frozen]),
+        "error: optimizer shapes": (lambda: c.momentum(p, strided, bias, 0.0, 0.0, 4),
+                                    [p, strided, bias]),
+        "error: labels dtype": (lambda: c.softmax_xent_bwd(strided, labels * 1.0), [strided]),
+        "error: no classes": (lambda: c.softmax_xent(strided[:, :0], labels), [strided, labels]),
         "error: mlp widths": (lambda: c.mlp_forward(mlp[::-1], x_mlp, labels, 3), [*mlp, x_mlp]),
         "error: mlp cache": (lambda: c.mlp_backward(mlp, x_mlp, (probs,), probs, labels, 3),
                              [*mlp, x_mlp, probs, labels]),
+        "error: mlp labels": (lambda: c.mlp_forward(mlp, x_mlp, labels + 100, 3), [*mlp, x_mlp]),
+        "error: mlp probs": (lambda: c.mlp_backward(mlp, x_mlp, h, probs[:2], labels, 3),
+                             [*mlp, x_mlp, *h, labels]),
     }
 
 
@@ -95,3 +109,20 @@ def test_ten_thousand_calls_leave_memory_and_refcounts_flat(op):
     assert [sys.getrefcount(x) for x in inputs] == refs, f"{op} leaks references to its inputs"
     assert grown < SLACK_BYTES, f"{op}: resident memory grew {grown / 2**20:.1f} MiB " \
                                 f"over {CALLS} calls"
+
+
+def test_outputs_come_back_with_one_reference_the_callers():
+    """One output is returned as it is, several in a tuple, none as None (kernels/c/args.c):
+    an output with a reference too many would never be freed, one too few freed under us."""
+    import nnladder_c as c
+
+    a = np.ones((4, 4), np.float32)
+    y = c.relu(a)
+    assert sys.getrefcount(y) == 2  # y, and getrefcount's argument
+    outputs = c.linear_bwd(a, a, a, 3)
+    assert len(outputs) == 3 and len({id(o) for o in outputs}) == 3
+    assert all(o is not a for o in outputs)
+    dx, dw, db = outputs
+    del outputs
+    assert (sys.getrefcount(dx), sys.getrefcount(dw), sys.getrefcount(db)) == (2, 2, 2)
+    assert c.sgd(a, a.copy(), 0.0, 3) is None
