@@ -1,7 +1,8 @@
 """The grid impl x workload x size x phase on pytest-benchmark.
 
-Each cell passes the same correctness gate as `python -m harness run` before it is timed;
-a wrong or failing cell fails its test, an unsupported, unavailable or over-budget one is
+Each cell lives the one life of harness/execute/lifecycle.py, its measurement taken by
+pytest-benchmark's fixture: the same correctness gate as `python -m harness run` first. A
+wrong or failing cell fails its test; an unsupported, unavailable or over-budget one is
 skipped with the reason (and recorded).
 """
 
@@ -9,23 +10,35 @@ from __future__ import annotations
 
 import pytest
 
-from harness.execute import lifecycle as runner
+from harness.execute import lifecycle
 from harness.measure.timing import Stats
+
+
+class Benchmarked(lifecycle.Measurement):
+    """pytest-benchmark's rounds (or, untimed, one call: the CI smoke) as the row's times."""
+
+    def __init__(self, benchmark):
+        self.benchmark = benchmark
+
+    def measure(self, impl, fn, row):
+        self.benchmark.extra_info.update(
+            {k: row.get(k) for k in ("flops", "bytes", "rel_err", "peak_mem_bytes", "intensity")})
+        sync = impl.sync
+        self.benchmark(lambda: (fn(), sync()))
+        if not self.benchmark.enabled:
+            return {}
+        stats = self.benchmark.stats
+        return Stats(tuple(stats.stats.data), stats.iterations).as_dict()
 
 
 def test_cell(cell, grid, benchmark):
     impl, budget = grid.impl(cell.impl)
-    row, fn = runner.prepare(impl, cell, budget)
-    if fn is None:
+    row = lifecycle.run_cell(impl, cell, budget, Benchmarked(benchmark))
+    if row["status"] in ("wrong", "error"):
         grid.rows.append(row)
-        if row["status"] in ("wrong", "error"):
-            pytest.fail(f"{row['status']}: {row['reason']}")
+        pytest.fail(f"{row['status']}: {row['reason']}")
+    if row["status"] != "ok":
+        grid.rows.append(row)
         pytest.skip(f"{row['status']}: {row['reason']}")
-    benchmark.extra_info.update({k: row.get(k) for k in
-                                 ("flops", "bytes", "rel_err", "peak_mem_bytes", "intensity")})
-    sync = impl.sync
-    benchmark(lambda: (fn(), sync()))
     if benchmark.enabled:
-        metadata = benchmark.stats
-        grid.rows.append(runner.finish(
-            row, Stats(tuple(metadata.stats.data), metadata.iterations), budget))
+        grid.rows.append(row)

@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 from benchmarks.plain_numpy import make_step
 from benchmarks.torch_mlp import make_torch_step
 from harness import registry
-from harness.execute import lifecycle as runner
+from harness.execute import grid, lifecycle
 from harness.measure import timing
 from harness.measure.budget import CALLS_PER_CELL, Budget
 from harness.measure.timing import Stats
@@ -60,7 +60,7 @@ def alternate(contenders: dict, time_s: float, rounds: int, settle_s: float) -> 
     for _ in range(rounds):
         for name, fn in contenders.items():
             time.sleep(settle_s)
-            stats[name].append(timing.measure(fn, budget_s=time_s / rounds, min_rounds=2))
+            stats[name].append(timing.measure(fn, time_per_cell_s=time_s / rounds, min_rounds=2))
     return {name: merged(s) for name, s in stats.items()}
 
 
@@ -68,29 +68,29 @@ def gemm_rows(n: int, threads: int, budgets: dict, args) -> list:
     size = (("M", n), ("K", n), ("N", n))
     rows, fast = [], {}
     for name in C_RUNGS:
-        cell = runner.Cell(name, "matmul", size, "fwd")
+        cell = grid.Cell(name, "matmul", size, "fwd")
         if reason := registry.unavailable_reason(name):
-            rows.extend(runner.unavailable_rows([cell], reason))
+            rows.extend([grid.failed(c, 'unavailable', reason) for c in [cell]])
             continue
         impl = registry.create(name)
-        row, fn = runner.prepare(impl, cell, budgets[name])
+        row, fn = lifecycle.check(impl, cell, budgets[name])
         if fn is None:
             rows.append({**impl.info(), **row})  # an over-budget row has not asked the impl
         elif name in SLOW:
-            stats = timing.measure(fn, budget_s=args.time_per_cell, min_rounds=1)
-            rows.append(runner.finish(row, stats, budgets[name]))
+            stats = timing.measure(fn, time_per_cell_s=args.time_per_cell, min_rounds=1)
+            rows.append(lifecycle.finish(row, stats.as_dict(), budgets[name]))
         else:
             fast[name] = (row, fn)
-    a_MK, b_KN = (runner._host_inputs("matmul", size, runner.SEED)[k][0] for k in ("a_MK", "b_KN"))
+    a_MK, b_KN = (lifecycle.host_inputs("matmul", size, grid.SEED)[k][0] for k in ("a_MK", "b_KN"))
     contenders = {name: fn for name, (_, fn) in fast.items()}
     contenders["numpy.matmul"] = lambda: np.matmul(a_MK, b_KN)
     contenders["numpy.matmul"]()
     stats = alternate(contenders, args.time_per_cell, args.rounds, args.settle)
-    template = runner.describe(runner.Cell("numpy", "matmul", size, "fwd"))
+    template = grid.describe(grid.Cell("numpy", "matmul", size, "fwd"))
     for name, (row, _) in fast.items():
-        rows.append(runner.finish(row, stats[name], budgets[name]))
-    rows.append(runner.finish(reference_row(template, "numpy.matmul", threads),
-                              stats["numpy.matmul"]))
+        rows.append(lifecycle.finish(row, stats[name].as_dict(), budgets[name]))
+    rows.append(lifecycle.finish(reference_row(template, "numpy.matmul", threads),
+                                 stats["numpy.matmul"].as_dict()))
     return rows
 
 
@@ -110,17 +110,17 @@ def mnist_rows(threads: int, args) -> list:
     layers = len(size["layers"].split("-")) - 1
     rows, checked = [], {}
     for name in (*C_RUNGS, "numpy"):
-        cell = runner.Cell(name, "mnist_mlp", tuple(size.items()), "step")
+        cell = grid.Cell(name, "mnist_mlp", tuple(size.items()), "step")
         if reason := registry.unavailable_reason(name):
-            rows.extend(runner.unavailable_rows([cell], reason))
+            rows.extend([grid.failed(c, 'unavailable', reason) for c in [cell]])
             continue
-        row, fn = runner.prepare(registry.create(name), cell, budget=None)
+        row, fn = lifecycle.check(registry.create(name), cell, budget=None)
         if fn is None:
             rows.append(row)
             continue
         row.setdefault("threads", threads)  # the NumPy rung's info() has none: BLAS's limit
         checked[name] = (row, fn)
-    host = work.inputs(size, np.random.default_rng(runner.SEED))
+    host = work.inputs(size, np.random.default_rng(grid.SEED))
     params = [host[f"{wb}{layer}_{dims}"][0].copy()
               for layer in range(layers) for wb, dims in (("w", "IO"), ("b", "O"))]
     contenders = {name: fn for name, (_, fn) in checked.items()}
@@ -134,12 +134,13 @@ def mnist_rows(threads: int, args) -> list:
     for fn in contenders.values():
         fn()  # warm-up: first-call costs (autograd graph, allocator) stay out of the timing
     stats = alternate(contenders, args.time_per_cell, args.rounds, args.settle)
-    template = runner.describe(runner.Cell("numpy", "mnist_mlp", tuple(size.items()), "step"))
+    template = grid.describe(grid.Cell("numpy", "mnist_mlp", tuple(size.items()), "step"))
     for name, (row, _) in checked.items():
-        rows.append(runner.finish(row, stats[name]))
+        rows.append(lifecycle.finish(row, stats[name].as_dict()))
     for name in ("plain-numpy", "pytorch-eager"):
         if name in stats:
-            rows.append(runner.finish(reference_row(template, name, threads), stats[name]))
+            rows.append(lifecycle.finish(reference_row(template, name, threads),
+                                             stats[name].as_dict()))
     return rows
 
 

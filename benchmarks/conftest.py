@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from harness import registry
-from harness.execute import lifecycle as runner
+from harness.execute.grid import plan
 from harness.measure.budget import Budget
 from harness.results import store
 
@@ -29,8 +29,8 @@ def _quick(config) -> bool:
 def pytest_generate_tests(metafunc):
     if "cell" in metafunc.fixturenames:
         config = metafunc.config
-        cells = runner.plan(_split(config.getoption("--impl")),
-                            _split(config.getoption("--workload")),
+        cells = plan(_split(config.getoption("--impl")),
+                         _split(config.getoption("--workload")),
                             _split(config.getoption("--phase")), quick=_quick(config))
         metafunc.parametrize("cell", cells, ids=["-".join(c.key()).replace(" ", ",")
                                                   for c in cells])

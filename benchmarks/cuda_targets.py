@@ -29,7 +29,7 @@ import numpy as np
 
 from benchmarks.torch_mlp import make_torch_step
 from harness import registry
-from harness.execute import lifecycle as runner
+from harness.execute import grid, lifecycle
 from harness.measure.timing import Stats
 from harness.results import store
 from harness.workloads import WORKLOADS
@@ -38,16 +38,16 @@ TILED_RUNGS = ("tiled", "blocktile", "vectorized", "warptile")
 
 
 def matmul_rows(n: int, time_s: float) -> list:
-    cell = lambda impl: runner.Cell(impl, "matmul", (("M", n), ("K", n), ("N", n)), "fwd")
+    cell = lambda impl: grid.Cell(impl, "matmul", (("M", n), ("K", n), ("N", n)), "fwd")
     contenders = [("cuda-naive", {}), *(("cuda-tiled", {"kernel": k}) for k in TILED_RUNGS),
                   ("cuda-cublas", {})]
     rows = []
     for name, kwargs in contenders:
         if reason := registry.unavailable_reason(name):
-            rows.extend(runner.unavailable_rows([cell(name)], reason))
+            rows.extend([grid.failed(c, 'unavailable', reason) for c in [cell(name)]])
             continue
         impl = registry.get_class(name)(**kwargs)
-        rows.append(runner.run_cell(impl, cell(name), budget=None, time_budget_s=time_s))
+        rows.append(lifecycle.run_cell(impl, cell(name), None, lifecycle.Timed(time_s)))
     return rows
 
 
@@ -68,26 +68,26 @@ def mnist_rows(time_s: float, rounds: int = 5) -> list:
 
     work = WORKLOADS["mnist_mlp"]
     size = work.sizes[0]
-    cell = runner.Cell("cuda-tiled", "mnist_mlp", tuple(size.items()), "step")
+    cell = grid.Cell("cuda-tiled", "mnist_mlp", tuple(size.items()), "step")
     impl = registry.create("cuda-tiled")
-    row, ours = runner.prepare(impl, cell, budget=None)
+    row, ours = lifecycle.check(impl, cell, budget=None)
     if ours is None:
         return [row]
-    host = work.inputs(size, np.random.default_rng(runner.SEED))
+    host = work.inputs(size, np.random.default_rng(grid.SEED))
     theirs = torch_step(host, layers=len(size["layers"].split("-")) - 1)
     if theirs is None:
         print("PyTorch with CUDA is not installed: the MNIST step is timed for cuda-tiled "
               "alone (pip install torch to compare)")
-        return [runner.finish(row, timing_cuda.measure(ours, impl.sync, budget_s=time_s))]
+        return [lifecycle.finish(row, timing_cuda.measure(ours, impl.sync, time_s).as_dict())]
     ours_stats, theirs_stats = [], []
     for _ in range(rounds):  # alternating A B A B: drift hits both alike
-        ours_stats.append(timing_cuda.measure(ours, impl.sync, budget_s=time_s / rounds))
-        theirs_stats.append(timing_cuda.measure(*theirs, budget_s=time_s / rounds))
+        ours_stats.append(timing_cuda.measure(ours, impl.sync, time_per_cell_s=time_s / rounds))
+        theirs_stats.append(timing_cuda.measure(*theirs, time_per_cell_s=time_s / rounds))
     merge = lambda stats: Stats(tuple(t for s in stats for t in s.samples_s), loops=1)
     torch_row = {**row, "impl": "pytorch-eager", "kernel": "torch", "peak_mem_bytes": None,
                  "rel_err": None, "reason": "reference row: not checked by the gate"}
-    return [runner.finish(row, merge(ours_stats)),
-            runner.finish(torch_row, merge(theirs_stats))]
+    return [lifecycle.finish(row, merge(ours_stats).as_dict()),
+            lifecycle.finish(torch_row, merge(theirs_stats).as_dict())]
 
 
 def report(rows: list) -> None:

@@ -4,7 +4,7 @@
 
 Default cell: the column-parallel linear forward at B = 256, I = O = 4096 (the issue's target:
 P = 2 at least 1.7x faster than P = 1 on a 2-core machine). Each trial of each P is one MPI
-job of this module (`--as-rank`): it runs the cell through harness.execute.mpi.run_cell (the
+job of this module (`--as-rank`): it runs the cell through harness.execute.lifecycle.run_cell (the
 slowest rank's time, its compute / communication split, the bytes each rank sent) and prints
 rank 0's row. The rows are stored as one run under results/<machine>/, like those of
 `python -m harness run`, and printed as a table: per P the trial with the median time, the
@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 from harness import registry
-from harness.execute import lifecycle as runner
+from harness.execute import grid, lifecycle
 from harness.execute import mpi as distributed
 from harness.measure.budget import Budget
 from harness.results import machine, store
@@ -35,8 +35,9 @@ ROW = "@@row "
 
 def run_as_rank(impl_name: str, size: tuple, phase: str, time_per_cell: float) -> None:
     impl = registry.create(impl_name)
-    row = distributed.run_cell(impl, runner.Cell(impl_name, "linear", size, phase),
-                               Budget(3600), time_per_cell)
+    options = lifecycle.Options(time_per_cell_s=time_per_cell)
+    row = lifecycle.run_cell(impl, grid.Cell(impl_name, "linear", size, phase), Budget(3600),
+                             lifecycle.measurement_for(impl, options))
     if distributed.is_root():
         print(ROW + json.dumps(row), flush=True)
 
@@ -116,7 +117,7 @@ def main(argv=None) -> int:
                  if line.startswith(ROW)]
         if done.returncode != 0 or not found:
             tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-            found = [{**runner.describe(runner.Cell(args.impl, "linear", size, args.phase)),
+            found = [{**grid.describe(grid.Cell(args.impl, "linear", size, args.phase)),
                       "P": ranks, "status": "error",
                       "reason": f"mpiexec exited with code {done.returncode} ({tail})"}]
         rows.append({**found[0], "trial": trial})

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from harness.commands import COMMANDS
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, as Ctrl-C raises KeyboardInterrupt: both unwind
+    through the `with` blocks that end child processes and the writes that keep results."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,10 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         return args.func(args) or 0
-    except (KeyError, ValueError, TypeError) as error:
-        # Bad names and values from the command line: one clear line, no traceback.
+    except (KeyError, ValueError, TypeError, OSError) as error:
+        # Bad names and values, unusable paths: one clear line, no traceback.
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as stop:
+        print(f"stopped by {str(stop) or 'SIGINT'}", file=sys.stderr)
+        return 143 if isinstance(stop, Stopped) else 130

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.execute import lifecycle as runner
+from harness.execute import grid, lifecycle
 from harness.measure.gate import rel_err
 from harness.reference import Reference
 from impls._cuda_base import KERNELS, kernel_names
@@ -309,8 +309,8 @@ def test_workloads_pass_the_correctness_gate(emulators, tmp_path):
     ops = make(CudaTiled, emulators["address"], tmp_path)
     for workload, size, phases in SMALL_CELLS:
         for phase in phases:
-            cell = runner.Cell(CudaTiled.name, workload, tuple(size.items()), phase)
-            row, fn = runner.prepare(ops, cell, budget=None)
+            cell = grid.Cell(CudaTiled.name, workload, tuple(size.items()), phase)
+            row, fn = lifecycle.check(ops, cell, budget=None)
             assert row["status"] == "ok", f"{workload} {phase}: {row['reason']}"
             assert fn is not None
 

@@ -19,7 +19,7 @@ import pytest
 
 from harness import registry
 from harness.contract import OPS, Impl
-from harness.execute import lifecycle as runner
+from harness.execute import grid, lifecycle
 from harness.measure.gate import rel_err
 from harness.measure.timing import Stats
 from harness.reference import Reference
@@ -57,8 +57,8 @@ def test_without_a_gpu_each_impl_says_why_and_nothing_else_fails():
         assert registry.unavailable_reason(name) == REASON
         with pytest.raises(RuntimeError, match="unavailable here"):
             registry.create(name)
-    cells = runner.plan(impls=list(CUDA_IMPLS), workloads=["matmul"], quick=True)
-    rows = runner.unavailable_rows(cells, REASON)
+    cells = grid.plan(impls=list(CUDA_IMPLS), workloads=["matmul"], quick=True)
+    rows = [grid.failed(c, 'unavailable', REASON) for c in cells]
     assert {row["status"] for row in rows} == {"unavailable"}
     assert registry.create("numpy").name == "numpy"  # the CPU rungs are untouched
 
@@ -80,9 +80,9 @@ def exercise_every_kernel() -> None:
     cupy.cuda.set_allocator(None)
     for name in CUDA_IMPLS:
         impl = registry.create(name)
-        for cell in runner.plan(impls=[name], workloads=["xor", "attention", "optim"],
+        for cell in grid.plan(impls=[name], workloads=["xor", "attention", "optim"],
                                 quick=True):
-            row, _ = runner.prepare(impl, cell, budget=None)
+            row, _ = lifecycle.check(impl, cell, budget=None)
             assert row["status"] == "ok", f"{cell.key()}: {row['reason']}"
     rng = np.random.default_rng(0)
     for kernel in ("tiled", "blocktile", "vectorized", "warptile"):
@@ -109,8 +109,8 @@ def test_compute_sanitizer_finds_nothing(tool):
 @pytest.mark.parametrize("name", list(CUDA_IMPLS))
 def test_every_quick_cell_passes_the_gate_and_is_timed(name):
     impl = registry.create(name)
-    for cell in runner.plan(impls=[name], quick=True):
-        row = runner.run_cell(impl, cell, budget=None, time_budget_s=0.02)
+    for cell in grid.plan(impls=[name], quick=True):
+        row = lifecycle.run_cell(impl, cell, None, lifecycle.Timed(0.02))
         assert row["status"] == "ok", f"{cell.key()}: {row['reason']}"
         assert row["t_median_s"] > 0 and row["rounds"] >= 5
         assert row["peak_mem_bytes"] >= 0
@@ -137,6 +137,6 @@ def test_cuda_event_timing_and_device_peak():
 
     impl = registry.create("cuda-tiled")
     a = impl.put(np.ones((512, 512), np.float32), "activation")
-    stats = timing_cuda.measure(lambda: impl.matmul(a, a), impl.sync, budget_s=0.05)
+    stats = timing_cuda.measure(lambda: impl.matmul(a, a), impl.sync, time_per_cell_s=0.05)
     assert isinstance(stats, Stats) and stats.rounds >= 5 and stats.min > 0
     assert impl.device_peak_bytes(lambda: impl.matmul(a, a)) >= 512 * 512 * 4

@@ -64,7 +64,7 @@ def fake_cupy(monkeypatch):
 
 def test_repeats_fill_the_budget_with_a_flush_before_every_timed_call(fake_cupy):
     timing_cuda, call_taking, log = fake_cupy
-    stats = timing_cuda.measure(call_taking(2.0), sync=lambda: None, budget_s=0.1)
+    stats = timing_cuda.measure(call_taking(2.0), sync=lambda: None, time_per_cell_s=0.1)
     assert stats.rounds == 50 and stats.loops == 1  # 0.1 s of 2 ms calls
     assert stats.samples_s == pytest.approx((0.002,) * 50)
     timed = log[log.index(("flush", 2 * L2_BYTES)):]
@@ -75,5 +75,5 @@ def test_repeats_fill_the_budget_with_a_flush_before_every_timed_call(fake_cupy)
 
 def test_a_slow_call_still_gets_the_minimum_rounds(fake_cupy):
     timing_cuda, call_taking, _ = fake_cupy
-    stats = timing_cuda.measure(call_taking(1000.0), sync=lambda: None, budget_s=0.1)
+    stats = timing_cuda.measure(call_taking(1000.0), sync=lambda: None, time_per_cell_s=0.1)
     assert stats.rounds == 5 and stats.median == pytest.approx(1.0)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness import registry
-from harness.execute import child as isolate
-from harness.execute import lifecycle as runner
+from harness.execute import grid, isolate, lifecycle
 from harness.measure.budget import CALLS_PER_CELL, Budget
 
 
@@ -20,8 +19,8 @@ def faults(monkeypatch):
 
 def run_in_process(impl_name, workloads, phases=("fwd",)):
     impl, budget = registry.create(impl_name), Budget(60)
-    return [runner.run_cell(impl, c, budget, 0.01)
-            for c in runner.plan([impl_name], workloads, phases, quick=True)]
+    return [lifecycle.run_cell(impl, c, budget, lifecycle.Timed(0.01))
+            for c in grid.plan([impl_name], workloads, phases, quick=True)]
 
 
 def test_a_wrong_impl_is_recorded_wrong_and_not_timed(faults):
@@ -50,9 +49,9 @@ def test_ok_rows_carry_timing_flops_and_memory():
 @pytest.mark.parametrize("impl_name,cause", [("fault-segv", "SIGSEGV"),
                                              ("fault-hang", "timeout")])
 def test_a_crash_or_hang_costs_one_cell_and_the_run_goes_on(faults, impl_name, cause):
-    cells = runner.plan([impl_name, "numpy"], ["matmul"], ["fwd"], quick=True)
+    cells = grid.plan([impl_name, "numpy"], ["matmul"], ["fwd"], quick=True)
     rows = []
-    options = {"budget_s": 60, "time_budget_s": 0.01, "timeout_s": 1.5, "ranks": 1}
+    options = lifecycle.Options(budget_s=60, time_per_cell_s=0.01, timeout_s=1.5, ranks=1)
     isolate.run_all(cells, options, rows.append)
     assert len(rows) == len(cells)
     broken = [r for r in rows if r["impl"] == impl_name]
@@ -90,8 +89,8 @@ def test_budget_second_size_adds_the_extra_work_at_the_best_throughput():
 
 def test_over_budget_cells_are_recorded_with_their_prediction():
     impl, budget = registry.create("numpy"), Budget(1e-6)
-    cells = runner.plan(["numpy"], ["matmul"], ["fwd"], quick=True)
-    rows = [runner.run_cell(impl, c, budget, 0.01) for c in cells]
+    cells = grid.plan(["numpy"], ["matmul"], ["fwd"], quick=True)
+    rows = [lifecycle.run_cell(impl, c, budget, lifecycle.Timed(0.01)) for c in cells]
     assert rows[0]["status"] == "ok"
     assert all(r["status"] == "over_budget" and r["t_predicted_s"] > 1e-6 for r in rows[1:])
 

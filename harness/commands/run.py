@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pandas as pd
 from tqdm import tqdm
 
-from harness import registry
-from harness.execute import child as isolate
-from harness.execute import lifecycle as runner
-from harness.execute import mpi as distributed
+from harness.commands.common import add_cell_filters, add_results, names, seconds
+from harness.execute import isolate, lifecycle, mpi
+from harness.execute.grid import by_impl, plan
 from harness.measure import count
 from harness.measure.budget import Budget
 from harness.results import machine, store
-from harness.workloads import WORKLOADS
 
-
-def _names(values):
-    """--impl a --impl b,c -> [a, b, c]"""
-    return [n for v in values or () for n in v.split(",") if n] or None
+RANKS_PER_CORE = 2  # more ranks than this per core measure the scheduler, not the impl
 
 
 def add_parser(subparsers):
@@ -28,27 +24,25 @@ def add_parser(subparsers):
         description="Check every cell (impl x workload x size x phase) against the float64 "
                     "reference, time the ones that are right, store the run under "
                     "results/<machine>/ and render reports/summary.html. Each impl runs in a "
-                    "child process, so a crash or a hang is recorded and the run goes on.")
-    parser.add_argument("--impl", action="append", metavar="NAME",
-                        help="impl(s) to run, repeatable or comma-separated (default: all; "
-                             "see `list`)")
-    parser.add_argument("--workload", action="append", metavar="NAME",
-                        help=f"workload(s) (default: all of {', '.join(WORKLOADS)})")
-    parser.add_argument("--phase", action="append", metavar="PHASE",
-                        help=f"phase(s): {', '.join(runner.PHASES)} (default: all)")
+                    "child process, so a crash or a hang is recorded and the run goes on. "
+                    "Ctrl-C stops it, keeping the cells already done.")
+    add_cell_filters(parser)
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and short timing: a one-minute smoke of the grid")
-    parser.add_argument("--budget", type=float, default=None, metavar="S",
+    parser.add_argument("--budget", type=seconds, default=None, metavar="S",
                         help="skip a cell whose predicted time exceeds S seconds, recording "
                              "it as over_budget (default 10, quick 1; not when counting "
                              "instructions)")
-    parser.add_argument("--time-per-cell", type=float, default=None, metavar="S",
+    parser.add_argument("--time-per-cell", type=seconds, default=None, metavar="S",
                         help="seconds of timed rounds per cell (default 0.5, quick 0.05)")
-    parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
+    parser.add_argument("--timeout", type=seconds, default=300.0, metavar="S",
                         help="a cell with no result after S seconds is recorded as error "
                              "(default 300)")
     parser.add_argument("--ranks", type=int, default=2, metavar="P",
-                        help="MPI ranks for the sharded impls (default 2)")
+                        help="MPI ranks for the impls that run on ranks (default 2; at most "
+                             f"{RANKS_PER_CORE} per core unless --oversubscribe)")
+    parser.add_argument("--oversubscribe", action="store_true",
+                        help=f"allow more than {RANKS_PER_CORE} ranks per core")
     parser.add_argument("--in-process", action="store_true",
                         help="run cells in this process (no crash isolation; for debugging)")
     parser.add_argument("--instructions", action="store_true",
@@ -58,8 +52,7 @@ def add_parser(subparsers):
                              "and no budget (a cell over --timeout is an error): use --quick or "
                              "a few cells. The report leaves these rows out; "
                              "`compare` and `ab --instructions` compare them")
-    parser.add_argument("--results", default=None, metavar="DIR",
-                        help="results folder (default: results/ in the project)")
+    add_results(parser)
     parser.add_argument("--no-report", action="store_true",
                         help="do not render reports/summary.html at the end")
     parser.set_defaults(func=run)
@@ -88,37 +81,43 @@ def summary(rows: list) -> str:
     return "\n".join([header, *lines])
 
 
-def run(args) -> int:
-    cells = runner.plan(_names(args.impl), _names(args.workload), _names(args.phase),
-                        quick=args.quick)  # unknown names raise here, before anything is written
-    if not cells:
-        raise ValueError("no cells match these filters (the phase may not exist for the "
-                         "chosen workloads): see `python -m harness list`")
-    options = {
-        "budget_s": (1.0 if args.quick else 10.0) if args.budget is None else args.budget,
-        "time_budget_s": (0.05 if args.quick else 0.5) if args.time_per_cell is None
-        else args.time_per_cell,
-        "timeout_s": args.timeout,
-        "ranks": args.ranks,
-        "instructions": args.instructions,
-    }
+def options_of(args) -> lifecycle.Options:
+    """The run's options from the command line, each checked before anything is written."""
+    cores = os.cpu_count() or 1
+    if args.ranks < 1:
+        raise ValueError(f"--ranks must be 1 or more, got {args.ranks}")
+    if args.ranks > RANKS_PER_CORE * cores and not args.oversubscribe:
+        raise ValueError(f"--ranks {args.ranks}: this machine has {cores} cores, and more than "
+                         f"{RANKS_PER_CORE} ranks a core would time the scheduler; use "
+                         f"--ranks {RANKS_PER_CORE * cores} or less, or --oversubscribe")
     if args.instructions:
         reason = count.unavailable_reason()
         if reason:
             raise ValueError(f"--instructions: {reason}")
-        if args.in_process or distributed.under_mpiexec():
+        if args.in_process or mpi.under_mpiexec():
             raise ValueError("--instructions starts each impl's worker under valgrind: drop "
                              "--in-process (and mpiexec)")
-    Budget(options["budget_s"])  # refuses a non-positive budget before anything is written
-    for flag, value in (("--time-per-cell", options["time_budget_s"]),
-                        ("--timeout", options["timeout_s"]), ("--ranks", options["ranks"])):
-        if not value > 0:
-            raise ValueError(f"{flag} must be positive, got {value}")
-    if distributed.under_mpiexec():  # `mpiexec -n P python -m harness run`: ranks in step
+    options = lifecycle.Options(
+        budget_s=(1.0 if args.quick else 10.0) if args.budget is None else args.budget,
+        time_per_cell_s=(0.05 if args.quick else 0.5) if args.time_per_cell is None
+        else args.time_per_cell,
+        timeout_s=args.timeout, ranks=args.ranks, instructions=args.instructions)
+    Budget(options.budget_s)  # refuses a budget that is not a positive number of seconds
+    return options
+
+
+def run(args) -> int:
+    cells = plan(names(args.impl, "--impl"), names(args.workload, "--workload"),
+                 names(args.phase, "--phase"), quick=args.quick)  # unknown names raise here
+    if not cells:
+        raise ValueError("no cells match these filters (the phase may not exist for the "
+                         "chosen workloads): see `python -m harness list`")
+    options = options_of(args)
+    if mpi.under_mpiexec():  # `mpiexec -n P python -m harness run`: ranks in step
         args.in_process = True
-        if not distributed.is_root():  # rank 0 alone stores, prints and renders
-            return distributed.follow(cells, options)
-        distributed.abort_on_uncaught()
+        if not mpi.is_root():  # rank 0 alone stores, prints and renders
+            return mpi.follow(cells, options)
+        mpi.abort_on_uncaught()
     warning = None if args.instructions else machine.busy_warning()  # counts ignore load
     if warning:
         print(warning, file=sys.stderr)
@@ -133,25 +132,23 @@ def run(args) -> int:
         bar.set_postfix_str(f"{row['impl']} {row['workload']} {row['phase']} {row['status']}")
         bar.update()
 
-    if args.in_process:
-        for impl_name in dict.fromkeys(c.impl for c in cells):
-            impl_cells = [c for c in cells if c.impl == impl_name]
-            reason = registry.unavailable_reason(impl_name)
-            if reason:
-                for row in runner.unavailable_rows(impl_cells, reason):
-                    on_row(row)
-                continue
-            impl, budget = distributed.create(impl_name), Budget(options["budget_s"])
-            for cell in impl_cells:
-                on_row(distributed.run_cell(impl, cell, budget, options["time_budget_s"]))
-    else:
-        isolate.run_all(cells, options, on_row)
+    try:
+        if args.in_process:
+            for name, impl_cells in by_impl(cells).items():
+                lifecycle.run_impl(name, impl_cells, options, on_row)
+        else:
+            isolate.run_all(cells, options, on_row)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (cli.py): the workers are ended by now
+        bar.close()
+        print(f"{len(writer.rows)} of {len(cells)} cells done, kept in {writer.path}",
+              file=sys.stderr)
+        raise
     bar.close()
     print(summary(writer.rows))
     print(f"\nstored {len(writer.rows)} rows in {writer.path}")
     if not args.no_report:
         from harness.report import summary as report
 
-        path = report.render(store.load(args.results))
+        path = report.render(store.load(args.results), results=args.results)
         print(f"report: {path}")
     return 0

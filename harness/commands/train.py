@@ -11,21 +11,14 @@ so an impl that crashes costs its own row only; `--in-process` trains them all h
 
 from __future__ import annotations
 
-import collections
-import json
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 from harness import registry
-from harness.commands.run import _names
-from harness.execute import child as isolate
-from harness.execute.lifecycle import _missing_op
+from harness.commands.common import add_results, names
 from harness.models import HYPER
 from harness.results import machine, store
-from harness.train import datasets
+from harness.train import datasets, session
 from harness.train import loop as train
 
 # Widths by dataset when --layers is not given: hidden layers between features and classes.
@@ -75,8 +68,7 @@ def add_parser(subparsers):
     parser.add_argument("--save", metavar="PATH",
                         help="save the trained weights as npz (with several impls, one file "
                              "each: PATH-<impl>.npz)")
-    parser.add_argument("--results", default=None, metavar="DIR",
-                        help="results folder (default: results/ in the project)")
+    add_results(parser)
     parser.add_argument("--in-process", action="store_true",
                         help="train every impl in this process (no crash isolation; for "
                              "debugging)")
@@ -116,74 +108,6 @@ def save_path(base: str, impl: str, several: bool) -> Path:
     return path.with_name(f"{stem}-{impl}.npz")
 
 
-def train_one(name: str, data, config: train.Config, weights) -> tuple:
-    """-> (row fields, result or None): an impl's failure is a result, not a crash."""
-    cls = registry.get_class(name)
-    fields = {"impl": name, "device": cls.device}
-    reason = registry.unavailable_reason(name)
-    if reason:
-        return {**fields, "status": "unavailable", "reason": reason}, None
-
-    def progress(epoch, result):
-        print(f"  {name:<12} epoch {epoch:>3}/{config.epochs} "
-              f"loss {result.loss_by_epoch[-1]:.4f}  train {result.train_acc_by_epoch[-1]:6.1%}"
-              f"  test {result.test_acc_by_epoch[-1]:6.1%}  {result.seconds_by_epoch[-1]:.3f} s",
-              file=sys.stderr, flush=True)
-
-    start = time.perf_counter()
-    try:
-        ops = registry.create(name)
-        fields.update(ops.info())
-        result = train.train(ops, data, config, weights, on_epoch=progress)
-    except NotImplementedError as error:
-        return {**fields, "status": "unsupported",
-                "reason": f"{name} does not implement {_missing_op(error)}"}, None
-    except Exception as error:  # noqa: BLE001 - one impl's failure must not stop the others
-        return {**fields, "status": "error", "reason": f"{type(error).__name__}: {error}"}, None
-    return {**fields, "status": "ok", "reason": "", **train.result_fields(result),
-            "wall_s": time.perf_counter() - start}, result  # wall: training + evaluation
-
-
-def train_isolated(name: str, spec: dict) -> tuple:
-    """train_one in a child process (harness/train/worker.py) -> (row fields, saved path or None).
-
-    The child's stderr (its epoch lines) is passed through as it comes; when the child dies
-    before its row (a segfault in native code), the row is an error with the signal and the
-    child's last lines. The child has its own session, so Ctrl-C here stops it too.
-    """
-    proc = subprocess.Popen([sys.executable, "-m", "harness.train.worker"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    tail: collections.deque = collections.deque(maxlen=3)
-
-    def relay():
-        for line in proc.stderr:
-            sys.stderr.write(line)
-            tail.append(line.strip())
-
-    relay_thread = threading.Thread(target=relay, daemon=True)
-    relay_thread.start()
-    message = None
-    try:
-        try:
-            proc.stdin.write(json.dumps({**spec, "impl": name}))
-            proc.stdin.close()
-        except BrokenPipeError:  # it died before reading its spec: its row says why below
-            pass
-        for line in proc.stdout:
-            if line.startswith(isolate.PREFIX):
-                message = json.loads(line[len(isolate.PREFIX):])
-        proc.wait()
-    finally:
-        if proc.poll() is None:  # interrupted here: the child goes too
-            isolate.kill_group(proc)
-    relay_thread.join()
-    if message is not None:
-        return message["row"], message["saved"]
-    return {"impl": name, "device": registry.get_class(name).device, "status": "error",
-            "reason": isolate.exit_cause(proc.returncode, list(tail))}, None
-
-
 def table(rows: list, target: float) -> str:
     """impl, final test accuracy, epochs and training time to target, median epoch time."""
     lines = [f"{'impl':<14} {'status':<11} {'test acc':>8} {'epochs to':>9} {'time to':>9} "
@@ -204,10 +128,10 @@ def table(rows: list, target: float) -> str:
 
 
 def run(args) -> int:
-    names = _names(args.impl) or ["numpy"]
-    if names == ["all"]:
-        names = registry.names()
-    for name in names:
+    impls = names(args.impl, "--impl") or ["numpy"]
+    if impls == ["all"]:
+        impls = registry.names()
+    for name in impls:
         registry.get_class(name)  # an unknown name fails here, listing the valid ones
     try:
         data = datasets.load(dataset_for(args), args.mnist)
@@ -230,13 +154,13 @@ def run(args) -> int:
     # What a child needs to do the same: it loads the dataset and the weights itself.
     spec = {"dataset": data.name, "mnist": args.mnist, "load": args.load,
             "config": {**config.__dict__, "layers": list(config.layers)}}
-    for name in names:
-        save = save_path(args.save, name, len(names) > 1) if args.save else None
+    for name in impls:
+        save = save_path(args.save, name, len(impls) > 1) if args.save else None
         if args.in_process or registry.unavailable_reason(name):
-            fields, result = train_one(name, data, config, weights)
+            fields, result = session.train_one(name, data, config, weights)
             saved = train.save_weights(save, result.weights) if result and save else None
         else:
-            fields, saved = train_isolated(name, {**spec, "save": save and str(save)})
+            fields, saved = session.train_isolated(name, {**spec, "save": save and str(save)})
         writer.append({**fields,
                        "workload": "train", **size, "phase": "train"})
         if saved:

@@ -1,79 +1,56 @@
-"""Runs cells: one (impl, workload, size, phase) each, checked first, then measured.
+"""A cell's life, written once: plan -> check -> measure -> row.
 
-A cell's life: over budget? -> seeded inputs -> impl.put -> one call -> impl.get -> compare
-with the float64 reference (wrong: recorded, not timed) -> peak memory of one call -> timing.
-`prepare` does everything up to timing, so that both timers (harness/measure/timing.py for
-`python -m harness run`, pytest-benchmark for benchmarks/) share one correctness gate.
+    check     seeded inputs -> impl.put -> one call -> impl.get -> the float64 reference
+              (wrong: recorded, not measured) -> peak memory of one call
+    measure   a Measurement: timed on the CPU or a GPU (Timed), counted under valgrind
+              (measure/count.py's Counted), timed on every MPI rank (execute/mpi.py's OnRanks),
+              or timed by pytest-benchmark (benchmarks/bench_grid.py)
+    row       the cell's fields, its status and what was measured; the budget learns from it
+
+`run_impl` is the one loop over an impl's cells, used by the worker of `run`, by
+`run --in-process`, and by the other ranks of `mpiexec ... harness run`. A Measurement's hooks
+(`before`, `after_check`, `after_measure`, `after_cell`) let the MPI one line up its ranks
+around the same life instead of writing it again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from harness import registry
 from harness.contract import OPS
+from harness.execute.grid import SEED, Cell, describe, failed
 from harness.measure import memory, timing
+from harness.measure.budget import Budget
 from harness.measure.gate import rel_err, to_host
 from harness.reference import Reference
-from harness.workloads import WORKLOADS, Placed, get_workload, size_label
-
-SEED = 0
-PHASES = ("fwd", "bwd", "step")
+from harness.workloads import Placed, get_workload
 
 
-@dataclass(frozen=True)
-class Cell:
-    impl: str
-    workload: str
-    size: tuple  # (key, value) pairs, so a cell can be hashed and sent between processes
-    phase: str
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """How a run measures its cells (the CLI's --budget, --time-per-cell, --timeout ...)."""
 
-    @property
-    def size_dict(self) -> dict:
-        return dict(self.size)
+    budget_s: float = 10.0  # a cell predicted to take longer is recorded over_budget
+    time_per_cell_s: float = 0.5  # seconds of timed rounds that fill a cell
+    timeout_s: float = 300.0  # a cell with no result after this long is an error
+    ranks: int = 2  # processes of an impl that runs on MPI ranks
+    instructions: bool = False  # count instructions under valgrind instead of timing
 
-    def key(self) -> tuple:
-        return (self.impl, self.workload, size_label(self.size_dict), self.phase)
-
-
-def plan(impls=None, workloads=None, phases=None, quick=False) -> list:
-    """The grid impl x workload x size x phase, validated, smallest sizes first."""
-    impls = list(impls or registry.names())
-    for name in impls:
-        registry.get_class(name)  # raises KeyError listing the valid names
-    chosen = [get_workload(w) for w in (workloads or WORKLOADS)]
-    for phase in phases or ():
-        if phase not in PHASES:
-            raise KeyError(f"unknown phase {phase!r}: expected one of {', '.join(PHASES)}")
-    cells = []
-    for impl in impls:
-        for work in chosen:
-            sizes = sorted(work.quick_sizes if quick else work.sizes,
-                           key=lambda s: work.flops(s, work.phases[0]))
-            for phase in work.phases:
-                if phases and phase not in phases:
-                    continue
-                cells.extend(Cell(impl, work.name, tuple(s.items()), phase) for s in sizes)
-    return cells
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
 
 
-def describe(cell: Cell) -> dict:
-    """The row fields every cell has, whatever its status: what it is and what it costs."""
-    work, size = get_workload(cell.workload), cell.size_dict
-    flops, nbytes = work.flops(size, cell.phase), work.bytes(size, cell.phase)
-    cls = registry.get_class(cell.impl)
-    return {"impl": cell.impl, "device": cls.device, "workload": cell.workload,
-            "size": size_label(size), **size, "phase": cell.phase, "flops": flops,
-            "bytes": nbytes, "intensity": flops / nbytes, "tol": work.tol}
+# ---- check: the correctness gate, before anything is measured ----------------------------
 
 
 @lru_cache(maxsize=8)
-def _host_inputs(workload: str, size: tuple, seed: int) -> dict:
+def host_inputs(workload: str, size: tuple, seed: int = SEED) -> dict:
     return get_workload(workload).inputs(dict(size), np.random.default_rng(seed))
 
 
@@ -81,20 +58,20 @@ def _host_inputs(workload: str, size: tuple, seed: int) -> dict:
 def reference_outputs(workload: str, size: tuple, phase: str, seed: int = SEED) -> tuple:
     ref = Reference()
     work = get_workload(workload)
-    fn = work.setup(ref, dict(size), phase, Placed(ref, _host_inputs(workload, size, seed)))
+    fn = work.setup(ref, dict(size), phase, Placed(ref, host_inputs(workload, size, seed)))
     return tuple(to_host(ref, fn()))
 
 
-def _missing_op(error: NotImplementedError) -> str:
+def missing_op(error: NotImplementedError) -> str:
     """The contract op that raised, read off the traceback (the contract's stubs say nothing)."""
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
-        if frame.name in OPS or frame.name in ("put", "get"):
+        if frame.name in OPS or frame.name in ("put", "get", "mlp_forward", "mlp_backward"):
             return frame.name
     return str(error) or "an op"
 
 
-def prepare(impl, cell: Cell, budget, seed: int = SEED):
-    """Check one cell. -> (row, fn): fn is the callable to time, or None when not to time."""
+def check(impl, cell: Cell, budget: Budget | None, seed: int = SEED):
+    """Check one cell. -> (row, fn): fn is the callable to measure, or None when not to."""
     row = describe(cell)
     predicted = budget.over(cell.workload, cell.phase, row["flops"]) if budget else None
     if predicted is not None:
@@ -103,7 +80,7 @@ def prepare(impl, cell: Cell, budget, seed: int = SEED):
     row.update(impl.info())
     work = get_workload(cell.workload)
     try:
-        placed = Placed(impl, _host_inputs(cell.workload, cell.size, seed))
+        placed = Placed(impl, host_inputs(cell.workload, cell.size, seed))
         fn = work.setup(impl, cell.size_dict, cell.phase, placed)
         start = time.perf_counter()
         outputs = fn()
@@ -113,46 +90,148 @@ def prepare(impl, cell: Cell, budget, seed: int = SEED):
                       reference_outputs(cell.workload, cell.size, cell.phase, seed))
     except NotImplementedError as error:
         return {**row, "status": "unsupported",
-                "reason": f"{cell.impl} does not implement {_missing_op(error)}"}, None
+                "reason": f"{cell.impl} does not implement {missing_op(error)}"}, None
     except Exception as error:  # noqa: BLE001 - an impl's failure is a result, not a crash
         return {**row, "status": "error", "reason": f"{type(error).__name__}: {error}"}, None
-    if budget:  # the first call is the budget's first estimate; finish() adds the median
-        budget.record(cell.workload, cell.phase, row["flops"], first_call_s)
     row["rel_err"] = err
-    if not err <= work.tol:  # NaN fails too
+    if not err <= work.tol:  # NaN fails too; a wrong cell teaches the budget nothing
         return {**row, "status": "wrong",
                 "reason": f"rel err {err:.3g} > tolerance {work.tol:g}"}, None
+    if budget:  # the first call is the budget's first estimate; finish() adds the median
+        budget.record(cell.workload, cell.phase, row["flops"], first_call_s)
     device_peak = impl.device_peak_bytes(fn)
     row["peak_mem_bytes"] = device_peak if device_peak is not None \
         else memory.host_peak_bytes(fn)
     return {**row, "status": "ok", "reason": ""}, fn
 
 
-def finish(row: dict, stats: timing.Stats, budget=None) -> dict:
-    """Fold timing statistics into a checked row."""
-    row = {**row, **stats.as_dict()}
-    row["gflops_per_s"] = row["flops"] / stats.median / 1e9 if stats.median > 0 else None
-    if budget:
-        budget.record(row["workload"], row["phase"], row["flops"], stats.median)
+# ---- measure: one strategy per kind of measurement ---------------------------------------
+
+
+class Measurement:
+    """How a checked cell is measured. The hooks around it do nothing in one process."""
+
+    def measure(self, impl, fn, row: dict) -> dict:
+        """-> the row's measured columns (t_*_s and samples, or instructions)."""
+        raise NotImplementedError
+
+    def before(self, impl) -> None:
+        """Before the cell's check."""
+
+    def after_check(self, impl, row: dict) -> dict:
+        return row
+
+    def after_measure(self, impl, row: dict) -> dict:
+        return row
+
+    def after_cell(self, budget: Budget | None) -> None:
+        """After the cell, whatever its status."""
+
+
+class Timed(Measurement):
+    """Wall clock on the CPU (measure/timing.py), CUDA events on a GPU (timing_cuda.py)."""
+
+    def __init__(self, time_per_cell_s: float = 0.5):
+        self.time_per_cell_s = time_per_cell_s
+
+    def measure(self, impl, fn, row):
+        if impl.device == "cuda":
+            from harness.measure import timing_cuda  # imports CuPy: only where a GPU rung runs
+
+            return timing_cuda.measure(fn, impl.sync, self.time_per_cell_s).as_dict()
+        return timing.measure(fn, impl.sync, self.time_per_cell_s).as_dict()
+
+
+def finish(row: dict, columns: dict, budget: Budget | None = None) -> dict:
+    """Fold measured columns into a checked row, with the throughput they imply."""
+    row = {**row, **columns}
+    if row.get("t_median_s"):
+        row["gflops_per_s"] = row["flops"] / row["t_median_s"] / 1e9
+        if budget:
+            budget.record(row["workload"], row["phase"], row["flops"], row["t_median_s"])
+    if row.get("instructions"):
+        row["flops_per_instruction"] = row["flops"] / row["instructions"]
     return row
 
 
-def timer_for(device: str):
-    """The timing protocol of a device: wall clock on the CPU, CUDA events on a GPU."""
-    if device == "cuda":
-        from harness.measure import timing_cuda
+def run_cell(impl, cell: Cell, budget: Budget | None, measurement: Measurement) -> dict:
+    """One cell's whole life -> its row."""
+    measurement.before(impl)
+    row, fn = check(impl, cell, budget)
+    row = measurement.after_check(impl, row)
+    if fn is not None:
+        try:
+            columns = measurement.measure(impl, fn, row)
+        except Exception as error:  # noqa: BLE001 - as in check: a result, not a crash
+            row = {**row, "status": "error", "reason": f"{type(error).__name__}: {error}"}
+        else:
+            row = finish(row, columns, budget)
+        row = measurement.after_measure(impl, row)
+    measurement.after_cell(budget)
+    return row
 
-        return timing_cuda.measure
-    return timing.measure
+
+# ---- the one loop over an impl's cells -----------------------------------------------------
 
 
-def run_cell(impl, cell: Cell, budget, time_budget_s: float = 0.5) -> dict:
-    row, fn = prepare(impl, cell, budget)
-    if fn is None:
-        return row
-    stats = timer_for(impl.device)(fn, impl.sync, budget_s=time_budget_s)
-    return finish(row, stats, budget)
+def refusal(name: str, options: Options) -> tuple | None:
+    """(status, reason) when none of the impl's cells can run with these options, else None."""
+    reason = registry.unavailable_reason(name)
+    if reason:
+        return "unavailable", reason
+    if options.instructions:
+        from harness.measure import count
+
+        reason = count.unsupported_reason(registry.get_class(name))
+        if reason:
+            return "unsupported", reason
+    return None
 
 
-def unavailable_rows(cells, reason: str) -> list:
-    return [{**describe(c), "status": "unavailable", "reason": reason} for c in cells]
+def measurement_for(impl, options: Options) -> Measurement:
+    if options.instructions:
+        from harness.measure.count import Counted
+
+        return Counted()
+    if impl.runs_on_ranks:
+        from harness.execute.mpi import OnRanks
+
+        return OnRanks(options.time_per_cell_s)
+    return Timed(options.time_per_cell_s)
+
+
+def create(name: str):
+    """registry.create, in step with the other ranks for an impl that runs on ranks."""
+    if registry.get_class(name).runs_on_ranks:
+        from harness.execute import mpi
+
+        mpi.line_up()
+    return registry.create(name)
+
+
+def run_impl(name: str, cells: list, options: Options, on_row, on_start=None,
+             history=()) -> None:
+    """Every cell of one impl, in order: on_start(index) before each, on_row(row) after.
+
+    `history` is [(workload, phase, flops, seconds)] the budget learned before (a child that
+    continues another's cells). Counting has no budget: its first calls are valgrind's."""
+    refused = refusal(name, options)
+    if refused:
+        for cell in cells:
+            on_row(failed(cell, *refused))
+        return
+    try:
+        impl = create(name)
+    except Exception as error:  # noqa: BLE001 - a constructor that fails costs its cells only
+        for cell in cells:
+            on_row(failed(cell, "error", f"creating {name} failed: "
+                                         f"{type(error).__name__}: {error}"))
+        return
+    budget = None if options.instructions else Budget(options.budget_s)
+    for workload, phase, flops, seconds in history if budget else ():
+        budget.record(workload, phase, flops, seconds)
+    measurement = measurement_for(impl, options)
+    for index, cell in enumerate(cells):
+        if on_start:
+            on_start(index)
+        on_row(run_cell(impl, cell, budget, measurement))

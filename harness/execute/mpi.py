@@ -14,11 +14,12 @@ only if every rank makes the same decisions. So, under MPI:
   (P larger than a split dimension) is an ordinary `error` row;
 - an uncaught exception on any rank aborts the job (MPI_Abort) instead of hanging it.
 
-An impl is distributed when it sets `comm` (contract.Impl); its `traffic()` counters give the
-compute / communication split and the bytes each rank sent per collective. Starting the job is
-the impl's side: the child protocol asks its class for `launch_prefix` (mpiexec of the mpich wheel, -n P),
-since an impl imports nothing of the harness. The harness imports mpi4py only here and only
-when MPI is in use: it is an optional extra.
+An impl runs on ranks when its class says so (contract.Impl.runs_on_ranks); its `traffic()`
+counters give the compute / communication split and the bytes each rank sent per collective.
+Starting the job is the impl's side (`launch_prefix`: mpiexec of the mpich wheel, -n P), since
+an impl imports nothing of the harness. The cell's life is lifecycle.run_cell's; `OnRanks`
+plugs the steps above into its hooks. The harness imports mpi4py only here and only when MPI
+is in use: it is an optional extra.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import sys
 import time
 import traceback
 
-from harness.execute import lifecycle as runner
+from harness.execute import lifecycle
 from harness.measure.timing import MIN_ROUND_S, Stats
 
 # Seconds a rank whose cell failed waits for the others to reach the same point before it
@@ -60,10 +61,6 @@ def is_root() -> bool:
     return rank() == 0
 
 
-def is_distributed(impl) -> bool:
-    return impl.comm is not None
-
-
 def abort_on_uncaught() -> None:
     """Under mpiexec, an exception no one catches ends every rank, with this rank's error.
 
@@ -86,6 +83,42 @@ def read_spec(stream) -> dict:
         return json.load(stream)
     abort_on_uncaught()
     return _world().bcast(json.load(stream) if _world().rank == 0 else None, root=0)
+
+
+def _abort(world, message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    # mpiexec forwards a rank's stderr asynchronously and an abort tears the job down at
+    # once: without this pause the message could die with the job (seen once in CI).
+    time.sleep(0.5)
+    world.Abort(1)
+
+
+def line_up(give_up=None) -> None:
+    """A barrier of every rank that sleeps while it waits (MPI's blocking waits spin: ranks
+    waiting for rank 0 to finish the single-process impls of `mpiexec ... harness run` would
+    take the cores those timings need). give_up(): called when AGREE_S have passed, if given.
+    Outside mpiexec there is nothing to wait for."""
+    if not under_mpiexec():
+        return
+    request, deadline = _world().Ibarrier(), time.monotonic() + AGREE_S
+    while not request.Test():
+        if give_up and time.monotonic() > deadline:
+            give_up()
+        time.sleep(1e-3)
+
+
+def _agree(world, row: dict) -> None:
+    """Return when every rank reached this point with the same status; abort the job when
+    this rank failed alone (the others are stuck in a collective) or when the ranks disagree."""
+    alone = f"rank {world.rank} of {world.size}: {row.get('reason')} (the other ranks did " \
+            f"not fail within {AGREE_S:g} s: aborting the job)"
+    line_up((lambda: _abort(world, alone)) if row["status"] == "error" else None)
+    statuses = world.allgather(f"{row['status']}: {row.get('reason', '')}")
+    if len(set(statuses)) > 1:
+        _abort(world, f"ranks disagree on {row['impl']} {row['workload']} {row['size']} "
+                      f"{row['phase']}: " +
+               "; ".join(f"rank {r}: {s}" for r, s in enumerate(statuses)))
 
 
 # ---- timing: every rank runs the same rounds, the cell's time is the slowest rank's ------
@@ -127,9 +160,9 @@ def _per_call_traffic(before: list, after: list, calls: int) -> dict:
     return columns
 
 
-def measure(fn, impl, budget_s: float = 0.5, min_rounds: int = 5,
+def measure(fn, impl, time_per_cell_s: float = 0.5, min_rounds: int = 5,
             max_rounds: int = 1000) -> DistStats:
-    """harness/timing.measure for all ranks together (fn already warmed up by the check).
+    """measure/timing.measure for all ranks together (fn already warmed up by the check).
 
     A barrier lines the ranks up before each round; the round's sample is the largest
     time over ranks. Loops grow and rounds repeat on those maxima, identical on every rank,
@@ -157,7 +190,7 @@ def measure(fn, impl, budget_s: float = 0.5, min_rounds: int = 5,
         elapsed, _ = one_round(loops)
     before = world.allgather(impl.traffic())
     samples, comms, spent = [], [], 0.0
-    while len(samples) < max_rounds and (len(samples) < min_rounds or spent < budget_s):
+    while len(samples) < max_rounds and (len(samples) < min_rounds or spent < time_per_cell_s):
         elapsed, comm = one_round(loops)
         samples.append(elapsed / loops)
         comms.append(comm / loops)
@@ -166,91 +199,49 @@ def measure(fn, impl, budget_s: float = 0.5, min_rounds: int = 5,
     return DistStats(samples, loops, comms, _per_call_traffic(before, after, loops * len(samples)))
 
 
-# ---- one cell on every rank ---------------------------------------------------------------
+class OnRanks(lifecycle.Timed):
+    """A cell run by every rank of the job together: the row that comes back on rank 0 holds
+    the slowest rank's time and each rank's weights and peak memory."""
+
+    def before(self, impl):
+        line_up()
+        self.held_before = impl.traffic()["weight_bytes"]
+
+    def after_check(self, impl, row):
+        world = _world()
+        # P is a size parameter: the same cell on 2 and on 4 ranks are two sizes.
+        row = {**row, "P": world.size, "size": f"{row['size']} P={world.size}"}
+        _agree(world, row)
+        return row
+
+    def measure(self, impl, fn, row):
+        return measure(fn, impl, self.time_per_cell_s).as_dict()
+
+    def after_measure(self, impl, row):
+        world = _world()
+        _agree(world, row)  # a rank whose timing failed alone ends the job, not hangs it
+        if row["status"] != "ok":
+            return row
+        # Each rank's own peak is the one of its shard's work: tracemalloc sees one process.
+        ranks_peak = world.allgather(row["peak_mem_bytes"])
+        ranks_weight = world.allgather(impl.traffic()["weight_bytes"] - self.held_before)
+        return {**row, "rank_peak_mem_bytes": ranks_peak, "peak_mem_bytes": max(ranks_peak),
+                "rank_weight_bytes": ranks_weight, "weight_bytes": max(ranks_weight)}
+
+    def after_cell(self, budget):
+        if budget:  # every rank decides the next cell's budget as rank 0 does
+            budget.history = _world().bcast(budget.history, root=0)
 
 
-def _abort(world, message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
-    # mpiexec forwards a rank's stderr asynchronously and an abort tears the job down at
-    # once: without this pause the message could die with the job (seen once in CI).
-    time.sleep(0.5)
-    world.Abort(1)
-
-
-def _idle_until_all_arrive(world, give_up=None) -> None:
-    """A barrier that sleeps while it waits (MPI's blocking waits spin: ranks waiting for
-    rank 0 to finish the single-process impls of `mpiexec ... harness run` would take the
-    cores those timings need). give_up(): called when AGREE_S have passed, if given."""
-    request, deadline = world.Ibarrier(), time.monotonic() + AGREE_S
-    while not request.Test():
-        if give_up and time.monotonic() > deadline:
-            give_up()
-        time.sleep(1e-3)
-
-
-def _agree(world, row: dict) -> None:
-    """Return when every rank finished its check of the cell with the same status; abort
-    the job when this rank failed alone (the others are stuck in a collective) or when the
-    ranks disagree."""
-    alone = f"rank {world.rank} of {world.size}: {row.get('reason')} (the other ranks did " \
-            f"not fail within {AGREE_S:g} s: aborting the job)"
-    _idle_until_all_arrive(world, (lambda: _abort(world, alone))
-                           if row["status"] == "error" else None)
-    statuses = world.allgather(f"{row['status']}: {row.get('reason', '')}")
-    if len(set(statuses)) > 1:
-        _abort(world, f"ranks disagree on {row['impl']} {row['workload']} {row['size']} "
-                      f"{row['phase']}: " +
-               "; ".join(f"rank {r}: {s}" for r, s in enumerate(statuses)))
-
-
-def create(name: str):
-    """registry.create, in step with the other ranks for an impl that launches ranks: its
-    constructor makes a communicator (collective), and a rank waiting there would spin while
-    rank 0 runs the single-process impls alone (`mpiexec ... harness run`)."""
+def follow(cells: list, options: lifecycle.Options) -> int:
+    """Ranks other than 0 of `mpiexec -n P python -m harness run`: run the ranked impls'
+    cells in step with rank 0 (which runs, stores and prints everything) and stay out of the
+    single-process impls, which rank 0 runs alone."""
     from harness import registry
-
-    if under_mpiexec() and registry.get_class(name).runs_on_ranks:
-        _idle_until_all_arrive(_world())
-    return registry.create(name)
-
-
-def run_cell(impl, cell, budget, time_budget_s: float = 0.5) -> dict:
-    """runner.run_cell, run by every rank of a distributed impl together; the row that comes
-    back on rank 0 holds the slowest rank's time and each rank's weights and peak memory."""
-    if not is_distributed(impl):
-        return runner.run_cell(impl, cell, budget, time_budget_s)
-    world = _world()
-    _idle_until_all_arrive(world)
-    held_before = impl.traffic()["weight_bytes"]
-    row, fn = runner.prepare(impl, cell, budget)
-    # P is a size parameter (DESIGN.md): the same cell on 2 and on 4 ranks are two sizes.
-    row.update(P=world.size, size=f"{row['size']} P={world.size}")
-    _agree(world, row)
-    if fn is not None:
-        row = runner.finish(row, measure(fn, impl, time_budget_s), budget)
-        # Each rank's own peak is the one of its shard's work: tracemalloc sees only this process.
-        row["rank_peak_mem_bytes"] = world.allgather(row["peak_mem_bytes"])
-        row["peak_mem_bytes"] = max(row["rank_peak_mem_bytes"])
-        row["rank_weight_bytes"] = world.allgather(impl.traffic()["weight_bytes"] - held_before)
-        row["weight_bytes"] = max(row["rank_weight_bytes"])
-    if budget:  # a `wrong` cell taught the budget its local first call: keep rank 0's
-        budget.history = world.bcast(budget.history, root=0)
-    return row
-
-
-def follow(cells: list, options: dict) -> int:
-    """Ranks other than 0 of `mpiexec -n P python -m harness run`: run the distributed
-    impls' cells in step with rank 0 (which runs, stores and prints everything) and stay out
-    of the single-process impls, which rank 0 runs alone."""
-    from harness import registry
-    from harness.measure.budget import Budget
+    from harness.execute.grid import by_impl
 
     abort_on_uncaught()
-    for name in dict.fromkeys(c.impl for c in cells):
-        if not registry.get_class(name).runs_on_ranks or registry.unavailable_reason(name):
-            continue
-        impl, budget = create(name), Budget(options["budget_s"])
-        for cell in (c for c in cells if c.impl == name):
-            run_cell(impl, cell, budget, options["time_budget_s"])
+    for name, impl_cells in by_impl(cells).items():
+        if registry.get_class(name).runs_on_ranks:
+            lifecycle.run_impl(name, impl_cells, options, on_row=lambda row: None)
     return 0

@@ -1,49 +1,37 @@
-"""The child process of harness/execute/child.py: runs one impl's cells and reports each row.
+"""The child process of harness/execute/isolate.py: runs one impl's cells and reports each row.
 
-It times each cell, or with the option `instructions` (`run --instructions`, started under
-valgrind) counts its instructions (harness/measure/count.py).
-
-Protocol lines go to the original stdout; everything else (an impl's own prints, native
-libraries writing to fd 1) is sent to stderr so it cannot be mistaken for a result.
+It reads its spec (impl, cells, options, the budget's history) through the child protocol
+(harness/execute/child.py) and runs the cells through the one lifecycle: timed, or with the
+option `instructions` (started under valgrind) counted. Under mpiexec every rank runs them in
+step and rank 0 alone answers.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 
-from harness import registry
-from harness.execute import lifecycle as runner
-from harness.execute import mpi as distributed
-from harness.execute.child import PREFIX
-from harness.measure import count
-from harness.measure.budget import Budget
+from harness.execute import child, lifecycle, mpi
+from harness.execute.grid import Cell
 
 
 def main() -> int:
-    protocol = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    spec = distributed.read_spec(sys.stdin)  # under mpiexec: rank 0 reads it, all get it
-    options = spec["options"]
-    budget = Budget(options["budget_s"])
-    for workload, phase, flops, seconds in spec["history"]:
-        budget.record(workload, phase, flops, seconds)
-    impl = registry.create(spec["impl"])
+    send = child.channel()
+    spec = mpi.read_spec(sys.stdin)  # under mpiexec: rank 0 reads it, all get it
+    root = mpi.is_root()  # the ranks of an MPI job answer with one voice
+    done = []
 
-    def emit(**message):
-        if distributed.is_root():  # the ranks of an MPI job answer with one voice
-            protocol.write(PREFIX + json.dumps(message) + "\n")
+    def on_start(index):
+        if root:
+            send(kind="start", index=index)
 
-    for index, (impl_name, workload, size, phase) in enumerate(spec["cells"]):
-        cell = runner.Cell(impl_name, workload, tuple(tuple(kv) for kv in size), phase)
-        emit(kind="start", index=index)
-        if options.get("instructions"):  # under callgrind (isolate.py): counts, not times
-            row = count.count_cell(impl, cell)
-        else:
-            row = distributed.run_cell(impl, cell, budget, options["time_budget_s"])
-        emit(kind="row", index=index, row=row)
+    def on_row(row):
+        if root:
+            send(kind="row", index=len(done), row=row)
+        done.append(row["status"])
+
+    lifecycle.run_impl(spec["impl"], [Cell.from_json(c) for c in spec["cells"]],
+                       lifecycle.Options(**spec["options"]), on_row, on_start,
+                       spec["history"])
     return 0
 
 

@@ -1,17 +1,19 @@
 """The time budget: predict a cell's time from smaller sizes of the same impl, before running.
 
-Within one (impl, workload, phase) the cells run smallest first. The time of one call is
-fitted as t = a * flops^b by least squares on log-log axes over the cells measured so far,
-anchored at the largest size measured and with b at least 1, since small sizes are dominated
-by fixed overheads. The first size of a workload has nothing of its own to fit: it is
-predicted from the impl's best throughput (FLOP/s) on the workloads it has run, the
-optimistic guess, so no cell is skipped on a hunch. The second size, with one point to go
-on, is that point plus the extra work at the best throughput: one point cannot tell fixed
-cost from work, and scaling all of it with the work predicted a launch-bound GPU attention
-cell (1.2 ms, nearly all launches) 100x too slow at the next size.
-A cell costs about CALLS_PER_CELL calls
-(correctness check, memory, MIN_ROUNDS timed rounds), so it is over budget when that many
-predicted calls exceed the budget: it is recorded with its prediction instead of being run.
+Within one (impl, workload, phase) the cells run smallest first. The time of one call is fitted
+as t = a * flops^b by least squares on log-log axes over the cells measured so far, anchored at
+the largest size measured, with b at least 1, since small sizes are dominated by fixed
+overheads, and at most MAX_SLOPE: time can grow faster than work when a size falls out of a
+cache, but no op here costs the square of its work, so a steeper fit is noise (a first call
+that paid for a thread pool waking up) and would skip every larger size for it. The first size
+of a workload has nothing of its own to fit: it is predicted from the impl's best throughput
+(FLOP/s) on the workloads it has run, the optimistic guess, so no cell is skipped on a hunch.
+The second size, with one point to go on, is that point plus the extra work at the best
+throughput: one point cannot tell fixed cost from work, and scaling all of it with the work
+predicted a launch-bound GPU attention cell (1.2 ms, nearly all launches) 100x too slow at the
+next size. A cell costs about CALLS_PER_CELL calls (correctness check, memory, MIN_ROUNDS timed
+rounds), so it is over budget when that many predicted calls exceed the budget: it is recorded
+with its prediction instead of being run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import math
 
 CALLS_PER_CELL = 9  # check + memory (tracing ~2x slower) + warm-up + at least 5 timed rounds
+MAX_SLOPE = 2.0
 
 
 class Budget:
@@ -49,7 +52,7 @@ class Budget:
         spread = sum((x - x_mean) ** 2 for x in xs)
         slope = 1.0 if spread == 0 else \
             sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, ys)) / spread
-        slope = max(slope, 1.0)
+        slope = min(max(slope, 1.0), MAX_SLOPE)
         x_last, y_last = xs[-1], ys[-1]
         return math.exp(y_last + slope * (math.log(flops) - x_last))
 

@@ -33,7 +33,7 @@ import re
 import shutil
 from pathlib import Path
 
-from harness.execute import lifecycle as runner
+from harness.execute.lifecycle import Measurement
 
 CALLS = 3  # counted calls of a cell (a count is exact: more only average first-call effects)
 WARMUP = 10  # uncounted calls first
@@ -87,19 +87,17 @@ def _read_dump(label: str) -> int:
     raise RuntimeError(f"callgrind left no dump for {label!r} in {out_dir}")
 
 
-def count_cell(impl, cell) -> dict:
-    """A cell's row with `instructions` (per call) in place of times; the correctness gate and
-    statuses are those of a timed run. No budget: it would extrapolate from first calls that
-    valgrind slows by its translation of new code (an xor cell predicted MNIST's at hours); the
-    worker's timeout bounds a cell. For a CPU rung in one process (see unsupported_reason), in
-    a worker that launch() started."""
-    from harness.measure import _callgrind
+class Counted(Measurement):
+    """A cell's instructions per call in place of its times; the correctness gate and the
+    statuses are those of a timed run. Run without a budget (lifecycle.run_impl): it would
+    extrapolate from first calls that valgrind slows by its translation of new code (an xor
+    cell predicted MNIST's at hours); the worker's timeout bounds a cell. For a CPU rung in
+    one process (see unsupported_reason), in a worker that launch() started."""
 
-    row, fn = runner.prepare(impl, cell, budget=None)
-    if fn is None:  # wrong, unsupported, error: recorded as in a timed run
-        return row
-    label = f"nnladder-cell-{next(_labels)}"
-    try:
+    def measure(self, impl, fn, row):
+        from harness.measure import _callgrind
+
+        label = f"nnladder-cell-{next(_labels)}"
         for _ in range(WARMUP):
             fn()
         # No collection inside the count: its work is owed to whatever allocated before.
@@ -109,9 +107,5 @@ def count_cell(impl, cell) -> dict:
             _callgrind.count(fn, CALLS, label)
         finally:
             gc.enable()
-    except Exception as error:  # noqa: BLE001 - as in runner.prepare: a result, not a crash
-        return {**row, "status": "error", "reason": f"{type(error).__name__}: {error}"}
-    instructions = _read_dump(label) / CALLS
-    return {**row, "status": "ok", "measure": "instructions", "instructions": instructions,
-            "rounds": CALLS, "flops_per_instruction": row["flops"] / instructions}
-
+        return {"measure": "instructions", "instructions": _read_dump(label) / CALLS,
+                "rounds": CALLS}

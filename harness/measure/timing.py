@@ -65,9 +65,9 @@ def _round(fn, sync, loops) -> float:
     return time.perf_counter() - start
 
 
-def measure(fn, sync=lambda: None, budget_s: float = 0.5, min_rounds: int = 5,
+def measure(fn, sync=lambda: None, time_per_cell_s: float = 0.5, min_rounds: int = 5,
             max_rounds: int = 1000) -> Stats:
-    """Time fn: warm up for WARMUP_S, calibrate loops, then fill the budget."""
+    """Time fn: warm up for WARMUP_S, calibrate loops, then fill time_per_cell_s with rounds."""
     warm_until = time.perf_counter() + WARMUP_S
     while True:
         _round(fn, sync, 1)
@@ -79,7 +79,7 @@ def measure(fn, sync=lambda: None, budget_s: float = 0.5, min_rounds: int = 5,
         loops *= 10 if elapsed < MIN_ROUND_S / 10 else 2
         elapsed = _round(fn, sync, loops)
     samples = [elapsed / loops]
-    deadline = time.perf_counter() + budget_s
+    deadline = time.perf_counter() + time_per_cell_s
     while len(samples) < max_rounds and (len(samples) < min_rounds
                                          or time.perf_counter() < deadline):
         samples.append(_round(fn, sync, loops) / loops)

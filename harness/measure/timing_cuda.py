@@ -28,7 +28,7 @@ def _l2_flush_buffer():
     return cupy.empty(max(2 * l2_bytes, 1 << 20), dtype=cupy.uint8)
 
 
-def measure(fn, sync, budget_s: float = 0.5, min_rounds: int = 5,
+def measure(fn, sync, time_per_cell_s: float = 0.5, min_rounds: int = 5,
             max_rounds: int = 1000) -> Stats:
     """Time fn (already run once by the caller's correctness check): one sample per call."""
     flush = _l2_flush_buffer()
@@ -42,7 +42,7 @@ def measure(fn, sync, budget_s: float = 0.5, min_rounds: int = 5,
     end.record()
     end.synchronize()
     per_call_s = cupy.cuda.get_elapsed_time(start, end) / 1e3 / ESTIMATE_CALLS
-    rounds = min(max_rounds, max(min_rounds, math.ceil(budget_s / max(per_call_s, 1e-7))))
+    rounds = min(max_rounds, max(min_rounds, math.ceil(time_per_cell_s / max(per_call_s, 1e-7))))
     starts = [cupy.cuda.Event() for _ in range(rounds)]
     ends = [cupy.cuda.Event() for _ in range(rounds)]
     for start, end in zip(starts, ends, strict=True):
