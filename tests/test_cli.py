@@ -38,7 +38,7 @@ def test_list_shows_impls_and_workloads():
     (["--workload", "nope"], "unknown workload 'nope': expected one of matmul"),
     (["--phase", "sideways"], "unknown phase 'sideways': expected one of fwd, bwd, step"),
     (["--workload", "optim", "--phase", "fwd"], "no cells match"),
-    (["--budget", "-1"], "budget must be a positive number"),
+    (["--budget", "-1"], "--budget: expected a positive, finite number of seconds"),
 ])
 def test_bad_input_is_refused_clearly_and_stored_results_survive(tmp_path, args, expected):
     writer = store.RunWriter("earlier", "box", tmp_path)
@@ -89,3 +89,16 @@ def test_train_and_run_print_the_warning_first(tmp_path, monkeypatch, capsys):
     pytest.importorskip("sklearn", reason="digits needs scikit-learn (the `data` extra)")
     assert cli.main(["train", "--epochs", "1", "--in-process", "--results", str(tmp_path)]) == 0
     assert "warning: this machine is busy (test)" in capsys.readouterr().err
+
+
+def test_run_keeps_the_machines_ceilings_in_the_results_folder_it_was_given(tmp_path,
+                                                                              monkeypatch):
+    from harness.results import ceilings
+
+    measured = {"machine": machine.machine_name(), "gemm_gflops_per_s": 100.0,
+                "copy_gb_per_s": 10.0, "gemm_n": 64, "copy_bytes": 1 << 20}
+    monkeypatch.setattr(ceilings, "measure", lambda: dict(measured))
+    monkeypatch.setattr("harness.report.summary.REPORTS", tmp_path / "reports")
+    assert cli.main(["run", "--quick", "--impl", "numpy", "--workload", "xor", "--phase",
+                     "fwd", "--in-process", "--results", str(tmp_path / "mine")]) == 0
+    assert ceilings.read(machine.machine_name(), tmp_path / "mine") == measured

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.commands.common import add_results
 from harness.report import summary as report
 from harness.results import store
 
@@ -10,8 +11,7 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "report", help="render reports/summary.html from results/",
         description="Render reports/summary.html from every run stored under results/.")
-    parser.add_argument("--results", default=None, metavar="DIR",
-                        help="results folder (default: results/ in the project)")
+    add_results(parser)
     parser.add_argument("--out", default=None, metavar="FILE",
                         help="where to write the HTML (default: reports/summary.html)")
     parser.add_argument("--remeasure-ceilings", action="store_true",

@@ -111,6 +111,9 @@ def check(impl, cell: Cell, budget: Budget | None, seed: int = SEED):
 class Measurement:
     """How a checked cell is measured. The hooks around it do nothing in one process."""
 
+    # An exception while measuring becomes the cell's error row; OnRanks lets it end the job.
+    records_failures = True
+
     def measure(self, impl, fn, row: dict) -> dict:
         """-> the row's measured columns (t_*_s and samples, or instructions)."""
         raise NotImplementedError
@@ -163,6 +166,8 @@ def run_cell(impl, cell: Cell, budget: Budget | None, measurement: Measurement) 
         try:
             columns = measurement.measure(impl, fn, row)
         except Exception as error:  # noqa: BLE001 - as in check: a result, not a crash
+            if not measurement.records_failures:
+                raise
             row = {**row, "status": "error", "reason": f"{type(error).__name__}: {error}"}
         else:
             row = finish(row, columns, budget)

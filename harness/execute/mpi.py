@@ -32,7 +32,7 @@ import time
 import traceback
 
 from harness.execute import lifecycle
-from harness.measure.timing import MIN_ROUND_S, Stats
+from harness.measure.timing import Stats, calibrate
 
 # Seconds a rank whose cell failed waits for the others to reach the same point before it
 # concludes that it failed alone and aborts the job (they all arrive at once when they all
@@ -183,11 +183,7 @@ def measure(fn, impl, time_per_cell_s: float = 0.5, min_rounds: int = 5,
         comm = impl.traffic()["comm_s"] - comm_before
         return world.allreduce((elapsed, comm), op=MPI.MAX)  # the slowest rank, its comm
 
-    loops = 1
-    elapsed, _ = one_round(loops)
-    while elapsed < MIN_ROUND_S:
-        loops *= 10 if elapsed < MIN_ROUND_S / 10 else 2
-        elapsed, _ = one_round(loops)
+    loops, _ = calibrate(lambda loops: one_round(loops)[0])
     before = world.allgather(impl.traffic())
     samples, comms, spent = [], [], 0.0
     while len(samples) < max_rounds and (len(samples) < min_rounds or spent < time_per_cell_s):
@@ -202,6 +198,10 @@ def measure(fn, impl, time_per_cell_s: float = 0.5, min_rounds: int = 5,
 class OnRanks(lifecycle.Timed):
     """A cell run by every rank of the job together: the row that comes back on rank 0 holds
     the slowest rank's time and each rank's weights and peak memory."""
+
+    # A rank that fails while timed leaves the others in a collective: its exception reaches
+    # abort_on_uncaught's hook, which ends the whole job with that rank's traceback.
+    records_failures = False
 
     def before(self, impl):
         line_up()
@@ -219,9 +219,6 @@ class OnRanks(lifecycle.Timed):
 
     def after_measure(self, impl, row):
         world = _world()
-        _agree(world, row)  # a rank whose timing failed alone ends the job, not hangs it
-        if row["status"] != "ok":
-            return row
         # Each rank's own peak is the one of its shard's work: tracemalloc sees one process.
         ranks_peak = world.allgather(row["peak_mem_bytes"])
         ranks_weight = world.allgather(impl.traffic()["weight_bytes"] - self.held_before)

@@ -65,6 +65,17 @@ def _round(fn, sync, loops) -> float:
     return time.perf_counter() - start
 
 
+def calibrate(round_s) -> tuple:
+    """(loops, seconds of a round of that many calls): loops grown from 1 until a round, timed
+    by round_s(loops), lasts MIN_ROUND_S. Used by every CPU timer (here and on MPI ranks)."""
+    loops = 1
+    elapsed = round_s(loops)
+    while elapsed < MIN_ROUND_S:
+        loops *= 10 if elapsed < MIN_ROUND_S / 10 else 2
+        elapsed = round_s(loops)
+    return loops, elapsed
+
+
 def measure(fn, sync=lambda: None, time_per_cell_s: float = 0.5, min_rounds: int = 5,
             max_rounds: int = 1000) -> Stats:
     """Time fn: warm up for WARMUP_S, calibrate loops, then fill time_per_cell_s with rounds."""
@@ -73,11 +84,7 @@ def measure(fn, sync=lambda: None, time_per_cell_s: float = 0.5, min_rounds: int
         _round(fn, sync, 1)
         if time.perf_counter() >= warm_until:
             break
-    loops = 1
-    elapsed = _round(fn, sync, loops)
-    while elapsed < MIN_ROUND_S:
-        loops *= 10 if elapsed < MIN_ROUND_S / 10 else 2
-        elapsed = _round(fn, sync, loops)
+    loops, elapsed = calibrate(lambda loops: _round(fn, sync, loops))
     samples = [elapsed / loops]
     deadline = time.perf_counter() + time_per_cell_s
     while len(samples) < max_rounds and (len(samples) < min_rounds
