@@ -5,113 +5,32 @@ this module and nothing else of the harness. The harness reaches impls only thro
 registry (harness/registry.py), composes models from the ops below (harness/models.py) and
 checks every output against a float64 reference (harness/reference.py).
 
-Dimension key: the one place the shape-suffix letters are defined. Every array name ends in
-its axes, in order (`x_BI` is batch x input features), and einsum subscripts use the same
-letters in lower case.
+What each op takes is declared once, in the op table (OPS) and its shape-suffix key (DIMS):
+every array name ends in its axes, in order (`x_BI` is batch x input features), and einsum
+subscripts use the same letters in lower case. A caller's arguments are checked against
+that table before an impl sees them (check_call, run by harness/api.py): shapes agree,
+labels are classes, heads divide the model dim, t counts from 1.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-DIMS = {
-    "B": "batch",
-    "I": "input features of a layer",
-    "H": "hidden features",
-    "O": "output features of a layer",
-    "C": "classes",
-    "R": "rows of a token matrix (B*T tokens flattened)",
-    "T": "time: query positions",
-    "S": "source positions (keys and values)",
-    "D": "model dim (D = G*E)",
-    "G": "attention heads",
-    "E": "per-head dim",
-    "X": "batch x heads, flattened (X = B*G)",
-    "M": "rows of a plain matmul",
-    "K": "contraction dim of a plain matmul",
-    "N": "columns of a plain matmul",
-    "P": "shards (ranks)",
-}
+# The dimension key, the op table and the checks of a call against it: defined in
+# harness/signatures.py, re-exported here so that an impl imports this module alone.
+from harness.signatures import (
+    ANY,
+    DIMS,
+    OPS,
+    ROLES,
+    ShapeError,
+    check_call,
+    check_host_array,
+    check_shapes,
+)
 
-# What an array placed by `put` is for. A sharded impl keeps only its shard of a weight.
-ROLES = ("weight", "bias", "activation", "label")
-
-# Every op of the contract, with its arguments' shape suffixes and what it returns. This table
-# drives the shape checks below, the unit tests and the report's "unsupported" cells.
-OPS = {
-    "matmul": (("a_MK", "b_KN"), "c_MN"),
-    "matmul_bwd": (("a_MK", "b_KN", "dc_MN"), "da_MK, db_KN"),
-    "bmm": (("a_XMK", "b_XKN"), "c_XMN"),
-    "bmm_bwd": (("a_XMK", "b_XKN", "dc_XMN"), "da_XMK, db_XKN"),
-    "linear": (("x_BI", "w_IO", "b_O"), "y_BO"),
-    "linear_bwd": (("x_BI", "w_IO", "dy_BO"), "dx_BI, dw_IO, db_O"),
-    "add": (("a_BI", "b_BI"), "c_BI"),
-    "relu": (("x_BI",), "y_BI"),
-    "relu_bwd": (("x_BI", "dy_BI"), "dx_BI"),
-    "softmax": (("x_XTS",), "y_XTS"),
-    "softmax_bwd": (("y_XTS", "dy_XTS"), "dx_XTS"),
-    "softmax_xent": (("logits_BC", "labels_B"), "loss, probs_BC"),
-    "softmax_xent_bwd": (("probs_BC", "labels_B"), "dlogits_BC"),
-    "split_heads": (("x_RD",), "x_XTE (or x_XET when transposed)"),
-    "merge_heads": (("x_XTE",), "x_RD"),
-    "sgd": (("p", "g"), "None (p updated in place)"),
-    "momentum": (("p", "g", "v"), "None (p, v updated in place)"),
-    "adam": (("p", "g", "m", "v"), "None (p, m, v updated in place)"),
-}
-
-
-class ShapeError(ValueError):
-    """Arrays whose shape suffixes do not agree, said with both shapes and their letters."""
-
-
-def check_shapes(op: str, **arrays_shapes: tuple) -> dict:
-    """Check that the axis sizes agree wherever two names share a suffix letter.
-
-    `arrays_shapes` maps suffixed names to shapes, e.g. a_MK=(3, 4), b_KN=(5, 2). Returns the
-    sizes by letter ({"M": 3, "K": 4, "N": 2}) or raises ShapeError naming both arrays.
-    """
-    sizes: dict = {}
-    first_seen: dict = {}
-    for name, shape in arrays_shapes.items():
-        if "_" not in name:  # optimizer arrays (p, g, m, v) take any shape
-            continue
-        letters = name.rsplit("_", 1)[-1]
-        if len(letters) != len(shape):
-            raise ShapeError(
-                f"{op}: {name} must have {len(letters)} axes ({', '.join(letters)}), "
-                f"got shape {tuple(shape)}"
-            )
-        for letter, size in zip(letters, shape):
-            if letter in sizes and sizes[letter] != size:
-                other, other_shape = first_seen[letter]
-                raise ShapeError(
-                    f"{op}: {other} has shape {tuple(other_shape)} but {name} has shape "
-                    f"{tuple(shape)}: their {letter} ({DIMS.get(letter, letter)}) axes "
-                    f"must agree ({sizes[letter]} vs {size})"
-                )
-            sizes[letter] = size
-            first_seen.setdefault(letter, (name, shape))
-    return sizes
-
-
-def check_host_array(name: str, x, role: str) -> None:
-    """Reject a host array that would give silently wrong numbers: wrong type, dtype or NaN."""
-    if role not in ROLES:
-        raise ValueError(f"{name}: role must be one of {ROLES}, got {role!r}")
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
-    if role == "label":
-        if x.dtype.kind not in "iu" or x.ndim != 1:
-            raise TypeError(
-                f"{name}: labels must be a 1-d integer array, got dtype {x.dtype} "
-                f"with shape {x.shape}"
-            )
-        return
-    if x.dtype != np.float32:
-        raise TypeError(f"{name}: expected dtype float32, got {x.dtype} with shape {x.shape}")
-    if not np.isfinite(x).all():
-        bad = int(x.size - np.isfinite(x).sum())
-        raise ValueError(f"{name}: {bad} of {x.size} entries are NaN or Inf (shape {x.shape})")
+__all__ = ["ANY", "DIMS", "OPS", "ROLES", "Impl", "ShapeError", "check_call",
+           "check_host_array", "check_shapes"]
 
 
 class Impl:
@@ -245,6 +164,7 @@ class Impl:
         raise NotImplementedError
 
     # -- optimizer updates, in place on a weight or bias and its state -------------------
+    # p, g and the state take any shape, one for all of them (`p_*` in OPS).
     def sgd(self, p, g, lr: float) -> None:
         """p -= lr * g"""
         raise NotImplementedError

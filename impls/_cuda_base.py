@@ -3,43 +3,30 @@
 The rungs differ only in the kernel that computes a product (`_product`); everything else
 (bias add, relu, row softmax, cross-entropy, column sums, optimizer updates) runs the kernels
 of kernels/cuda/ops.cu, the same in every rung. split_heads / merge_heads are pure layout
-work and use CuPy's own reshape, transpose and copy.
-
-Kernels are launched through a backend, the one seam between the ops and CUDA: CupyBackend
-compiles each .cu file with NVRTC (`cupy.RawModule`) and launches on the current stream. The
-tests hand the same ops a backend that runs the same kernel sources compiled for the CPU
-(tests/cuda_emu), so the launch geometry and arguments below are tested without a GPU.
-Every scalar goes to a kernel as numpy.int32 or numpy.float32, matching the C parameter
-exactly: CuPy would pass a Python int as a 64-bit integer.
-
-CuPy is imported only when an impl is created, so that this module imports everywhere and a
-machine without CuPy, a driver or a GPU sees these impls as unavailable, with the reason.
+work: CuPy's own reshape, transpose and copy. Kernels are launched through a backend
+(impls/_cuda_backend.py: CupyBackend on a GPU, the tests' emulation on the CPU), so the
+launch geometry and arguments below are tested without a GPU. Every scalar goes to a kernel
+as numpy.int32 or numpy.float32, as the C parameter is: CuPy would pass an int as 64 bits.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from functools import lru_cache
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from harness.contract import Impl, check_shapes
+from impls._cuda_backend import KERNELS, CupyBackend, cuda_unavailable_reason, kernel_names
 
-KERNELS = Path(__file__).resolve().parent.parent / "kernels" / "cuda"
+# The kernel files, their kernels' names and why CUDA is unavailable: the backend's, named here.
+__all__ = ["KERNELS", "CudaImpl", "Plan", "cdiv", "cuda_unavailable_reason", "kernel_names",
+           "plan_product"]
+
 OPS_BLOCK = 256  # threads of an elementwise launch: ops.cu's OPS_BLOCK
 ROW_THREADS = 128  # threads per row of a row-wise launch: ops.cu's ROW_THREADS
 COL_BLOCK = (32, 8)  # colsum's block: ops.cu's COL_WIDTH x COL_ROWS
-
-_KERNEL_NAME = re.compile(
-    r'extern "C" __global__ void\s+(?:__launch_bounds__\([\w, ]+\)\s*)?(\w+)\(')
-
-
-def kernel_names(source: str) -> list:
-    """The names of the kernels a .cu source defines (its `extern "C" __global__` functions)."""
-    return _KERNEL_NAME.findall(source)
 
 
 def cdiv(n: int, d: int) -> int:
@@ -51,14 +38,10 @@ def cdiv(n: int, d: int) -> int:
 # out once per shape (the checks, a product's sizes and strides).
 
 
-def _checked(op: str, **shapes) -> dict:
-    """check_shapes, remembered for shapes that passed (a failure raises every time)."""
-    return _check_once(op, tuple(shapes.items()))
-
-
 @lru_cache(maxsize=4096)
-def _check_once(op, named_shapes):
-    return check_shapes(op, **dict(named_shapes))
+def _checked(op: str, *shapes) -> dict:
+    """check_shapes, remembered for shapes that passed (a failure raises every time)."""
+    return check_shapes(op, *shapes)
 
 
 class Plan(NamedTuple):
@@ -92,89 +75,6 @@ def plan_product(shape_a, shape_b, ta, tb) -> Plan:
     strides += (rows_a * cols_a, rows_b * cols_b) if batched else (0, 0)
     return Plan((X, M, N) if batched else (M, N), M, K, N, X, ta, tb,
                 tuple(np.int32(n) for n in (M, K, N)), tuple(np.int32(n) for n in strides))
-
-
-@lru_cache(maxsize=1)
-def cuda_unavailable_reason() -> str | None:
-    """Why CUDA impls cannot run here (no CuPy, no driver, no GPU), or None."""
-    try:
-        import cupy
-    except ImportError as error:
-        return f"CuPy is not installed ({error}); pip install cupy-cuda12x"
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as error:  # noqa: BLE001 - CUDARuntimeError and friends: no driver
-        return f"no usable CUDA driver: {type(error).__name__}: {error}"
-    if count == 0:
-        return "no CUDA GPU is visible (getDeviceCount() == 0)"
-    return None
-
-
-class CupyBackend:
-    """Our kernels on the GPU: one cupy.RawModule per .cu file, compiled on first use."""
-
-    def __init__(self, files):
-        import cupy
-
-        self.xp = cupy
-        self._where = {}
-        for file in files:
-            source = (KERNELS / file).read_text()
-            module = cupy.RawModule(code=source, options=("--std=c++17",))
-            self._where.update((name, module) for name in kernel_names(source))
-        self._functions = {}
-        self.multiprocessors = cupy.cuda.Device().attributes["MultiProcessorCount"]
-
-    def launch(self, kernel, grid, block, args):
-        function = self._functions.get(kernel)
-        if function is None:
-            function = self._functions[kernel] = self._where[kernel].get_function(kernel)
-        function(grid, block, args)
-
-    def empty(self, shape, dtype=np.float32):
-        return self.xp.empty(shape, dtype=dtype)
-
-    def to_device(self, x_np):
-        return self.xp.asarray(x_np)
-
-    def to_host(self, x):
-        return self.xp.asnumpy(x)
-
-    def address(self, x) -> int:
-        return x.data.ptr
-
-    def sync(self):
-        self.xp.cuda.get_current_stream().synchronize()
-
-    def peak_bytes(self, fn) -> int:
-        """Bytes taken from CuPy's memory pool at the peak of one fn() call, beyond what was
-        in use before it: the arrays fn allocates, whether or not the pool had them cached."""
-        hook = _peak_hook()
-        self.sync()
-        with hook:
-            fn()
-            self.sync()
-        return hook.peak
-
-
-def _peak_hook():
-    """A CuPy memory hook that follows the bytes in use from the pool and keeps their peak."""
-    import cupy
-
-    class PeakHook(cupy.cuda.MemoryHook):
-        name = "nnladder_peak"
-
-        def __init__(self):
-            self.in_use = self.peak = 0
-
-        def malloc_postprocess(self, device_id, size, mem_size, mem_ptr, pmem_id):
-            self.in_use += mem_size
-            self.peak = max(self.peak, self.in_use)
-
-        def free_postprocess(self, device_id, mem_size, mem_ptr, pmem_id):
-            self.in_use -= mem_size
-
-    return PeakHook()
 
 
 class CudaImpl(Impl):
@@ -227,7 +127,9 @@ class CudaImpl(Impl):
         """op(a) @ op(b), batch by batch for 3-d operands: see plan_product."""
         plan = plan_product(a.shape, b.shape, ta, tb)
         c = self.backend.empty(plan.shape_c)
-        if c.size:
+        if not plan.K:  # a sum of no terms; no kernel runs (a prefetching one would read a, b)
+            c.fill(0)
+        elif c.size:
             self._product(a, b, c, plan)
         return c
 
@@ -237,36 +139,36 @@ class CudaImpl(Impl):
 
     # -- products -------------------------------------------------------------------------
     def matmul(self, a_MK, b_KN):
-        _checked("matmul", a_MK=a_MK.shape, b_KN=b_KN.shape)
+        _checked("matmul", a_MK.shape, b_KN.shape)
         return self._gemm(a_MK, b_KN)
 
     def matmul_bwd(self, a_MK, b_KN, dc_MN):
-        _checked("matmul_bwd", a_MK=a_MK.shape, b_KN=b_KN.shape, dc_MN=dc_MN.shape)
+        _checked("matmul_bwd", a_MK.shape, b_KN.shape, dc_MN.shape)
         return self._gemm(dc_MN, b_KN, tb=True), self._gemm(a_MK, dc_MN, ta=True)
 
     def bmm(self, a_XMK, b_XKN):
-        _checked("bmm", a_XMK=a_XMK.shape, b_XKN=b_XKN.shape)
+        _checked("bmm", a_XMK.shape, b_XKN.shape)
         return self._gemm(a_XMK, b_XKN)
 
     def bmm_bwd(self, a_XMK, b_XKN, dc_XMN):
-        _checked("bmm_bwd", a_XMK=a_XMK.shape, b_XKN=b_XKN.shape, dc_XMN=dc_XMN.shape)
+        _checked("bmm_bwd", a_XMK.shape, b_XKN.shape, dc_XMN.shape)
         return self._gemm(dc_XMN, b_XKN, tb=True), self._gemm(a_XMK, dc_XMN, ta=True)
 
     def linear(self, x_BI, w_IO, b_O):
-        size = _checked("linear", x_BI=x_BI.shape, w_IO=w_IO.shape, b_O=b_O.shape)
+        size = _checked("linear", x_BI.shape, w_IO.shape, b_O.shape)
         y_BO = self._gemm(x_BI, w_IO)
         self._elementwise("add_bias", y_BO.size, y_BO, b_O, np.int32(size["B"]),
                           np.int32(size["O"]))
         return y_BO
 
     def linear_bwd(self, x_BI, w_IO, dy_BO):
-        _checked("linear_bwd", x_BI=x_BI.shape, w_IO=w_IO.shape, dy_BO=dy_BO.shape)
+        _checked("linear_bwd", x_BI.shape, w_IO.shape, dy_BO.shape)
         return (self._gemm(dy_BO, w_IO, tb=True), self._gemm(x_BI, dy_BO, ta=True),
                 self._colsum(dy_BO))
 
     # -- elementwise ----------------------------------------------------------------------
     def add(self, a_BI, b_BI):
-        _checked("add", a_BI=a_BI.shape, b_BI=b_BI.shape)
+        _checked("add", a_BI.shape, b_BI.shape)
         c_BI = self.backend.empty(a_BI.shape)
         self._elementwise("add", a_BI.size, a_BI, b_BI, c_BI, np.int32(a_BI.size))
         return c_BI
@@ -277,29 +179,28 @@ class CudaImpl(Impl):
         return y_BI
 
     def relu_bwd(self, x_BI, dy_BI):
-        _checked("relu_bwd", x_BI=x_BI.shape, dy_BI=dy_BI.shape)
+        _checked("relu_bwd", x_BI.shape, dy_BI.shape)
         dx_BI = self.backend.empty(x_BI.shape)
         self._elementwise("relu_bwd", x_BI.size, x_BI, dy_BI, dx_BI, np.int32(x_BI.size))
         return dx_BI
 
     # -- softmax ----------------------------------------------------------------------------
     def softmax(self, x_XTS, causal=False, scale=1.0):
-        X, T, S = _checked("softmax", x_XTS=x_XTS.shape).values()
+        X, T, S = _checked("softmax", x_XTS.shape).values()
         y_XTS = self.backend.empty(x_XTS.shape)
         self._rows("softmax_rows", X * T, x_XTS, y_XTS, np.int32(T), np.int32(S),
                    np.float32(scale), np.int32(bool(causal)))
         return y_XTS
 
     def softmax_bwd(self, y_XTS, dy_XTS, scale=1.0):
-        X, T, S = _checked("softmax_bwd", y_XTS=y_XTS.shape, dy_XTS=dy_XTS.shape).values()
+        X, T, S = _checked("softmax_bwd", y_XTS.shape, dy_XTS.shape).values()
         dx_XTS = self.backend.empty(y_XTS.shape)
         self._rows("softmax_bwd_rows", X * T, y_XTS, dy_XTS, dx_XTS, np.int32(S),
                    np.float32(scale))
         return dx_XTS
 
     def softmax_xent(self, logits_BC, labels_B):
-        B, C = _checked("softmax_xent", logits_BC=logits_BC.shape,
-                            labels_B=labels_B.shape).values()
+        B, C = _checked("softmax_xent", logits_BC.shape, labels_B.shape).values()
         probs_BC = self.backend.empty((B, C))
         loss_B = self.backend.empty((B,))
         self._rows("xent_rows", B, logits_BC, labels_B, probs_BC, loss_B, np.int32(C))
@@ -308,8 +209,7 @@ class CudaImpl(Impl):
         return float(total_1[0]) / B, probs_BC
 
     def softmax_xent_bwd(self, probs_BC, labels_B):
-        B, C = _checked("softmax_xent_bwd", probs_BC=probs_BC.shape,
-                            labels_B=labels_B.shape).values()
+        B, C = _checked("softmax_xent_bwd", probs_BC.shape, labels_B.shape).values()
         dlogits_BC = self.backend.empty((B, C))
         self._elementwise("xent_bwd", B * C, probs_BC, labels_B, dlogits_BC, np.int32(B),
                           np.int32(C))
@@ -325,33 +225,24 @@ class CudaImpl(Impl):
         return self.xp.ascontiguousarray(x_BTGE.transpose(0, 2, 1, 3)).reshape(-1, T, E)
 
     def merge_heads(self, x_XTE, batch, heads, transposed=False):
-        if transposed:  # x_XET
-            x_BGET = x_XTE.reshape(batch, heads, *x_XTE.shape[1:])
-            x_BTGE = self.xp.ascontiguousarray(x_BGET.transpose(0, 3, 1, 2))
-        else:
-            x_BGTE = x_XTE.reshape(batch, heads, *x_XTE.shape[1:])
-            x_BTGE = self.xp.ascontiguousarray(x_BGTE.transpose(0, 2, 1, 3))
+        x_BGTE = x_XTE.reshape(batch, heads, *x_XTE.shape[1:])  # x_BGET when transposed
+        order = (0, 3, 1, 2) if transposed else (0, 2, 1, 3)
+        x_BTGE = self.xp.ascontiguousarray(x_BGTE.transpose(order))
         B, T, G, E = x_BTGE.shape
         return x_BTGE.reshape(B * T, G * E)
 
     # -- optimizer updates, in place ------------------------------------------------------
-    def _same_shapes(self, op, **arrays):
-        shapes = {a.shape for a in arrays.values()}
-        if len(shapes) > 1:
-            raise ValueError(f"{op}: parameter and state shapes differ: "
-                             + ", ".join(f"{k} {a.shape}" for k, a in arrays.items()))
-
     def sgd(self, p, g, lr):
-        self._same_shapes("sgd", p=p, g=g)
+        _checked("sgd", p.shape, g.shape)
         self._elementwise("sgd", p.size, p, g, np.float32(lr), np.int32(p.size))
 
     def momentum(self, p, g, v, lr, mu):
-        self._same_shapes("momentum", p=p, g=g, v=v)
+        _checked("momentum", p.shape, g.shape, v.shape)
         self._elementwise("momentum", p.size, p, g, v, np.float32(lr), np.float32(mu),
                           np.int32(p.size))
 
     def adam(self, p, g, m, v, t, lr, beta1, beta2, eps):
-        self._same_shapes("adam", p=p, g=g, m=m, v=v)
+        _checked("adam", p.shape, g.shape, m.shape, v.shape)
         correction = math.sqrt(1 - beta2**t)  # the bias corrections, folded as in ops.cu
         step, eps_hat = lr * correction / (1 - beta1**t), eps * correction
         self._elementwise("adam", p.size, p, g, m, v, np.float32(beta1), np.float32(beta2),

@@ -24,8 +24,29 @@ else:
         return sum(map(mul, a, b))
 
 
+class _NoRows(list):
+    """A matrix with no rows (b_KN with K = 0, w_IO with I = 0): an empty list, which keeps
+    the width that nested lists cannot, so a product with it is zeros of the right shape."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.width = width
+
+
+def _lists(x_np):
+    """A float array as nested lists of Python floats; a matrix with no rows as _NoRows."""
+    if x_np.ndim >= 2 and x_np.shape[-2] == 0:
+        return [_lists(x) for x in x_np] if x_np.ndim > 2 else _NoRows(x_np.shape[1])
+    return x_np.astype(np.float64).tolist()
+
+
+def _columns(b_KN):
+    """b's columns as tuples, so both operands of every dot are contiguous rows."""
+    return list(zip(*b_KN)) if b_KN else [()] * b_KN.width
+
+
 def _matmul(a_MK, b_KN):
-    bt_NK = list(zip(*b_KN))
+    bt_NK = _columns(b_KN)
     return [[dot(row_K, col_K) for col_K in bt_NK] for row_K in a_MK]
 
 
@@ -33,9 +54,14 @@ def _transpose(a_MK):
     return [list(col) for col in zip(*a_MK)]
 
 
-def _flat_views(x):
-    """The rows of a matrix, or the vector itself as one row: what an in-place update walks."""
-    return x if x and isinstance(x[0], list) else [x]
+def _innermost(x):
+    """The innermost lists of an array of any number of axes: what an in-place update walks
+    (a vector is its own one)."""
+    if x and isinstance(x[0], list):
+        for part in x:
+            yield from _innermost(part)
+    else:
+        yield x
 
 
 class PurePythonImpl(Impl):
@@ -46,7 +72,7 @@ class PurePythonImpl(Impl):
     def put(self, x_np, role):
         if role == "label":
             return [int(v) for v in x_np]
-        return x_np.astype(np.float64).tolist()
+        return _lists(x_np)
 
     def get(self, x):
         if x and isinstance(x[0], int):
@@ -69,7 +95,7 @@ class PurePythonImpl(Impl):
         return [da for da, _ in grads], [db for _, db in grads]
 
     def linear(self, x_BI, w_IO, b_O):
-        wt_OI = list(zip(*w_IO))
+        wt_OI = _columns(w_IO)
         return [[dot(x_I, w_I) + bias for w_I, bias in zip(wt_OI, b_O)] for x_I in x_BI]
 
     def linear_bwd(self, x_BI, w_IO, dy_BO):
@@ -149,18 +175,18 @@ class PurePythonImpl(Impl):
     # Optimizer updates mutate the caller's lists row by row (slice assignment), so the
     # params the model holds see the new values.
     def sgd(self, p, g, lr):
-        for p_row, g_row in zip(_flat_views(p), _flat_views(g)):
+        for p_row, g_row in zip(_innermost(p), _innermost(g)):
             p_row[:] = [pi - lr * gi for pi, gi in zip(p_row, g_row)]
 
     def momentum(self, p, g, v, lr, mu):
-        for p_row, g_row, v_row in zip(_flat_views(p), _flat_views(g), _flat_views(v)):
+        for p_row, g_row, v_row in zip(_innermost(p), _innermost(g), _innermost(v)):
             v_row[:] = [mu * vi + gi for vi, gi in zip(v_row, g_row)]
             p_row[:] = [pi - lr * vi for pi, vi in zip(p_row, v_row)]
 
     def adam(self, p, g, m, v, t, lr, beta1, beta2, eps):
         c1, c2 = 1.0 - beta1**t, 1.0 - beta2**t
-        for p_row, g_row, m_row, v_row in zip(_flat_views(p), _flat_views(g),
-                                              _flat_views(m), _flat_views(v)):
+        for p_row, g_row, m_row, v_row in zip(_innermost(p), _innermost(g), _innermost(m),
+                                              _innermost(v)):
             m_row[:] = [beta1 * mi + (1.0 - beta1) * gi for mi, gi in zip(m_row, g_row)]
             v_row[:] = [beta2 * vi + (1.0 - beta2) * gi * gi for vi, gi in zip(v_row, g_row)]
             p_row[:] = [pi - lr * (mi / c1) / (math.sqrt(vi / c2) + eps)

@@ -19,13 +19,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import models, registry
-from harness.execute import lifecycle as runner
+from harness.execute import grid, lifecycle
 from harness.execute import mpi as distributed
 from harness.measure.gate import rel_err  # noqa: E402
 
 TOL = 1e-5  # the issue's bound on forward outputs and every gradient
 distributed.abort_on_uncaught()
-RNG = np.random.default_rng(7)
 numpy_impl = registry.create("numpy")
 col, row, mlp = (registry.create(n) for n in ("sharded-col", "sharded-row", "sharded-mlp"))
 # The base is swappable: sharded-mlp over the C rung's blocked GEMM too, where it is built.
@@ -35,8 +34,8 @@ P, RANK = col.ranks, col.rank
 done = []
 
 
-def normal(*shape):
-    return RNG.standard_normal(shape).astype(np.float32)
+def normal(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
 
 
 def assert_close(what, impl, outputs, expected):
@@ -46,12 +45,15 @@ def assert_close(what, impl, outputs, expected):
 
 
 def check_products():
-    """linear and matmul, forward and backward, against the unsharded NumPy rung."""
+    """linear and matmul, forward and backward, against the unsharded NumPy rung (sharded-mlp
+    runs a lone product column-parallel)."""
+    rng = np.random.default_rng(7)
     for B, n_in, n_out in ((5, 7, 9), (3, 13, 6), (8, 4, 5)):
-        host = {"x_BI": (normal(B, n_in), "activation"), "w_IO": (normal(n_in, n_out), "weight"),
-                "b_O": (normal(n_out), "bias"), "dy_BO": (normal(B, n_out), "activation")}
+        host = {"x_BI": (normal(rng, B, n_in), "activation"),
+                "w_IO": (normal(rng, n_in, n_out), "weight"), "b_O": (normal(rng, n_out), "bias"),
+                "dy_BO": (normal(rng, B, n_out), "activation")}
         expected = {k: numpy_impl.put(x, r) for k, (x, r) in host.items()}
-        for impl in (col, row):
+        for impl in (col, row, mlp):
             a = {k: impl.put(x, r) for k, (x, r) in host.items()}
             assert_close(f"linear {B}x{n_in}x{n_out}", impl,
                          [impl.linear(a["x_BI"], a["w_IO"], a["b_O"])],
@@ -67,22 +69,24 @@ def check_products():
                          numpy_impl.matmul_bwd(expected["x_BI"], expected["w_IO"],
                                                expected["dy_BO"]))
             # Each rank holds its block only: O_r columns (col) or I_r rows (row), <= 1 apart.
-            lo, hi = np.array_split(np.arange(n_out if impl is col else n_in), P)[RANK][[0, -1]]
+            by_column = impl is not row
+            lo, hi = np.array_split(np.arange(n_out if by_column else n_in), P)[RANK][[0, -1]]
             local = impl.get(a["w_IO"].local)
-            assert local.shape == ((n_in, hi - lo + 1) if impl is col else (hi - lo + 1, n_out)), \
+            assert local.shape == ((n_in, hi - lo + 1) if by_column else (hi - lo + 1, n_out)), \
                 f"{impl.name} P={P}: rank {RANK} holds w_IO block {local.shape}"
 
 
 def check_mlps():
     """The MLP models (forward, every gradient, optimizer steps) on all three layouts."""
+    rng = np.random.default_rng(8)
     for dims, opt in (("13-11-7-5", "adam"), ("9-6-4", "momentum"), ("6-5-4-4-7", "sgd")):
         widths = [int(d) for d in dims.split("-")]
         B = 6
-        host = {"x_BI": (normal(B, widths[0]), "activation"),
-                "labels_B": (RNG.integers(0, widths[-1], B), "label")}
+        host = {"x_BI": (normal(rng, B, widths[0]), "activation"),
+                "labels_B": (rng.integers(0, widths[-1], B), "label")}
         for layer, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-            host[f"w{layer}"] = (normal(n_in, n_out) / np.float32(np.sqrt(n_in)), "weight")
-            host[f"b{layer}"] = (normal(n_out), "bias")
+            host[f"w{layer}"] = (normal(rng, n_in, n_out) / np.float32(np.sqrt(n_in)), "weight")
+            host[f"b{layer}"] = (normal(rng, n_out), "bias")
         results = {}
         for impl in (numpy_impl, col, row, mlp, *([over_c] if over_c else [])):
             a = {k: impl.put(x, r) for k, (x, r) in host.items()}
@@ -103,18 +107,42 @@ def check_mlps():
             done.append(f"{name} mlp {dims}")
 
 
+def check_attention():
+    """The attention block (its products sharded, split_heads and softmax in the base) on all
+    three layouts, forward and every gradient: sharded-mlp's lone products included."""
+    rng = np.random.default_rng(11)
+    B, T, D, G = 2, 5, 10, 2  # D = 10: split by P = 2..4 unevenly, E = 5
+    host = [(normal(rng, *shape), role) for _ in range(4)
+            for shape, role in (((D, D), "weight"), ((D,), "bias"))]
+    x_RD, dy_RD = normal(rng, B * T, D), normal(rng, B * T, D)
+    results = {}
+    for impl in (numpy_impl, col, row, mlp):
+        params = [impl.put(x, role) for x, role in host]
+        x, dy = impl.put(x_RD, "activation"), impl.put(dy_RD, "activation")
+        y, cache = models.attention_forward(impl, params, x, B, G, D)
+        dx, grads = models.attention_backward(impl, params, cache, dy, B, G)
+        results[impl.name] = [impl.get(o) for o in (y, dx, *grads)]
+    expected = results.pop("numpy")
+    for name, got in results.items():
+        err = rel_err(got, expected)
+        assert err <= TOL, f"{name} P={P} attention: rel err {err:.3g} > {TOL:g}"
+        done.append(f"{name} attention")
+
+
 def check_mlp_pairing():
     """sharded-mlp's collectives: per column -> row pair one all-reduce forward (after the
     row layer) and one backward (the column layer's input gradient, but for the first layer,
     whose input gradient the model drops); a last, unpaired column layer all-gathers its
     logits forward and all-reduces its input gradient backward."""
+    rng = np.random.default_rng(9)
     for dims in ("9-6-4", "13-11-7-5", "6-5-4-4-7"):
         widths = [int(d) for d in dims.split("-")]
         n_layers, B = len(widths) - 1, 5
-        x_BI = mlp.put(normal(B, widths[0]), "activation")
-        labels_B = mlp.put(RNG.integers(0, widths[-1], B), "label")
+        x_BI = mlp.put(normal(rng, B, widths[0]), "activation")
+        labels_B = mlp.put(rng.integers(0, widths[-1], B), "label")
         params = [mlp.put(x, role) for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
-                  for x, role in ((normal(n_in, n_out), "weight"), (normal(n_out), "bias"))]
+                  for x, role in ((normal(rng, n_in, n_out), "weight"),
+                                  (normal(rng, n_out), "bias"))]
         models.mlp_forward(mlp, params, x_BI, labels_B)  # the first call reshards row layers
         *_, cache = models.mlp_forward(mlp, params, x_BI, labels_B)
         after_fwd = mlp.traffic()
@@ -177,8 +205,9 @@ def check_harness_rows():
                                        (col, "bwd", "allreduce", 4 * B * n_in),
                                        (row, "fwd", "allreduce", 4 * B * n_out),
                                        (row, "bwd", "allgather", 4 * B * n_in)):
-        cell = runner.Cell(impl.name, "linear", size, phase)
-        got = distributed.run_cell(impl, cell, Budget(60), 0.01)
+        cell = grid.Cell(impl.name, "linear", size, phase)
+        measurement = lifecycle.measurement_for(impl, lifecycle.Options(time_per_cell_s=0.01))
+        got = lifecycle.run_cell(impl, cell, Budget(60), measurement)
         assert got["status"] == "ok", got
         factor = {"allgather": (P - 1) / P, "allreduce": 2 * (P - 1) / P}[collective]
         assert got[f"comm_{collective}_bytes"] == factor * S, (phase, collective, got)
@@ -198,9 +227,10 @@ def check_refusal():
     """P larger than the split dimension: a clear error naming the size and P."""
     if P == 1:
         return
+    rng = np.random.default_rng(10)
     for impl, shape in ((col, (5, P - 1)), (row, (P - 1, 5)), (mlp, (5, P - 1))):
         try:
-            impl.put(normal(*shape), "weight")
+            impl.put(normal(rng, *shape), "weight")
         except ValueError as error:
             assert f"over P={P} ranks: it has {P - 1} entries" in str(error), str(error)
         else:
@@ -210,6 +240,7 @@ def check_refusal():
 
 check_products()
 check_mlps()
+check_attention()
 check_mlp_pairing()
 check_collectives()
 check_harness_rows()

@@ -13,10 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from harness import registry
+from harness.api import call
 
 ROOT = Path(__file__).resolve().parent.parent
 COL = registry.get_class("sharded-col")
@@ -32,9 +34,11 @@ def mpiexec(ranks: int, *command, env=None, timeout=120):
 
 @pytest.mark.parametrize("ranks", [1, 2, 3, 4])
 def test_shards_match_the_unsharded_base_and_bytes_match_the_ring_formulas(ranks):
-    """Forward outputs and every gradient of linear, matmul and three MLPs (sizes no P in
-    2..4 divides) within 1e-5 of the NumPy rung; ring bytes exactly the formulas; each rank
-    holds its block only; P above a split dimension refused. P = 3, 4 oversubscribe 2 cores."""
+    """Forward outputs and every gradient of linear and matmul (on all three layouts:
+    sharded-mlp's lone products are column-parallel), three MLPs and the attention block (sizes
+    no P in 2..4 divides) within 1e-5 of the NumPy rung; ring bytes exactly the formulas; each
+    rank holds its block only; P above a split dimension refused. P = 3, 4 oversubscribe 2
+    cores."""
     done = mpiexec(ranks, sys.executable, "tests/mpi_sharded_checks.py")
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"sharded checks ok: P={ranks}" in done.stdout
@@ -96,3 +100,13 @@ def test_a_user_launched_job_stores_one_table_from_rank_0(tmp_path):
     assert all(len(r) == 2 for r in rows.rank_peak_mem_bytes)
     assert (rows.t_comm_s > 0).all() and (rows.t_compute_s > 0).all()
     assert (rows.threads == 1).all()
+
+
+def test_thousands_of_calls_in_one_process_share_one_communicator():
+    """Each api.call makes a new instance; MPI has a few thousand communicators to give, so
+    the instances share one duplicate of COMM_WORLD instead of each making its own."""
+    one_BI = np.ones((1, 1), np.float32)
+    for _ in range(3000):
+        c_BI = call("sharded-col", "add", one_BI, one_BI)
+    assert c_BI.tolist() == [[2.0]]
+    assert registry.create("sharded-col").comm is registry.create("sharded-mlp").comm
