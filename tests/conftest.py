@@ -16,3 +16,12 @@ def impl_params() -> list:
     return [pytest.param(name, marks=pytest.mark.skip(reason=f"{name}: {reason}"))
             if (reason := registry.unavailable_reason(name)) else name
             for name in registry.names()]
+
+
+@pytest.fixture
+def faults(monkeypatch):
+    """The deliberately broken impls of tests/fault_impls.py, joined for one test."""
+    monkeypatch.setenv("NNLADDER_IMPLS", "tests.fault_impls")
+    registry._discover.cache_clear()
+    yield
+    registry._discover.cache_clear()

@@ -22,14 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 QUICK = lifecycle.Options(budget_s=60, time_per_cell_s=0.01, timeout_s=20, ranks=1)
 
 
-@pytest.fixture
-def faults(monkeypatch):
-    monkeypatch.setenv("NNLADDER_IMPLS", "tests.fault_impls")
-    registry._discover.cache_clear()
-    yield
-    registry._discover.cache_clear()
-
-
 def run_isolated(impls, options=QUICK, workloads=("matmul",)):
     cells = grid.plan(impls, list(workloads), ["fwd"], quick=True)
     rows = []

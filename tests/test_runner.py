@@ -9,14 +9,6 @@ from harness.execute import grid, isolate, lifecycle
 from harness.measure.budget import CALLS_PER_CELL, Budget
 
 
-@pytest.fixture
-def faults(monkeypatch):
-    monkeypatch.setenv("NNLADDER_IMPLS", "tests.fault_impls")
-    registry._discover.cache_clear()
-    yield
-    registry._discover.cache_clear()
-
-
 def run_in_process(impl_name, workloads, phases=("fwd",)):
     impl, budget = registry.create(impl_name), Budget(60)
     return [lifecycle.run_cell(impl, c, budget, lifecycle.Timed(0.01))
