@@ -417,3 +417,22 @@ def test_report_renders_results_of_training_alone(tmp_path, fake_registry, monke
     html = out.read_text()
     assert "Learning curves" in html and "Confusion matrix" in html
     assert ">train<" not in html
+
+
+def test_command_names_a_weights_file_cut_short_in_one_line(tmp_path, fake_registry, capsys):
+    path = train.save_weights(tmp_path / "w.npz", train.init_weights((64, 32, 10), 0))
+    path.write_bytes(path.read_bytes()[:-100])
+    assert run_train(tmp_path, "--load", str(path), "--epochs", "0") == 2
+    err = capsys.readouterr().err
+    assert f"error: {path}: cannot read it as an npz of weights" in err
+    assert "Traceback" not in err and not (tmp_path / "results").exists()
+
+
+def test_an_unwritable_save_path_fails_before_training(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert cli.main(["train", "--epochs", "50", "--save", str(blocker / "w.npz"),
+                     "--results", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "a-file" in err and "epoch" not in err
+    assert not list((tmp_path / "results").glob("*/*.jsonl"))

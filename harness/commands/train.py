@@ -133,6 +133,9 @@ def run(args) -> int:
         impls = registry.names()
     for name in impls:
         registry.get_class(name)  # an unknown name fails here, listing the valid ones
+    # an unwritable --save fails here, before any training
+    saves = {name: train.check_save_path(save_path(args.save, name, len(impls) > 1))
+             for name in impls} if args.save else {}
     try:
         data = datasets.load(dataset_for(args), args.mnist)
     except ImportError as error:  # digits without scikit-learn: one line, not a traceback
@@ -155,7 +158,7 @@ def run(args) -> int:
     spec = {"dataset": data.name, "mnist": args.mnist, "load": args.load,
             "config": {**config.__dict__, "layers": list(config.layers)}}
     for name in impls:
-        save = save_path(args.save, name, len(impls) > 1) if args.save else None
+        save = saves.get(name)
         if args.in_process or registry.unavailable_reason(name):
             fields, result = session.train_one(name, data, config, weights)
             saved = train.save_weights(save, result.weights) if result and save else None

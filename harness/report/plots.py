@@ -3,7 +3,9 @@
 Each function takes the latest ok rows of one machine (`cells`: one row per impl, workload,
 size and phase, timing workloads only) and returns a Figure, or None when the table holds
 nothing to draw; `to_data_uri` turns a figure into an inline PNG, so the report is one file.
-Impls keep one colour and their ladder order in every figure.
+Impls keep one colour and their ladder order in every figure. Every text that comes from the
+table (impl, workload, size and commit names) goes through `plain`, so that matplotlib draws it
+as written.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ from harness.workloads import WORKLOADS, get_workload
 
 DPI = 90
 PHASE_STYLE = {"fwd": "-", "bwd": "--", "step": ":"}
+
+
+def plain(text) -> str:
+    """`text` for matplotlib to draw verbatim. Names come from stored files and out-of-tree
+    impls (NNLADDER_IMPLS); two `$` in one would start mathtext, where `_`, `^` and `\\` are
+    markup and one that does not parse stops the whole figure from drawing."""
+    return str(text).replace("$", r"\$")
 
 
 def figure(width: float, height: float, rows: int = 1, cols: int = 1):
@@ -65,12 +74,12 @@ def speedups(cells: pd.DataFrame, order: list, baseline: str):
         impls = [i for i in order if (workload, i) in means.index]
         values = [means[(workload, i)] for i in impls]
         ax.bar(range(len(impls)), values, color=[palette[i] for i in impls])
-        ax.set_xticks(range(len(impls)), impls, rotation=30, ha="right")
+        ax.set_xticks(range(len(impls)), [plain(i) for i in impls], rotation=30, ha="right")
         ax.set_yscale("log")
         ax.axhline(1, color="grey", linewidth=0.8)
         for x, value in enumerate(values):
             ax.annotate(f"{value:.3g}x", (x, value), ha="center", va="bottom", fontsize=8)
-        ax.set_title(workload)
+        ax.set_title(plain(workload))
     axes[0].set_ylabel(f"speedup over {baseline}")
     fig.suptitle(f"Speedup over {baseline} (geometric mean over the cells both ran)")
     fig.tight_layout()
@@ -92,7 +101,7 @@ def _series(rows: pd.DataFrame) -> pd.Series:
 
 def scaling(cells: pd.DataFrame, order: list):
     """Time against work (FLOPs) on log-log axes, with each impl's fitted exponent."""
-    cells = cells.assign(series=_series(cells))
+    cells = cells[cells["flops"] > 0].assign(series=_series(cells))  # the fit takes logs
     lines = ["workload", "impl", "phase", "series"]
     cells = cells[cells.groupby(lines)["flops"].transform("nunique") >= 2]
     if cells.empty:
@@ -109,9 +118,9 @@ def scaling(cells: pd.DataFrame, order: list):
             slope = fit_exponent(line["flops"], line["t_median_s"])
             ax.loglog(line["flops"], line["t_median_s"], PHASE_STYLE.get(phase, "-"),
                       marker="o", markersize=3, color=palette[impl],
-                      label=" ".join(filter(None, (impl, phase, series)))
-                      + f": t ~ W^{slope:.2f}")
-        ax.set_title(workload)
+                      label=plain(" ".join(filter(None, (impl, phase, series)))
+                                  + f": t ~ W^{slope:.2f}"))
+        ax.set_title(plain(workload))
         ax.set_xlabel("work (FLOPs)")
         ax.legend(fontsize=7)
     axes[0].set_ylabel("median time (s)")
@@ -130,14 +139,14 @@ def roofline(cells: pd.DataFrame, order: list, ceilings: dict | None):
     for impl in [i for i in order if i in set(rows["impl"])]:
         mine = rows[rows["impl"] == impl]
         ax.scatter(mine["intensity"], mine["gflops_per_s"], s=14, color=palette[impl],
-                   label=impl)
-    intensity_I = np.logspace(np.log10(rows["intensity"].min() / 2),
-                              np.log10(rows["intensity"].max() * 2), 200)
+                   label=plain(impl))
+    intensity = np.logspace(np.log10(rows["intensity"].min() / 2),
+                            np.log10(rows["intensity"].max() * 2), 200)
     for prefix, label, style in (("", "CPU", "-"), ("cuda_", "GPU", "-.")):
         if ceilings and f"{prefix}gemm_gflops_per_s" in ceilings:
             peak, bandwidth = (ceilings[f"{prefix}gemm_gflops_per_s"],
                                ceilings[f"{prefix}copy_gb_per_s"])
-            ax.loglog(intensity_I, np.minimum(peak, bandwidth * intensity_I), style,
+            ax.loglog(intensity, np.minimum(peak, bandwidth * intensity), style,
                       color="black", linewidth=1,
                       label=f"{label} roof: {peak:.0f} GFLOP/s, {bandwidth:.0f} GB/s")
     ax.set_xscale("log")
@@ -163,11 +172,11 @@ def fwd_bwd(cells: pd.DataFrame, order: list):
     fig, ((ax,),) = figure(6.5, 5)
     for impl in [i for i in order if i in set(wide["impl"])]:
         mine = wide[wide["impl"] == impl]
-        ax.scatter(mine["fwd"], mine["bwd"], s=16, color=palette[impl], label=impl)
-    span_S = np.array([wide["fwd"].min() / 2, wide["fwd"].max() * 2])
+        ax.scatter(mine["fwd"], mine["bwd"], s=16, color=palette[impl], label=plain(impl))
+    span = np.array([wide["fwd"].min() / 2, wide["fwd"].max() * 2])  # seconds, both axes
     for factor in (1, 2, 3):
-        ax.loglog(span_S, factor * span_S, color="grey", linewidth=0.7, linestyle=":")
-        ax.annotate(f"bwd = {factor}x fwd", (span_S[1], factor * span_S[1]), fontsize=7,
+        ax.loglog(span, factor * span, color="grey", linewidth=0.7, linestyle=":")
+        ax.annotate(f"bwd = {factor}x fwd", (span[1], factor * span[1]), fontsize=7,
                     ha="right", va="bottom", color="grey")
     ax.set_xlabel("forward median time (s)")
     ax.set_ylabel("backward median time (s)")
@@ -187,9 +196,9 @@ def memory(cells: pd.DataFrame, order: list):
     for impl in [i for i in order if i in set(rows["impl"])]:
         mine = rows[rows["impl"] == impl]
         ax.scatter(mine["bytes"], mine["peak_mem_bytes"], s=16, color=palette[impl],
-                   label=impl)
-    span_S = np.array([rows["bytes"].min() / 2, rows["bytes"].max() * 2])
-    ax.loglog(span_S, span_S, color="grey", linewidth=0.7, linestyle=":")
+                   label=plain(impl))
+    span = np.array([rows["bytes"].min() / 2, rows["bytes"].max() * 2])  # bytes, both axes
+    ax.loglog(span, span, color="grey", linewidth=0.7, linestyle=":")
     ax.set_xlabel("bytes the phase must read and write")
     ax.set_ylabel("peak memory of one call (bytes)")
     ax.set_title("Peak memory (on the dotted line: nothing beyond inputs and outputs)")
@@ -220,10 +229,10 @@ def history(rows: pd.DataFrame, order: list):
             line = line[line["size"] == largest].sort_values("commit", key=lambda c: c.map(rank))
             ax.semilogy(line["commit"].map(rank), line["t_median_s"],
                         PHASE_STYLE.get(phase, "-"), marker="o", markersize=3,
-                        color=palette[impl], label=f"{impl} {phase} {largest}")
-        ax.set_xticks(range(len(commits)), [c[:7] for c in commits], rotation=45, ha="right",
-                      fontsize=7)
-        ax.set_title(workload)
+                        color=palette[impl], label=plain(f"{impl} {phase} {largest}"))
+        ax.set_xticks(range(len(commits)), [plain(c[:7]) for c in commits], rotation=45,
+                      ha="right", fontsize=7)
+        ax.set_title(plain(workload))
         ax.legend(fontsize=6)
     axes[0].set_ylabel("median time (s)")
     fig.suptitle("History across commits (each line: one impl and phase at its largest size)")

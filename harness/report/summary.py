@@ -20,10 +20,10 @@ from jinja2 import Environment, PackageLoader
 
 from harness import registry
 from harness.compare import format_seconds
-from harness.execute.lifecycle import PHASES
+from harness.execute.grid import PHASES
 from harness.report import plots, training
+from harness.results import atomic, machine, store
 from harness.results import ceilings as machine_ceilings
-from harness.results import machine
 from harness.results.machine import ROOT
 from harness.workloads import WORKLOADS
 
@@ -114,8 +114,9 @@ def correctness(cells: pd.DataFrame, order: list) -> list:
 
 
 def figures(rows: pd.DataFrame, cells: pd.DataFrame, order: list, ceilings) -> list:
-    """[(title, data URI)] of every figure there is something to draw for."""
-    done = cells[cells["status"] == "ok"]
+    """[(title, data URI)] of every figure there is something to draw for: the ok cells with
+    a time (an ok row from a damaged file may have lost it)."""
+    done = cells[(cells["status"] == "ok") & (cells["t_median_s"] > 0)]
     baseline = next((b for b in BASELINES if b in set(done["impl"])), None)
     drawn = [
         ("Speedup across the ladder",
@@ -124,7 +125,8 @@ def figures(rows: pd.DataFrame, cells: pd.DataFrame, order: list, ceilings) -> l
         ("Roofline", plots.roofline(done, order, ceilings)),
         ("Forward against backward", plots.fwd_bwd(done, order)),
         ("Peak memory", plots.memory(done, order)),
-        ("History across commits", plots.history(rows[rows["status"] == "ok"], order)),
+        ("History across commits",
+         plots.history(rows[(rows["status"] == "ok") & (rows["t_median_s"] > 0)], order)),
     ]
     return [(title, plots.to_data_uri(fig)) for title, fig in drawn if fig is not None]
 
@@ -138,11 +140,17 @@ def training_figures(table: pd.DataFrame) -> list:
 
 
 def _machine_of_newest_run(table: pd.DataFrame) -> str:
-    return table.sort_values("timestamp", kind="stable")["machine"].iloc[-1]
+    """Rows without a time count as the oldest."""
+    return table.sort_values("timestamp", kind="stable", na_position="first")["machine"].iloc[-1]
 
 
 def context(table: pd.DataFrame, results=None, remeasure: bool = False) -> dict:
-    """Everything the template shows, from the stored table."""
+    """Everything the template shows, from the stored table: rows of no machine (from a
+    damaged file) have no place in a machine's report."""
+    # Every column of the schema, null where no row has it: a run where nothing ran ok has
+    # no timing columns at all.
+    table = table.reindex(columns=list(dict.fromkeys([*store.COLUMNS, *table.columns])))
+    table = table.dropna(subset=["machine"])
     if table.empty:
         return {"empty": True}
     name = _machine_of_newest_run(table)
@@ -178,11 +186,6 @@ def render(table: pd.DataFrame, out: Path | None = None, results=None,
     `results` is the results folder the table came from: this machine's ceilings are kept
     there (measured on first use, or again when `remeasure`).
     """
-    out = Path(out or REPORTS / "summary.html")
-    out.parent.mkdir(parents=True, exist_ok=True)
     env = Environment(loader=PackageLoader("harness.report", "templates"), autoescape=True)
     html = env.get_template("summary.html").render(**context(table, results, remeasure))
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(html)
-    tmp.replace(out)
-    return out
+    return atomic.write_atomic(out or REPORTS / "summary.html", html)

@@ -3,6 +3,7 @@ histograms per layer and the confusion matrix, built from the rows `train` store
 
 The report (harness/report/summary.py) calls `figures(table)` and inlines what it returns. Figures
 are made with matplotlib's object API on the Agg canvas: no pyplot, no global backend state.
+Names from the table (impls, sizes, machines, layers) are drawn through plots.plain.
 """
 
 from __future__ import annotations
@@ -12,9 +13,15 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from harness.report.plots import plain
+
 # A training configuration (dataset, layers, batch, optimizer, epochs) per machine gets one
 # set of figures; only the newest few configurations are drawn, so the report stays short.
 MAX_CONFIGS = 3
+# What the figures draw from: a row without one of them (store.load drops a value of the
+# wrong type) is left out of the figures.
+DRAWN = ["loss_by_epoch", "train_acc_by_epoch", "test_acc_by_epoch", "target_acc", "test_acc",
+         "weight_hist", "confusion_CC"]
 
 
 def _figure(width: float, height: float, **subplots):
@@ -29,6 +36,7 @@ def latest_training(table: pd.DataFrame) -> list:
         return []
     rows = table[(table.workload == "train") & (table.phase == "train")
                  & (table.status == "ok") & (table.rounds > 0)]  # rounds 0: evaluation only
+    rows = rows[rows.reindex(columns=DRAWN).notna().all(axis=1)]
     if rows.empty:
         return []
     # Stable sorts keep each run's impls in the order they were trained (the user's order).
@@ -42,13 +50,15 @@ def latest_training(table: pd.DataFrame) -> list:
 
 def learning_curves(title: str, rows: pd.DataFrame) -> Figure:
     """Training loss, train and test accuracy per epoch, one line per impl."""
+    def by_epoch(values, scale=1.0):  # null (a diverged loss is stored so) draws as a gap
+        return np.arange(1, len(values) + 1), np.array(values, dtype=float) * scale
+
     fig, (loss_ax, acc_ax) = _figure(10, 3.8, ncols=2)
     for row in rows.itertuples():
-        epochs = np.arange(1, len(row.loss_by_epoch) + 1)
-        line, = loss_ax.plot(epochs, row.loss_by_epoch, marker=".", label=row.impl)
-        acc_ax.plot(epochs, np.array(row.test_acc_by_epoch) * 100, marker=".",
-                    color=line.get_color(), label=f"{row.impl} test")
-        acc_ax.plot(epochs, np.array(row.train_acc_by_epoch) * 100, linestyle=":",
+        line, = loss_ax.plot(*by_epoch(row.loss_by_epoch), marker=".", label=plain(row.impl))
+        acc_ax.plot(*by_epoch(row.test_acc_by_epoch, 100), marker=".", color=line.get_color(),
+                    label=plain(f"{row.impl} test"))
+        acc_ax.plot(*by_epoch(row.train_acc_by_epoch, 100), linestyle=":",
                     color=line.get_color())
     target = rows.target_acc.iloc[0] * 100
     acc_ax.axhline(target, color="grey", linewidth=0.8, linestyle="--")
@@ -57,14 +67,14 @@ def learning_curves(title: str, rows: pd.DataFrame) -> Figure:
                title=f"test (solid), train (dotted), target {target:g}% (dashed)")
     loss_ax.legend(fontsize="small")
     acc_ax.legend(fontsize="small")
-    fig.suptitle(f"learning curves: {title}", fontsize="medium")
+    fig.suptitle(plain(f"learning curves: {title}"), fontsize="medium")
     return fig
 
 
 def time_to_accuracy(title: str, rows: pd.DataFrame) -> Figure:
     """Training seconds to the target test accuracy per impl; impls that missed it say so."""
     fig, (target_ax, epoch_ax) = _figure(10, 0.5 + 0.45 * len(rows) + 1.5, ncols=2)
-    impls = list(rows.impl)
+    impls = [plain(impl) for impl in rows.impl]
     to_target_s = [v if v is not None and np.isfinite(v) else 0.0
                    for v in rows.time_to_target_s.astype(float)]
     bars = target_ax.barh(impls, to_target_s, color="tab:blue")
@@ -84,7 +94,7 @@ def time_to_accuracy(title: str, rows: pd.DataFrame) -> Figure:
     epoch_ax.set(xscale="log", xlabel="seconds", title="median epoch time")
     target_ax.invert_yaxis()
     epoch_ax.invert_yaxis()
-    fig.suptitle(title, fontsize="medium")
+    fig.suptitle(plain(title), fontsize="medium")
     return fig
 
 
@@ -96,10 +106,10 @@ def weight_histograms(title: str, rows: pd.DataFrame) -> Figure:
         for row in rows.itertuples():
             binned = row.weight_hist.get(layer)
             if binned:
-                ax.stairs(binned["counts"], binned["edges"], label=row.impl)
-        ax.set(title=layer, xlabel="weight", ylabel="count")
+                ax.stairs(binned["counts"], binned["edges"], label=plain(row.impl))
+        ax.set(title=plain(layer), xlabel="weight", ylabel="count")
     axes[0][0].legend(fontsize="small")
-    fig.suptitle(f"final weights per layer: {title}", fontsize="medium")
+    fig.suptitle(plain(f"final weights per layer: {title}"), fontsize="medium")
     return fig
 
 
@@ -118,9 +128,9 @@ def confusion(title: str, rows: pd.DataFrame) -> Figure:
                         color="white" if count > confusion_CC.max() / 2 else "black")
     ax.set(xticks=range(classes), yticks=range(classes), xlabel="predicted class",
            ylabel="true class",
-           title=f"{best.impl}: test accuracy {float(best.test_acc):.2%}")
+           title=plain(f"{best.impl}: test accuracy {float(best.test_acc):.2%}"))
     fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.suptitle(title, fontsize="small")
+    fig.suptitle(plain(title), fontsize="small")
     return fig
 
 

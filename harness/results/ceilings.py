@@ -12,21 +12,21 @@ reused until re-measured on request (`python -m harness report --remeasure-ceili
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from harness.results import machine
-from harness.results.store import RESULTS
+from harness.results import atomic, machine
+from harness.results.store import RESULTS, is_number
 
 GEMM_N = 2048  # 17 GFLOP a product: long enough to reach BLAS's peak, short on 2 cores
 COPY_BYTES = 1 << 28  # 256 MiB: far beyond any cache, so the copy runs at memory speed
 REPEATS = 5
 CUDA_GEMM_N = 8192
+FIGURES = ("gemm_gflops_per_s", "copy_gb_per_s", "gemm_n", "copy_bytes")
+CUDA_FIGURES = tuple(f"cuda_{name}" for name in FIGURES)  # where a GPU was measured
 
 
 def _best_seconds(fn, sync=lambda: None, repeats: int = REPEATS) -> float:
@@ -88,22 +88,22 @@ def path_for(machine_name: str, root: Path | str | None = None) -> Path:
 
 
 def read(machine_name: str, root: Path | str | None = None) -> dict | None:
-    """The stored ceilings of a machine, or None when never measured (or unreadable)."""
+    """The stored ceilings of a machine, or None when never measured, unreadable, or not
+    figures (the report computes with every one of them)."""
     try:
-        return json.loads(path_for(machine_name, root).read_text())
-    except (OSError, ValueError):
+        stored = json.loads(path_for(machine_name, root).read_text())
+    except (OSError, ValueError, RecursionError):
         return None
+    if not isinstance(stored, dict) or not all(is_number(stored.get(k)) for k in FIGURES) \
+            or not all(is_number(stored[k]) for k in CUDA_FIGURES if k in stored):
+        return None
+    return stored
 
 
 def write(ceilings: dict, root: Path | str | None = None) -> Path:
     """Store atomically: a reader never sees half a file, a crash never loses the old one."""
-    path = path_for(ceilings["machine"], root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(ceilings, handle, indent=1)
-    os.replace(tmp, path)
-    return path
+    return atomic.write_atomic(path_for(ceilings["machine"], root),
+                               json.dumps(ceilings, indent=1))
 
 
 def for_this_machine(root: Path | str | None = None, remeasure: bool = False) -> dict:

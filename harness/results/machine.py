@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project: harness/results/machine.py, up two
 
 
 def _git(*args) -> str:
@@ -67,10 +67,26 @@ def blas() -> dict:
     return {"blas": "none found", "threads": 0}
 
 
+MACHINE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
 def machine_name() -> str:
-    """A folder-safe name: NNLADDER_MACHINE if set (CI runners change hostnames), else host."""
-    name = os.environ.get("NNLADDER_MACHINE") or socket.gethostname() or "unknown"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:64]
+    """The folder of this machine's results: NNLADDER_MACHINE if set (CI runners change host
+    names), else the host name made folder-safe.
+
+    The name is one folder inside results/: a set NNLADDER_MACHINE that is not one folder's
+    name (empty, `.`, `..`, a path) is refused, since `..` would store runs outside results/
+    and `.` where load() never looks.
+    """
+    given = os.environ.get("NNLADDER_MACHINE")
+    if given is not None:
+        if not MACHINE_NAME.fullmatch(given) or not given.strip("."):
+            raise ValueError(f"NNLADDER_MACHINE={given!r} is not a machine name: expected 1 to "
+                             "64 letters, digits, '_', '-' or '.', not only dots (unset it to "
+                             "use the host name)")
+        return given
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", socket.gethostname())[:64]
+    return name if name.strip(".") else "unknown"
 
 
 @lru_cache(maxsize=1)

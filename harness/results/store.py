@@ -1,25 +1,29 @@
 """Stored results: one tidy table per run, as JSON lines, under results/<machine>/.
 
-A run's file is rewritten whole after every finished cell, through a temporary file and an
-atomic rename, so a reader (or a killed run) always finds a complete table of the cells done
-so far. Files are created with O_EXCL: runs never overwrite one another. No pickle: every
-value is JSON (raw timing samples as lists).
+A run's file is rewritten whole after every finished cell (harness/results/atomic.py: a
+temporary dot-file that no glob of results matches, fsynced, then renamed), so a reader (or a
+killed run) always finds a complete table of the cells done so far. Files are created with
+O_EXCL: runs never overwrite one another. No pickle: every value is JSON (raw timing samples
+as lists).
+
+Loading trusts no file: a line that is not JSON or not a row object is skipped, and a value
+of the wrong type in a known column is read as what it means (the text of a number, the
+number in a text) or dropped, each with a warning naming the file and line; the other rows
+of the file load as usual. A row left without its impl or status is skipped.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import secrets
-import tempfile
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-from harness.results import machine
+from harness.results import atomic, machine
 from harness.results.machine import ROOT
 
 RESULTS = ROOT / "results"
@@ -35,7 +39,14 @@ COLUMNS = [
 ]
 NUMERIC = ["cores", "threads", "rounds", "loops", "t_min_s", "t_median_s", "t_iqr_s", "t_mean_s",
            "t_stddev_s", "t_predicted_s", "flops", "bytes", "gflops_per_s", "intensity",
-           "peak_mem_bytes", "rel_err", "tol", "instructions", "flops_per_instruction"]
+           "peak_mem_bytes", "rel_err", "tol", "instructions", "flops_per_instruction",
+           "test_acc", "target_acc", "epochs_to_target", "time_to_target_s", "train_s"]
+TEXT = ["run_id", "timestamp", "commit", "machine", "cpu", "gpu", "python", "numpy", "blas",
+        "platform", "impl", "device", "workload", "size", "phase", "status", "reason", "measure"]
+# Lists of numbers: raw timing samples, and training's per-epoch figures.
+SERIES = ["samples_s", "loss_by_epoch", "train_acc_by_epoch", "test_acc_by_epoch",
+          "seconds_by_epoch"]
+REQUIRED = ["impl", "status"]  # a row that says neither what ran nor how it went says nothing
 STATUSES = ("ok", "wrong", "unsupported", "unavailable", "over_budget", "error")
 
 
@@ -54,31 +65,22 @@ def _clean(value):
 class RunWriter:
     """Collects one run's rows and keeps its file a complete table after every append.
 
-    `meta` (the run id, time and machine columns) is stamped on every row appended."""
+    `meta` (the run id, time and machine columns) is stamped on every row appended. A
+    folder or file that cannot be written raises atomic.WriteError (an OSError and a
+    ValueError) naming it and the cause; the rows stored before stay as they were."""
 
     def __init__(self, run_id: str, machine: str, root: Path | None = None,
                  meta: dict | None = None):
-        self.folder = Path(root or RESULTS) / machine
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.path = self.folder / f"{run_id}.jsonl"
+        self.folder = atomic.make_folder(Path(root or RESULTS) / machine)
         # O_EXCL: a second run with the same id fails here instead of replacing the first.
-        os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        self.path = atomic.reserve(self.folder / f"{run_id}.jsonl")
         self.rows: list = []
         self.meta = meta or {}
 
     def append(self, row: dict) -> None:
-        self.rows.append({k: _clean(v) for k, v in {**self.meta, **row}.items()})
-        text = "".join(json.dumps(r, sort_keys=False) + "\n" for r in self.rows)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".jsonl")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        rows = [*self.rows, {k: _clean(v) for k, v in {**self.meta, **row}.items()}]
+        atomic.write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in rows))
+        self.rows = rows  # only once stored: rows says what the file holds
 
 
 def open_run(root: Path | str | None = None) -> RunWriter:
@@ -90,18 +92,126 @@ def open_run(root: Path | str | None = None) -> RunWriter:
                      {"run_id": run_id, "timestamp": stamp, **meta})
 
 
+def is_number(value) -> bool:
+    """An int or a float, and not a bool (JSON's true is no count)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _as_text(value):
+    if isinstance(value, str):
+        return value
+    if is_number(value) or isinstance(value, bool):
+        return str(value)
+    raise TypeError
+
+
+def _as_number(value):
+    if isinstance(value, str):
+        return float(value)  # ValueError unless it reads as one
+    if is_number(value):
+        return value
+    raise TypeError
+
+
+def _as_flag(value):
+    if isinstance(value, bool):
+        return value
+    raise TypeError
+
+
+def _as_series(value):
+    if isinstance(value, list) and all(v is None or is_number(v) for v in value):
+        return value
+    raise TypeError
+
+
+def _as_table(value):
+    if value and isinstance(value, list) and all(
+            isinstance(r, list) and len(r) == len(value) and all(map(is_number, r))
+            for r in value):
+        return value
+    raise TypeError
+
+
+def _as_histograms(value):
+    if not value or not isinstance(value, dict):
+        raise TypeError
+    for binned in value.values():
+        edges, counts = (binned.get(k) if isinstance(binned, dict) else None
+                         for k in ("edges", "counts"))
+        if not (isinstance(edges, list) and isinstance(counts, list)
+                and len(edges) == len(counts) + 1 and all(map(is_number, edges + counts))):
+            raise TypeError
+    return value
+
+
+# column -> (reader: the value as its type, or TypeError / ValueError; what it expects)
+READERS = {**{c: (_as_text, "text") for c in TEXT},
+           **{c: (_as_number, "a number") for c in NUMERIC},
+           **{c: (_as_series, "a list of numbers") for c in SERIES},
+           "dirty": (_as_flag, "true or false"),
+           "confusion_CC": (_as_table, "a square table of counts"),  # training's
+           "weight_hist": (_as_histograms, "histograms by layer ({edges, counts})")}
+
+
+def _checked(row: dict, where: str) -> dict | None:
+    """The row with each known column's value of its type (read as one, or dropped), with a
+    warning for each; None, with a warning, if it lacks a REQUIRED column."""
+    problems = []
+    for column, (read, expected) in READERS.items():
+        value = row.get(column)
+        if value is None:
+            continue
+        try:
+            row[column] = read(value)
+        except (TypeError, ValueError):
+            row[column] = None
+            problems.append(f"{column} {value!r:.60} is not {expected}: dropped")
+            continue
+        if type(row[column]) is not type(value):
+            problems.append(f"{column} {value!r:.60} read as {row[column]!r}")
+    missing = [c for c in REQUIRED if row.get(c) is None]
+    if missing:
+        problems.append(f"no {', '.join(missing)}: row skipped")
+    if problems:
+        warnings.warn(f"{where}: {'; '.join(problems)}", stacklevel=4)
+    return None if missing else row
+
+
 def read_run(path: Path) -> pd.DataFrame:
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """One results file -> its rows; a line that is not a row is skipped with a warning."""
+    rows = []
+    for number, raw in enumerate(Path(path).read_bytes().splitlines(), start=1):
+        if not raw.strip():
+            continue
+        where = f"{path} line {number}"
+        try:
+            row = json.loads(raw)
+        except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, nested too deep
+            warnings.warn(f"{where}: not a JSON line ({error}): skipped", stacklevel=3)
+            continue
+        if not isinstance(row, dict):
+            warnings.warn(f"{where}: {raw[:60].decode(errors='replace')} is not a row (a JSON "
+                          "object): skipped", stacklevel=3)
+            continue
+        row = _checked(row, where)
+        if row is not None:
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
 def load(root: Path | str | None = None) -> pd.DataFrame:
-    """Every stored run as one DataFrame (empty, with the schema's columns, when none)."""
+    """Every stored run as one DataFrame (empty, with the schema's columns, when none).
+
+    Dot-files are never results (a write's temporary file, an editor's swap file)."""
+    root = Path(root or RESULTS)
     frames = []
-    for path in sorted(Path(root or RESULTS).glob("*/*.jsonl")):
+    for path in sorted(root.glob("*/*.jsonl")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
         try:
             frames.append(read_run(path))
-        except (OSError, ValueError) as error:
+        except OSError as error:
             warnings.warn(f"skipping unreadable results file {path}: {error}", stacklevel=2)
     frames = [f for f in frames if not f.empty]
     if not frames:

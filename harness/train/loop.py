@@ -13,12 +13,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from harness import models
-from harness.workloads import _layer_params  # the He-scaled init of the MLP workloads
+
+# The weights' functions, where the callers of the loop (`train`, its worker) find them.
+from harness.train.weights import (  # noqa: F401
+    WeightsError,
+    check_save_path,
+    init_weights,
+    load_weights,
+    save_weights,
+    weight_shapes,
+)
 
 SPREAD_LIMIT_PP = 0.5  # the cross-rung check: final test accuracies within 0.5 points
 HIST_BINS = 20
@@ -73,68 +81,11 @@ class Result:
         return float(sum(self.seconds_by_epoch))
 
 
-# ---- weights: init, save, load ------------------------------------------------------------
-
-
-def weight_shapes(layers) -> dict:
-    """{w0_IO: (I, O), b0_O: (O,), w1_IO: ...}: the names and shapes of an MLP's weights."""
-    shapes = {}
-    for layer, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:], strict=True)):
-        shapes[f"w{layer}_IO"] = (n_in, n_out)
-        shapes[f"b{layer}_O"] = (n_out,)
-    return shapes
-
-
-def init_weights(layers, seed: int) -> dict:
-    """Host float32 weights by name, the same for every impl given the same seed."""
-    return {name: array for name, (array, _) in
-            _layer_params(np.random.default_rng(seed), list(layers)).items()}
+# ---- weights: roles, histograms (init and files: harness/train/weights.py) ----------------
 
 
 def _role(name: str) -> str:
     return "weight" if name.startswith("w") else "bias"
-
-
-class WeightsError(ValueError):
-    """A weights file that does not fit the model: every mismatch, by name."""
-
-
-def save_weights(path: Path | str, weights: dict) -> Path:
-    """Weights by name -> an npz file (no pickle); returns the path written."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")  # np.savez would add it silently
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **weights)
-    return path
-
-
-def load_weights(path: Path | str, layers) -> dict:
-    """An npz of weights, checked against the MLP `layers`: names, shapes and dtype.
-
-    Raises WeightsError naming the file and listing every missing or unexpected array and
-    every shape or dtype that differs from what the model needs.
-    """
-    path = Path(path)
-    expected = weight_shapes(layers)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            found = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError) as error:
-        raise WeightsError(f"{path}: cannot read it as an npz of weights: {error}") from error
-    problems = [f"missing {name} (shape {shape})" for name, shape in expected.items()
-                if name not in found]
-    problems += [f"unexpected {name} (shape {found[name].shape})" for name in found
-                 if name not in expected]
-    for name in expected.keys() & found.keys():
-        if found[name].shape != expected[name]:
-            problems.append(f"{name} has shape {found[name].shape}, expected {expected[name]}")
-        if found[name].dtype != np.float32:
-            problems.append(f"{name} has dtype {found[name].dtype}, expected float32")
-    if problems:
-        raise WeightsError(f"{path} does not fit the MLP {'-'.join(map(str, layers))}: "
-                           + "; ".join(sorted(problems)))
-    return {name: found[name] for name in expected}
 
 
 def histograms(weights: dict, bins: int = HIST_BINS) -> dict:
