@@ -8,7 +8,7 @@ Two targets, in alternating trials of `ab` with `--repeats` interleaved runs a s
 2. the commit against a throwaway commit that makes one impl's cells 15% slower: a trial
    passes when exactly that impl's cells say "slower" and every other cell "same".
 Only cells timed on both sides count (a cell over budget on one side has no timing verdict).
-Each trial is scored as `ab` reports it (harness/compare.py); `--rescore` scores kept trials
+Each trial is scored as `ab` reports it (harness/compare/); `--rescore` scores kept trials
 again with the compare method of the checkout it runs in.
 
 The default grid, xor (fwd, bwd, step) for numpy and pure_python, is six cells that are far
@@ -32,15 +32,15 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from harness import ab, compare
+from harness import compare
 from harness.commands.ab import QUICK_TIME_PER_CELL, REPEATS
-from harness.results import store
+from harness.compare import ab
+from harness.results import git, store
 from harness.results.machine import ROOT
 
 PADDING = '''
@@ -69,16 +69,15 @@ def throwaway_commit(base_sha: str, path: str, edit, message: str) -> str:
     """A commit on top of base_sha with edit(text) applied to one file; only git's objects
     keep it (no branch points at it, and its worktree is removed)."""
     with tempfile.TemporaryDirectory(prefix="nnladder-trials-") as tmp, \
-            ab.worktree(base_sha, Path(tmp)) as tree:
+            git.worktree(base_sha, Path(tmp)) as tree:
         source = tree / path
         text = source.read_text()
         source.write_text(edit(text))
         if source.read_text() == text:
             raise RuntimeError(f"{message}: the edit changed nothing in {path}")
-        git = ["git", "-c", "user.name=ab_trials", "-c", "user.email=ab_trials@localhost"]
-        subprocess.run([*git, "commit", "-q", "-am", f"throwaway: {message}"], cwd=tree,
-                       check=True, capture_output=True)
-        return ab._git("rev-parse", "HEAD", cwd=tree)
+        git.run("-c", "user.name=ab_trials", "-c", "user.email=ab_trials@localhost", "commit",
+                "-q", "-am", f"throwaway: {message}", cwd=tree)
+        return git.run("rev-parse", "HEAD", cwd=tree)
 
 
 def slowed_commit(base_sha: str, impl: str, slowdown: float, clock: str) -> str:
@@ -192,7 +191,7 @@ def main(argv=None) -> int:
     except PermissionError:
         niceness = os.nice(0)
         print(f"note: no permission for nice {args.nice}; runs at nice {niceness}")
-    base = ab.resolve(args.ref)
+    base = git.resolve(args.ref)
     if args.clock == "cpu":
         base = cpu_clock_commit(base)
     run_args = ["--quick", f"--impl={args.impl}", f"--workload={args.workload}",

@@ -18,15 +18,15 @@ from benchmarks.plain_numpy import make_step
 from harness import registry
 from harness.measure.timing import measure
 from harness.models import HYPER
-from harness.workloads import WORKLOADS, Placed
+from harness.workloads import WORKLOADS, Placed, param_names
 
 
-def alternating(fn_a, fn_b, rounds=15, budget_s=0.1):
+def alternating(fn_a, fn_b, rounds=15, seconds=0.1):
     """Median seconds per call of fn_a and fn_b, timed in alternating rounds."""
     samples_a, samples_b = [], []
     for _ in range(rounds):
-        samples_a.append(measure(fn_a, budget_s=budget_s, min_rounds=1, max_rounds=3).median)
-        samples_b.append(measure(fn_b, budget_s=budget_s, min_rounds=1, max_rounds=3).median)
+        samples_a.append(measure(fn_a, time_per_cell_s=seconds, min_rounds=1, max_rounds=3).median)
+        samples_b.append(measure(fn_b, time_per_cell_s=seconds, min_rounds=1, max_rounds=3).median)
     return statistics.median(samples_a), statistics.median(samples_b)
 
 
@@ -54,7 +54,7 @@ def main() -> None:
     size = work.sizes[0]
     host = work.inputs(size, rng)
     step = work.setup(numpy_rung, size, "step", Placed(numpy_rung, host))
-    params = [host[k][0].copy() for k in host if k[0] in "wb" and k[1].isdigit()]
+    params = [host[k][0].copy() for k in param_names(host)]
     plain = make_step(host["x_BI"][0], host["labels_B"][0], params, HYPER["sgd"]["lr"])
     t_rung, t_plain = alternating(step, plain)
     print(f"mnist_mlp step: numpy rung {t_rung * 1e3:.3f} ms, plain NumPy {t_plain * 1e3:.3f} "

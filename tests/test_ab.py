@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import ab, cli
+from harness import cli
+from harness.compare import ab
+from harness.results import git
 from harness.results.machine import ROOT
 
 
@@ -16,27 +18,35 @@ from harness.results.machine import ROOT
                                  "a b", "--output=/tmp/x"])
 def test_unsafe_refs_are_refused(ref):
     with pytest.raises(ValueError, match="refused"):
-        ab.resolve(ref)
+        git.resolve(ref)
 
 
 def test_refs_that_are_not_commits_are_refused():
     with pytest.raises(ValueError, match="not a commit"):
-        ab.resolve("no-such-branch-anywhere")
+        git.resolve("no-such-branch-anywhere")
     tree = subprocess.run(["git", "rev-parse", "HEAD^{tree}"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout.strip()
     with pytest.raises(ValueError, match="not a commit"):
-        ab.resolve(tree)  # a tree object: a valid name, but not a commit
+        git.resolve(tree)  # a tree object: a valid name, but not a commit
 
 
 def test_head_resolves_to_its_sha():
     sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout.strip()
-    assert ab.resolve("HEAD") == sha
+    assert git.resolve("HEAD") == sha
 
 
 def test_command_refuses_a_dash_ref(capsys):
     assert cli.main(["ab", "--", "--upload-pack=x", "HEAD"]) == 2
     assert "refused" in capsys.readouterr().err
+
+
+def test_an_unwritable_markdown_file_is_refused_before_any_run(tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file where a folder must be")
+    markdown = tmp_path / "taken" / "comment.md"
+    assert cli.main(["ab", "HEAD", "HEAD", "--markdown", str(markdown)]) == 2
+    out, err = capsys.readouterr()
+    assert "taken is a file, not a folder" in err and "ab:" not in out
 
 
 def test_failed_build_says_why(tmp_path):
@@ -72,6 +82,6 @@ def test_ab_interleaves_runs_and_removes_its_worktree(tmp_path, monkeypatch):
         assert set(side["status"]) == {"ok"}
         assert len(side) == 2 * 3  # xor: fwd, bwd, step, in each of two runs
     assert not set(base["run_id"]) & set(head["run_id"])
-    assert base["commit"].iloc[0] == ab.resolve("HEAD")
+    assert base["commit"].iloc[0] == git.resolve("HEAD")
     assert str(parent) not in worktrees()
     assert list(parent.iterdir()) == []

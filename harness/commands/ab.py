@@ -7,14 +7,16 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import ab
-from harness.commands.compare import add_options, report
+from harness.commands.compare import add_options, check_markdown, report
+from harness.compare import ab
+from harness.results import git
 from harness.results.store import RESULTS
 
-# Measured on a 2-core VM (README, "Reports and comparing commits"): a 30-300 us cell's
-# fastest round moves by ~5% (standard deviation) from one run to the next, so the ratio of
-# 12 runs a side against 12 is good to ~2%: a 15% change clears the 10% threshold in each of
-# a trial's cells in ~98% of trials. A run costs ~2.5 s of start-up, so cells stay short.
+# Measured on a 2-core VM (benchmarks/ab_trials.py; its verdicts: README, "Measured figures"):
+# a 30-300 us cell's fastest round moves by ~5% (standard deviation) from one run to the next,
+# so the ratio of 12 runs a side against 12 is good to ~2%: a 15% change clears the 10%
+# threshold in each of a trial's cells in ~98% of trials. A run costs ~2.5 s of start-up, so
+# cells stay short.
 REPEATS = 12
 QUICK_TIME_PER_CELL = 0.1
 
@@ -78,7 +80,8 @@ def run_arguments(args) -> list:
 def run(args) -> int:
     # a CI job's cancel sends SIGTERM: exit through the finally blocks that remove worktrees
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    base_sha, head_sha = ab.resolve(args.base), ab.resolve(args.head)
+    check_markdown(args)
+    base_sha, head_sha = git.resolve(args.base), git.resolve(args.head)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     results = Path(args.results or RESULTS / "ab" / f"{stamp}-{base_sha[:7]}-{head_sha[:7]}")
     repeats = args.repeats if args.repeats is not None else 1 if args.instructions else REPEATS

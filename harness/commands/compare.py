@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 import pandas as pd
 
-from harness import ab, compare
-from harness.results import machine, store
+from harness import compare
+from harness.results import git, machine, store
+from harness.results.atomic import check_writable, write_atomic
 
 HEX = re.compile(r"[0-9a-fA-F]{4,40}")
 
@@ -19,7 +19,7 @@ def add_parser(subparsers):
         "compare", help="compare the stored results of two commits or runs",
         description="Compare two commits (or run ids) from the results stored under results/: "
                     "per cell the ratio HEAD/BASE of run times, a confidence interval from "
-                    "the raw samples (method: harness/compare.py), and a verdict (faster / "
+                    "the raw samples (method: harness/compare/stats.py), and a verdict (faster / "
                     "slower / same) that needs both the ratio threshold and significance. "
                     "Exit code 1 when a cell is significantly slower past the threshold, or "
                     "went from ok to wrong or error.")
@@ -47,9 +47,16 @@ def add_options(parser):
                         help="also write the comparison as markdown (a pull-request comment)")
 
 
+def check_markdown(args) -> None:
+    """Refuse a --markdown file that cannot be written before any work is done for it (`ab`
+    runs for minutes first)."""
+    if args.markdown:
+        check_writable(args.markdown)
+
+
 def _commit_of(ref: str) -> str | None:
     try:
-        return ab.resolve(ref)
+        return git.resolve(ref)
     except ValueError:
         return None
 
@@ -99,10 +106,9 @@ def report(base: pd.DataFrame, head: pd.DataFrame, base_label: str, head_label: 
     result = compare.compare(base, head, args.threshold, args.confidence, args.count_threshold)
     print(compare.to_terminal(result, args.threshold, args.confidence, args.count_threshold))
     if args.markdown:
-        path = Path(args.markdown)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(compare.to_markdown(result, base_label, head_label, args.threshold,
-                                            args.confidence, args.count_threshold) + "\n")
+        path = write_atomic(args.markdown, compare.to_markdown(
+            result, base_label, head_label, args.threshold, args.confidence,
+            args.count_threshold) + "\n")
         print(f"markdown: {path}")
     if compare.regressed(result):
         print("significant regression: exit code 1", file=sys.stderr)
@@ -111,6 +117,7 @@ def report(base: pd.DataFrame, head: pd.DataFrame, base_label: str, head_label: 
 
 
 def run(args) -> int:
+    check_markdown(args)
     table = store.load(args.results)
     base, head = select(table, args.base), select(table, args.head)
     name = _one_machine(base, head, args.machine)

@@ -1,61 +1,23 @@
 """A/B runs: two commits, each in its own git worktree, run interleaved on this machine.
 
-Each commit is checked out (detached) in a worktree under a temporary folder, its C extension
-built in place where it has a setup.py, and `python -m harness run` started there, with the
-worktree as the working directory and PYTHONPATH, so each side runs its own harness and
-impls, and its rows carry its own commit. Runs alternate A B A B ...: whatever drifts on the
-machine over the minutes (clock, heat, a neighbour's job) lands on both sides alike.
+Each commit is checked out (detached) in a worktree under a temporary folder
+(harness/results/git.py), its C extension built in place where it has a setup.py, and
+`python -m harness run` started there, with the worktree as the working directory and
+PYTHONPATH, so each side runs its own harness and impls, and its rows carry its own commit.
+Runs alternate A B A B ...: whatever drifts on the machine over the minutes (clock, heat, a
+neighbour's job) lands on both sides alike.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import tempfile
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
-from harness.results import store
-from harness.results.machine import ROOT
-
-SAFE_REF = re.compile(r"[A-Za-z0-9._/@{}~^:+-]+")
-
-
-def _git(*args, cwd=ROOT) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout.strip()
-
-
-def resolve(ref: str) -> str:
-    """A ref that names a commit -> its full sha; anything else is refused with the reason."""
-    if not ref or ref.startswith("-"):
-        raise ValueError(f"ref {ref!r} refused: a ref may not be empty or begin with '-'")
-    if not SAFE_REF.fullmatch(ref):
-        raise ValueError(f"ref {ref!r} refused: expected a commit sha, branch or tag name")
-    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options",
-                           f"{ref}^{{commit}}"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=30)
-    if done.returncode != 0 or not done.stdout.strip():
-        raise ValueError(f"ref {ref!r} is not a commit of this repository "
-                         "(expected a sha, branch or tag; fetch it first if it is remote)")
-    return done.stdout.strip()
-
-
-@contextmanager
-def worktree(sha: str, parent: Path):
-    """A detached checkout of sha under parent, removed (and pruned) on the way out."""
-    path = parent / sha[:12]
-    _git("worktree", "add", "--detach", "--quiet", str(path), sha)
-    try:
-        yield path
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT,
-                       capture_output=True, timeout=120)
-        subprocess.run(["git", "worktree", "prune"], cwd=ROOT, capture_output=True, timeout=120)
+from harness.results import git, store
 
 
 def _tail(text: str, lines: int = 15) -> str:
@@ -96,16 +58,16 @@ def ab(base_ref: str, head_ref: str, run_args: list, repeats: int, results: Path
     build_ext=False skips building the C extension, for grids without a C impl."""
     if repeats < 1:
         raise ValueError(f"repeats must be 1 or more, got {repeats}")
-    shas = {"base": resolve(base_ref), "head": resolve(head_ref)}
+    shas = {"base": git.resolve(base_ref), "head": git.resolve(head_ref)}
     results = Path(results).resolve()  # the runs' working directory is their worktree
     results.mkdir(parents=True, exist_ok=True)
     runs = {"base": [], "head": []}
     with tempfile.TemporaryDirectory(prefix="nnladder-ab-") as tmp:
         trees = {}
-        with worktree(shas["base"], Path(tmp)) as trees["base"]:
+        with git.worktree(shas["base"], Path(tmp)) as trees["base"]:
             # the same commit on both sides shares one checkout: the runs still alternate
             same = shas["head"] == shas["base"]
-            with (nullcontext(trees["base"]) if same else worktree(shas["head"], Path(tmp))) \
+            with (nullcontext(trees["base"]) if same else git.worktree(shas["head"], Path(tmp))) \
                     as trees["head"]:
                 for side in dict.fromkeys(trees.values()) if build_ext else ():
                     build(side)

@@ -1,0 +1,45 @@
+"""Workloads: shapes, seeded inputs, what one phase runs, and its analytic FLOPs and bytes.
+
+- base.py: the Workload record, Placed inputs, tolerances and the helpers all families share;
+- products.py: matmul and one linear layer;
+- mlp.py: the XOR and MNIST-class MLPs;
+- optim.py: the optimizer updates alone;
+- attention.py: causal multi-head self-attention.
+
+Adding a workload is one entry in WORKLOADS (its definition beside its family's). A workload's
+`setup(ops, size, phase, placed)` does the untimed preparation (placing optimizer state,
+running the forward whose cache a backward needs) and returns the zero-argument callable that
+the harness checks and times.
+
+FLOPs count what the ladder executes: dense products (2 per multiply-add), one per
+elementwise add, multiply, max, exp or divide; the causal mask does not halve the attention
+FLOPs because no rung skips the masked half. Bytes are the fewest a phase must move through
+memory: each input read once and each output written once, float32 (4 bytes) throughout.
+"""
+
+from __future__ import annotations
+
+from harness.workloads import attention, mlp, optim, products
+from harness.workloads.base import (
+    F32,
+    TOL_MODEL,
+    TOL_PRODUCT,
+    Placed,
+    Workload,
+    layer_params,
+    param_names,
+    size_label,
+)
+
+WORKLOADS = {w.name: w for w in (products.MATMUL, products.LINEAR, mlp.XOR, mlp.MNIST_MLP,
+                                 optim.OPTIM, attention.ATTENTION)}
+
+
+def get_workload(name: str) -> Workload:
+    if name not in WORKLOADS:
+        raise KeyError(f"unknown workload {name!r}: expected one of {', '.join(WORKLOADS)}")
+    return WORKLOADS[name]
+
+
+__all__ = ["F32", "TOL_MODEL", "TOL_PRODUCT", "WORKLOADS", "Placed", "Workload",
+           "get_workload", "layer_params", "param_names", "size_label"]
