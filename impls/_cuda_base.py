@@ -246,4 +246,5 @@ class CudaImpl(Impl):
         correction = math.sqrt(1 - beta2**t)  # the bias corrections, folded as in ops.cu
         step, eps_hat = lr * correction / (1 - beta1**t), eps * correction
         self._elementwise("adam", p.size, p, g, m, v, np.float32(beta1), np.float32(beta2),
-                          np.float32(step), np.float32(eps_hat), np.int32(p.size))
+                          np.float32(1 - beta1), np.float32(1 - beta2), np.float32(step),
+                          np.float32(eps_hat), np.int32(p.size))
