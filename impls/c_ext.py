@@ -18,8 +18,7 @@ OMP_NUM_THREADS at start-up. `info()` puts the count in every result row. The el
 run on one thread (memory-bound and small here), but for the optimizer updates of large
 parameters. OpenMP's idle threads spin between parallel regions (its default, as for every
 OpenMP library): on a 2-core machine busy with other work a spinning thread takes the core the
-caller needs, and a synthetic-MNIST training epoch on 2 threads took 1.1-1.6 s beside two busy
-processes against 0.29 s quiet (0.46-0.76 s on one thread beside the same load). There, run
+caller needs (README, "Measured figures": the training epoch on a busy machine). There, run
 on one thread. The micro-kernel is picked at import (AVX2+FMA where the CPU has them, else
 scalar); `nnladder_c.set_kernel("scalar")` forces the fallback.
 

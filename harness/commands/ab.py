@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness.commands.compare import add_options, check_markdown, report
+from harness.commands.common import add_cell_filters, add_results, add_verdict_options, seconds
+from harness.commands.compare import check_markdown, report
 from harness.compare import ab
 from harness.results import git
 from harness.results.store import RESULTS
@@ -36,25 +36,19 @@ def add_parser(subparsers):
                              "time moves ~5%% from run to run on a 2-core VM, so a 15%% "
                              "change needs ~12 runs a side to clear the 10%% threshold in "
                              "95%% of trials; 1 with --instructions)")
-    parser.add_argument("--results", default=None, metavar="DIR",
-                        help="where the runs are stored (default: results/ab/<time>-<base>-"
-                             "<head>/, outside the summary report's reach)")
+    add_results(parser, "where the runs are stored",
+                "results/ab/<time>-<base>-<head>/, outside the summary report's reach")
     parser.add_argument("--no-build", action="store_true",
                         help="do not build the C extension (for grids without a C impl)")
-    add_options(parser)
-    parser.add_argument("--impl", action="append", metavar="NAME",
-                        help="impl(s) to run, as for `run` (default: all)")
-    parser.add_argument("--workload", action="append", metavar="NAME",
-                        help="workload(s) to run, as for `run` (default: all)")
-    parser.add_argument("--phase", action="append", metavar="PHASE",
-                        help="phase(s) to run, as for `run` (default: all)")
+    add_verdict_options(parser)
+    add_cell_filters(parser)
     parser.add_argument("--full", action="store_true",
                         help="the full sizes and timing of `run` (default: its --quick grid)")
     parser.add_argument("--instructions", action="store_true",
                         help="count instructions under valgrind instead of timing (`run "
                              "--instructions`): near-exact, so one run a side is enough "
                              "(--repeats defaults to 1) and --count-threshold applies")
-    parser.add_argument("--time-per-cell", type=float, default=None, metavar="S",
+    parser.add_argument("--time-per-cell", type=seconds, default=None, metavar="S",
                         help="seconds of timed rounds per cell, as for `run` (default "
                              f"{QUICK_TIME_PER_CELL} with the --quick grid: more rounds than its "
                              "own 0.05 s, for a fastest round that other work missed)")
@@ -78,8 +72,8 @@ def run_arguments(args) -> list:
 
 
 def run(args) -> int:
-    # a CI job's cancel sends SIGTERM: exit through the finally blocks that remove worktrees
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # A CI job's cancel sends SIGTERM: cli.py raises it here as Stopped, which unwinds through
+    # the finally blocks that remove the worktrees.
     check_markdown(args)
     base_sha, head_sha = git.resolve(args.base), git.resolve(args.head)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -34,9 +34,25 @@ def seconds(text: str) -> float:
     return value
 
 
-def add_results(parser, what: str = "results folder") -> None:
+def add_results(parser, what: str = "results folder",
+                default: str = "results/ in the project") -> None:
     parser.add_argument("--results", default=None, metavar="DIR",
-                        help=f"{what} (default: results/ in the project)")
+                        help=f"{what} (default: {default})")
+
+
+def add_verdict_options(parser) -> None:
+    """The options `compare` and `ab` share: thresholds and where the markdown goes."""
+    from harness import compare
+
+    parser.add_argument("--threshold", type=float, default=compare.THRESHOLD, metavar="F",
+                        help="smallest relative change that counts (default 0.10 = 10%%)")
+    parser.add_argument("--count-threshold", type=float, default=compare.COUNT_THRESHOLD,
+                        metavar="F", help="smallest relative change of an instruction count "
+                        "that counts (`run --instructions`; default 0.005 = 0.5%%)")
+    parser.add_argument("--confidence", type=float, default=compare.CONFIDENCE, metavar="F",
+                        help="confidence of the interval on each ratio (default 0.95)")
+    parser.add_argument("--markdown", default=None, metavar="FILE",
+                        help="also write the comparison as markdown (a pull-request comment)")
 
 
 def add_cell_filters(parser, verb: str = "run") -> None:

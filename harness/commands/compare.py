@@ -8,6 +8,7 @@ import sys
 import pandas as pd
 
 from harness import compare
+from harness.commands.common import add_results, add_verdict_options
 from harness.results import git, machine, store
 from harness.results.atomic import check_writable, write_atomic
 
@@ -23,28 +24,14 @@ def add_parser(subparsers):
                     "slower / same) that needs both the ratio threshold and significance. "
                     "Exit code 1 when a cell is significantly slower past the threshold, or "
                     "went from ok to wrong or error.")
-    add_options(parser)
+    add_verdict_options(parser)
     parser.add_argument("base", metavar="BASE", help="commit (sha, prefix or ref) or run id")
     parser.add_argument("head", metavar="HEAD", help="commit (sha, prefix or ref) or run id")
-    parser.add_argument("--results", default=None, metavar="DIR",
-                        help="results folder (default: results/ in the project)")
+    add_results(parser)
     parser.add_argument("--machine", default=None,
                         help="compare the runs of this machine (default: this one, when both "
                              "sides have runs of it)")
     parser.set_defaults(func=run)
-
-
-def add_options(parser):
-    """The options `compare` and `ab` share: thresholds and where the markdown goes."""
-    parser.add_argument("--threshold", type=float, default=compare.THRESHOLD, metavar="F",
-                        help="smallest relative change that counts (default 0.10 = 10%%)")
-    parser.add_argument("--count-threshold", type=float, default=compare.COUNT_THRESHOLD,
-                        metavar="F", help="smallest relative change of an instruction count "
-                        "that counts (`run --instructions`; default 0.005 = 0.5%%)")
-    parser.add_argument("--confidence", type=float, default=compare.CONFIDENCE, metavar="F",
-                        help="confidence of the interval on each ratio (default 0.95)")
-    parser.add_argument("--markdown", default=None, metavar="FILE",
-                        help="also write the comparison as markdown (a pull-request comment)")
 
 
 def check_markdown(args) -> None:

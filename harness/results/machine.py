@@ -123,9 +123,8 @@ def busy_warning() -> str | None:
     """A warning to print before measuring when other work holds half the cores or more.
 
     Timings taken then are slow and noisy, and the rungs that use every core suffer most: a
-    team thread that is descheduled holds up the others at each join (beside two busy
-    processes on a 2-core VM, a synthetic-MNIST epoch of `c` took 1.1-1.6 s on two threads and
-    0.46-0.76 s on one, against 0.29 s quiet).
+    team thread that is descheduled holds up the others at each join (README, "Measured
+    figures": the same training epoch on a busy machine).
     """
     cores = os.cpu_count() or 1
     others = others_running()

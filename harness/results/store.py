@@ -28,7 +28,7 @@ from harness.results.machine import ROOT
 
 RESULTS = ROOT / "results"
 
-# The columns of the results table, in order (DESIGN.md explains each). Size columns are
+# The columns of the results table, in order (README, "Results", lists them). Size columns are
 # the workload's own dimension letters and parameters; rows carry only those they have.
 COLUMNS = [
     "run_id", "timestamp", "commit", "dirty", "machine", "cpu", "cores", "gpu", "python",

@@ -66,10 +66,9 @@ int gemm_threads(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, view a_MK, view b_KN, fl
 /* Rung 4 gives a thread at least this much work (2M multiply-adds, ~30 us on one AVX2 core),
  * else the product (or the fused model, mlp.c) runs on fewer threads. A team costs
  * microseconds to wake and join on an idle machine, so the MNIST model (7M multiply-adds a
- * forward) is worth splitting: on a 2-core VM its fused step took 0.28 ms on 2 threads against
- * 0.48 ms on 1. On a machine shared with other work a team member that is descheduled holds up
- * the join for a time slice: beside two busy processes a synthetic-MNIST epoch took 1.1-1.6 s
- * on 2 threads, 0.46-0.76 s on 1 (0.29 s on 2 threads, quiet). Run on one thread there
+ * forward) is worth splitting (README, "Measured figures": its step on 1 and 2 threads). On a
+ * machine shared with other work a team member that is descheduled holds up the join for a
+ * time slice (the same section: an epoch beside two busy processes). Run on one thread there
  * (threadpool_limits(1), OMP_NUM_THREADS=1). */
 #define GEMM_MIN_MULADDS_PER_THREAD (1 << 21)
 
