@@ -8,7 +8,7 @@ training step's launch overhead is part of its cost). Before each repeat a write
 the L2 size evicts the inputs, so every call starts from DRAM as it would inside a network,
 where other layers ran in between; without it a small problem would be timed from L2.
 
-Imports CuPy: the runner imports this module only for impls whose device is "cuda".
+Imports CuPy: the lifecycle imports this module only for impls whose device is "cuda".
 """
 
 from __future__ import annotations
