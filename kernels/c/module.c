@@ -149,6 +149,9 @@ static PyObject* py_set_kernel(PyObject* self, PyObject* args)
     Py_RETURN_NONE;
 }
 
+PyObject* py_peak(PyObject* self, PyObject* args);  // module_peaks.c
+PyObject* py_peak_isas(PyObject* self, PyObject* args);
+
 static PyMethodDef methods[] = {
     {"matmul", py_matmul, METH_VARARGS, "matmul(a_MK, b_KN, rung) -> c_MN"},
     {"matmul_bwd", py_matmul_bwd, METH_VARARGS, "matmul_bwd(a_MK, b_KN, dc_MN, rung) -> (da, db)"},
@@ -161,6 +164,9 @@ static PyMethodDef methods[] = {
     {"kernel", py_kernel, METH_NOARGS, "kernel() -> the GEMM micro-kernel in use"},
     {"set_kernel", py_set_kernel, METH_VARARGS,
      "set_kernel(name): 'auto' (the best this CPU runs), 'avx2' or 'scalar'"},
+    {"peak", py_peak, METH_VARARGS,
+     "peak(kind, bytes, threads, seconds, isa='auto') -> (FLOP/s or bytes/s, isa): the ceilings"},
+    {"peak_isas", py_peak_isas, METH_NOARGS, "peak_isas() -> the isas peak runs here, widest first"},
     {NULL, NULL, 0, NULL},
 };
 

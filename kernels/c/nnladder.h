@@ -12,6 +12,7 @@
  *   gemm_4_threads.c  rung 3 on each thread's share of c, OpenMP threads
  * gemm.c dispatches to a rung and runs attention's batched products; ops.c has the other ops;
  * mlp.c runs the whole MLP model, forward and backward, in one call each.
+ * peaks.c measures the machine's ceilings: its FMA peak and the bandwidth of each cache level.
  */
 #ifndef NNLADDER_H
 #define NNLADDER_H
@@ -113,5 +114,15 @@ int mlp_fwd(int rung, int threads, ptrdiff_t B, int L, const ptrdiff_t* width,
 int mlp_bwd(int rung, int threads, ptrdiff_t B, int L, const ptrdiff_t* width,
             const float* const* w, const float* x_BI, const float* const* h,
             const float* probs_BC, const int64_t* labels_B, float* const* dw, float* const* db);
+
+/* ---- the machine's ceilings (peaks.c) ------------------------------------------------------ */
+enum { PEAK_FMA = 0, PEAK_READ = 1, PEAK_UPDATE = 2 };
+/* The best rate of `kind` on a team of `threads` over about `seconds`: FLOP/s of the team for
+ * PEAK_FMA (bytes unused); bytes moved a second for PEAK_READ (each thread sums its own buffer
+ * of `bytes`, rounded up to whole KiB) and PEAK_UPDATE (y += x over its two halves: 1.5 x
+ * bytes moved a pass). isa: "auto" (the widest this CPU runs), "avx512", "avx2" or "generic".
+ * -> the rate, -1 when out of memory, -2 for an isa this CPU does not run (peak_isa: NULL). */
+double peak_rate(int kind, const char* isa, ptrdiff_t bytes, int threads, double seconds);
+const char* peak_isa(const char* isa);
 
 #endif
