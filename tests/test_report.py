@@ -1,4 +1,5 @@
-"""The report: one self-contained, escaped HTML file with every status, figure and table."""
+"""The report: one self-contained, escaped HTML file that opens with what the ladder buys,
+lists what could not run in a few lines, and shows every status, flag, figure and table."""
 
 from __future__ import annotations
 
@@ -10,63 +11,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.report import plots
+from harness.measure import roofs
+from harness.report import bounds, draw, headline, tables, trends
 from harness.report import summary as report
+from harness.report.palette import colours
 from harness.results import ceilings, machine, store
+from tests.report_tables import CEILINGS, NO_CUPY, REASON, cell, row, synthetic
 
-CEILINGS = {"machine": machine.machine_name(), "measured_at": "2026-01-01T00:00:00+00:00",
-            "gemm_gflops_per_s": 100.0, "copy_gb_per_s": 10.0, "gemm_n": 2048,
-            "copy_bytes": 1 << 28, "cpu": "test", "gpu": "", "blas": "test", "threads": 1}
-
-
-def row(impl, n, phase="fwd", status="ok", seconds=None, commit="a" * 40, run="r1", **extra):
-    flops = (2 if phase == "fwd" else 4) * n**3
-    nbytes = 4 * 3 * n * n
-    out = {"run_id": run, "timestamp": run, "commit": commit, "dirty": False,
-           "machine": machine.machine_name(), "cpu": "test cpu", "python": "3.11",
-           "numpy": np.__version__, "blas": "test", "threads": 1, "impl": impl,
-           "device": "cpu", "workload": "matmul", "size": f"M={n} K={n} N={n}", "M": n,
-           "K": n, "N": n, "phase": phase, "status": status, "reason": "", "flops": flops,
-           "bytes": nbytes, "intensity": flops / nbytes, "tol": 1e-5}
-    if status == "ok":
-        out.update(t_median_s=seconds, samples_s=[seconds] * 5, gflops_per_s=flops / seconds / 1e9,
-                   peak_mem_bytes=nbytes * 2, rel_err=1e-7)
-    return {**out, **extra}
-
-
-def table_of_every_status():
-    rows = []
-    for n, t_numpy in ((64, 1e-4), (128, 5e-4), (256, 2e-3)):
-        for phase, factor in (("fwd", 1), ("bwd", 2)):
-            rows.append(row("numpy", n, phase, seconds=t_numpy * factor))
-            rows.append(row("numpy", n, phase, seconds=t_numpy * factor * 1.2, commit="b" * 40,
-                            run="r0"))  # an older commit: the history figure
-    rows += [
-        row("pure_python", 64, seconds=0.1), row("pure_python", 64, "bwd", seconds=0.2),
-        row("pure_python", 128, seconds=0.8), row("pure_python", 128, "bwd", seconds=1.6),
-        row("pure_python", 256, status="over_budget", t_predicted_s=6.4,
-            reason="predicted 6.4 s > budget 3 s"),
-        row("pure_python", 256, "bwd", status="over_budget", t_predicted_s=12.8,
-            reason="predicted 12.8 s > budget 3 s"),
-        row("c", 256, status="wrong", rel_err=0.5, reason="rel err 0.5 > tolerance 1e-05"),
-        row("c", 256, "bwd", status="error", reason="<script>alert('x')</script> crashed"),
-        row("cuda-naive", 256, status="unavailable", reason="no GPU"),
-        row("sharded", 256, status="unsupported", reason="sharded does not implement matmul"),
-        {"run_id": "r1", "timestamp": "r1", "commit": "a" * 40, "machine":
-         machine.machine_name(), "impl": "numpy", "workload": "train", "size": "", "phase":
-         "step", "status": "ok", "reason": "", "epoch": 1, "loss": 0.5},
-    ]
-    return pd.DataFrame(rows)
+__all__ = ["CEILINGS", "row"]  # what other tests build their rows from
 
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
-    """Every status stored through RunWriter, loaded back and rendered once (figures are slow
-    on two shared cores): -> (results folder, the run file's bytes before rendering, html)."""
+    """The synthetic table stored through RunWriter, loaded back and rendered once (figures
+    are slow on two shared cores): -> (results folder, run file, its bytes before, html)."""
     results = tmp_path_factory.mktemp("results")
     ceilings.write(CEILINGS, results)
-    writer = store.RunWriter("r1", machine.machine_name(), results)
-    for r in table_of_every_status().to_dict("records"):
+    writer = store.RunWriter("r2", machine.machine_name(), results)
+    for r in synthetic().to_dict("records"):
         writer.append({k: v for k, v in r.items() if not (isinstance(v, float) and np.isnan(v))})
     before = writer.path.read_bytes()
     out = report.render(store.load(results), results.parent / "out" / "summary.html", results)
@@ -78,36 +40,116 @@ def html(stored):
     return stored[3].read_text()
 
 
-def headline_rows(html):
-    section = html[html.index("<h2>Headline"):html.index("<h2>Figures")]
-    return re.findall(r"<tr[^>]*>\s*<td.*?</tr>", section, re.S)
+def section(html, name):
+    start = html.index(f'<section id="{name}">')
+    return html[start:html.index("</section>", start)]
 
 
-def test_every_status_shows_in_colour_and_nothing_escapes(html):
-    rows = headline_rows(html)
-    for status in ("ok", "wrong", "error", "over_budget", "unavailable", "unsupported"):
-        assert any(f'class="l {status}">{status}<' in r for r in rows), status
-    assert "predicted 6.4 s" in html
-    assert "<script>alert" not in html and "&lt;script&gt;alert(" in html
+def test_the_page_opens_with_a_line_and_bars_per_workload(html):
+    glance = section(html, "glance")
+    assert html.index('<section id="glance">') < html.index('<section id="statuses">')
+    assert glance.count('<div class="card">') == 4  # matmul, linear, mnist_mlp, attention
+    # pure_python ran matmul at 64 only: 2*64^3 in 26.2 ms against c's 10.7 us; c, on both
+    # cores, reached 48.8 GFLOP/s of min(240, 400 GB/s in L1 x 10.7 FLOP/B): the FMA peak
+    assert ("<b>matmul 64³ fwd</b>: c is 2,400x faster than pure_python; at 20% of its compute "
+            "roof (FMA peak (avx2), 2 cores)") in glance
+    assert "<b>mnist_mlp B=64 layers=784-128-64-10 opt=sgd step</b>" in glance  # step, not fwd
+    bars = re.findall(r'<span class="name">([^<]+)</span>', glance.split('<div class="card">')[1])
+    assert bars == ["pure_python", "c-naive", "sharded-col", "numpy", "c-blocked", "c"]
+
+
+def test_the_headline_size_is_the_largest_every_impl_ran_ok():
+    def at(impl, n, status="ok", **extra):
+        return row(impl, n, status=status, seconds=1e-3 * n, **extra)
+
+    rows = [at("numpy", 64), at("numpy", 128), at("numpy", 256),
+            at("c", 64), at("c", 128), at("c", 256, "over_budget"),
+            at("cuda-naive", 64, "unavailable"), at("cuda-naive", 128, "unavailable"),
+            {**at("sharded-col", 128), "size": "M=128 K=128 N=128 P=2"},
+            {**at("sharded-col", 256), "size": "M=256 K=256 N=256 P=2"}]
+    assert headline.sizes(pd.DataFrame(rows)) == {("matmul", "fwd"): "M=128 K=128 N=128"}
+    apart = [at("numpy", 64), at("numpy", 128, "wrong"), at("c", 64, "error"), at("c", 128)]
+    assert headline.sizes(pd.DataFrame(apart)) == {("matmul", "fwd"): "M=128 K=128 N=128"}
+
+
+def test_impls_that_cannot_run_here_are_one_line_each(html):
+    statuses = section(html, "statuses")
+    for impl in ("cuda-naive", "cuda-tiled", "cuda-cublas"):
+        assert re.search(rf'<td class="l">{impl}</td><td class="l unavailable">unavailable</td>'
+                         r"<td>17</td>", statuses)
+    assert html.count(NO_CUPY.replace("'", "&#39;")) == 3  # not one per cell
+    assert "cuda-naive" not in section(html, "headline")
+
+
+def test_every_other_status_is_counted_in_colour_with_its_reason(html):
+    statuses = section(html, "statuses")
+    over = re.search(r'<td class="l">pure_python</td><td class="l over_budget">over_budget</td>'
+                     r"<td>8</td><td class=\"reason\">predicted over the time budget</td>"
+                     r'<td class="where">([^<]+)</td>', statuses)
+    assert over and over.group(1).count("~40 s") == 8
+    for status, reason in (("wrong", "rel err 0.5 &gt; tolerance 1e-05"),
+                           ("error", "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; killed"),
+                           ("unsupported", "sharded-col does not implement bmm backward")):
+        assert re.search(rf'class="l {status}">{status}</td><td>1</td>'
+                         rf'<td class="reason">{re.escape(reason)}', statuses), status
     assert "<script" not in html  # no script at all: the file reads without one
 
 
-def test_headline_speedups_and_roof_fraction(html):
-    numpy_fwd = next(r for r in headline_rows(html) if ">numpy<" in r and ">fwd<" in r)
-    assert "M=256 K=256 N=256" in numpy_fwd  # the size most impls were tried at
-    assert "~3.2e+03x" in numpy_fwd  # 6.4 s predicted for pure_python / 2 ms
-    # 2*256^3 flops in 2 ms = 16.8 GFLOP/s; the roof at 42.7 FLOP/B is min(100, 427) = 100
-    assert "<td>16.8</td>" in numpy_fwd
-    smaller = report.latest(table_of_every_status().query("workload != 'train' and M <= 128"))
-    rows = report.headline(smaller, ["pure_python", "numpy"], CEILINGS)
-    fwd = next(r for r in rows if r["impl"] == "numpy" and r["phase"] == "fwd")
-    assert fwd["x_pure_python"] == "1.6e+03x" and fwd["x_numpy"] == "1x"  # 0.8 s / 0.5 ms
-    assert fwd["roof"] == "8.4"  # 8.39 GFLOP/s of min(100, 10 * 21.3) = 100
+def test_the_ladder_table_shows_each_impl_at_the_headline_size(html):
+    ladder = section(html, "headline")
+    heads = re.findall(r'<th><span class="swatch" style="background: (#\w+)"></span>([^<]+)</th>',
+                       ladder)
+    assert [name for _, name in heads] == ["pure_python", "numpy", "c", "c-blocked", "c-naive",
+                                           "sharded-col"]
+    assert dict((n, c) for c, n in heads) == colours([n for _, n in heads])
+    matmul = re.search(r"<tr><td class=\"l size\"><b>matmul fwd</b>.*?</tr>", ladder, re.S).group(0)
+    assert 'class="ok best"' in matmul and ">10.7 us<br><small>2,400x · 20%</small>" in matmul
+    assert "26.2 ms<br><small>slowest · 0.017%</small>" in matmul
+    assert "<small>M=64 K=64 N=64; vs pure_python</small>" in matmul
+
+
+def test_unstable_rows_carry_a_flag_with_the_rules_they_broke(html):
+    ladder = section(html, "headline")
+    reason = REASON.replace(">", "&gt;")
+    assert f'<span class="flag" title="{reason}">!</span>' in ladder
+    note = ladder[ladder.index('<div class="note">'):]
+    assert "6 of\n91 timed cells" in note  # numpy's matmul: 3 sizes x 2 phases
+    assert "<li><b>numpy</b>: 6 of 17 (spread 6, max 6)</li>" in note
+    assert note.count("<li>numpy matmul") == 6  # each, with its rules
+    assert "c-blocked" not in note  # checked and stable; other rows were never checked
+    correctness = html[html.index('<h2 id="correctness">'):]
+    assert correctness.count(f'title="{reason}"') == 6  # every unstable cell
+    assert section(html, "glance").count(f'title="{reason}"') == 1  # numpy's matmul bar
+    assert tables.rule("5 rounds < 6 (mean to +-5% at 95%)") == "rounds"
+    assert tables.rule("run queue: 1 runnable threads of other work on 2 cores") == "run queue"
+
+
+def test_the_roofs_come_from_the_rows_or_are_judged_for_older_rows(monkeypatch):
+    old, new = row("numpy", 256, seconds=2e-3), row("numpy", 128, seconds=1e-3)
+    new.update(roof_bound="L2", roof_gflops_per_s=50.0, roof_pct=8.4)
+    cells = bounds.judged(pd.DataFrame([old, new]), CEILINGS)
+    judged = roofs.judge(old, CEILINGS)
+    assert cells.iloc[0][bounds.VERDICT].to_dict() == {k: judged[k] for k in bounds.VERDICT}
+    assert cells.iloc[1][bounds.VERDICT].tolist() == ["L2", 50.0, 8.4]  # measured: kept
+    before = {k: v for k, v in CEILINGS.items() if k not in ("levels", "fma_gflops_per_s")}
+    assert bounds.judged(pd.DataFrame([old]), before)["roof_pct"].isna().all()  # no hierarchy
+    monkeypatch.setattr(roofs, "levels", lambda c, d, s: [{"name": "L2", "bytes": 1 << 20,
+                                                           "gb_per_s": 400.0}])
+    monkeypatch.setattr(roofs, "compute_roofs", lambda c, d: [
+        {"name": "FMA peak, 2 cores", "gflops_per_s": 150.0, "scope": "all_cores"},
+        {"name": "FMA peak, 1 core", "gflops_per_s": 75.0, "scope": "one_core"}])
+    said = {bound: bounds.words({"device": "cpu", "roof_bound": bound, "roof_pct": 71.2,
+                                 "roof_gflops_per_s": 75.0}, CEILINGS)
+            for bound in ("L2", "compute")}
+    assert said == {"L2": "at 71% of its L2 roof (400 GB/s)",
+                    "compute": "at 71% of its compute roof (FMA peak, 1 core)"}
+    assert bounds.words({"device": "cpu", "roof_bound": np.nan, "roof_pct": np.nan}, None) \
+        == "no roof measured for it"
 
 
 def test_report_is_one_file_with_inline_images(stored, html):
     sources = re.findall(r'<img src="([^"]+)"', html)
-    assert len(sources) == 6  # speedup, scaling, roofline, fwd/bwd, memory, history
+    assert len(sources) == 6 + 4  # six figures of the cells, four of training
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert not re.search(r'(src|href)="(?!data:)', html)
     assert list(stored[3].parent.iterdir()) == [stored[3]]
@@ -128,18 +170,16 @@ def test_rendering_leaves_stored_results_alone(stored):
 def test_training_figures_come_from_train_report(monkeypatch):
     seen = []
 
-    def figures(table):
-        seen.append(set(table["workload"]))
-        fig, ((ax,),) = plots.figure(3, 2)
+    def figures(table, order):
+        seen.append((set(table["workload"]), order))
+        fig, ((ax,),) = draw.figure(3, 2)
         ax.plot([1, 2], [2, 1])
         return [("Training loss", fig)]
 
-    fake = types.SimpleNamespace(figures=figures)
-    monkeypatch.setattr(report, "training", fake)
-    drawn = report.training_figures(table_of_every_status())
-    assert seen == [{"train"}]
+    monkeypatch.setattr(report, "training", types.SimpleNamespace(figures=figures))
+    drawn = report.training_figures(synthetic(), ["numpy", "c"])
+    assert seen == [({"train"}, ["numpy", "c"])]
     assert [title for title, _ in drawn] == ["Training loss"]
-    assert drawn[0][1].startswith("data:image/png;base64,")
 
 
 def test_empty_results_render_a_hint(tmp_path):
@@ -168,21 +208,31 @@ def test_ceilings_measure_real_figures(monkeypatch):
 
 def test_fitted_exponent():
     work = np.array([1e3, 1e4, 1e5, 1e6])
-    assert plots.fit_exponent(work, 3e-9 * work**0.5) == pytest.approx(0.5)
-    assert plots.fit_exponent(work, 1e-9 * work) == pytest.approx(1.0)
+    assert trends.fit_exponent(work, 3e-9 * work**0.5) == pytest.approx(0.5)
+    assert trends.fit_exponent(work, 1e-9 * work) == pytest.approx(1.0)
 
 
 def test_machine_block_comes_from_the_newest_timed_run(html):
-    block = html[html.index("<h2>Machine"):]
+    block = html[html.index('<h2 id="machine">'):]
     assert "<dd>test cpu</dd>" in block and "<dd>nan</dd>" not in block
     assert "a" * 40 in block  # the commit of the newest run
 
 
 def test_instruction_counts_stay_out_of_the_timing_report(tmp_path):
     ceilings.write(CEILINGS, tmp_path)
-    timed = table_of_every_status()
+    timed = synthetic()
     counted = timed[timed.workload == "matmul"].assign(
         measure="instructions", instructions=1e6, timestamp="r9", run_id="r9")
     both = report.context(pd.concat([timed, counted], ignore_index=True), tmp_path)
     alone = report.context(timed, tmp_path)
-    assert both["cells"] == alone["cells"] and both["headline"] == alone["headline"]
+    for key in ("cells", "glance", "ladder", "others_status", "unavailable"):
+        assert both[key] == alone[key], key
+
+
+def test_a_row_that_never_ran_ok_anywhere_leaves_the_glance_to_the_others(tmp_path):
+    ceilings.write(CEILINGS, tmp_path)
+    rows = [cell("numpy", "xor", {"B": 4, "layers": "2-4-2", "opt": "sgd"}, "step"),
+            cell("c", "xor", {"B": 4, "layers": "2-4-2", "opt": "sgd"}, "step", "error",
+                 reason="killed by signal SIGSEGV")]
+    glance = report.context(pd.DataFrame(rows), tmp_path)["glance"]
+    assert [g["line"].split(";")[0] for g in glance] == ["only numpy ran it"]

@@ -1,19 +1,19 @@
 """Figures of the training runs for the report: learning curves, time to accuracy, weight
 histograms per layer and the confusion matrix, built from the rows `train` stores.
 
-The report (harness/report/summary.py) calls `figures(table)` and inlines what it returns. Figures
-are made with matplotlib's object API on the Agg canvas: no pyplot, no global backend state.
-Names from the table (impls, sizes, machines, layers) are drawn through plots.plain.
+The report (harness/report/summary.py) calls `figures(table, order)` and inlines what it
+returns; each impl has its palette colour, as in every other figure, and legends sit beside
+their axes. Names from the table (impls, sizes, machines, layers) are drawn through draw.plain.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness.report.plots import plain
+from harness.report.draw import figure, legend_beside, plain
+from harness.report.palette import colours
 
 # A training configuration (dataset, layers, batch, optimizer, epochs) per machine gets one
 # set of figures; only the newest few configurations are drawn, so the report stays short.
@@ -22,12 +22,6 @@ MAX_CONFIGS = 3
 # wrong type) is left out of the figures.
 DRAWN = ["loss_by_epoch", "train_acc_by_epoch", "test_acc_by_epoch", "target_acc", "test_acc",
          "weight_hist", "confusion_CC"]
-
-
-def _figure(width: float, height: float, **subplots):
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.subplots(**subplots)
 
 
 def latest_training(table: pd.DataFrame) -> list:
@@ -48,43 +42,42 @@ def latest_training(table: pd.DataFrame) -> list:
             for (machine, size), group in groups[:MAX_CONFIGS]]
 
 
-def learning_curves(title: str, rows: pd.DataFrame) -> Figure:
+def learning_curves(title: str, rows: pd.DataFrame, palette: dict) -> Figure:
     """Training loss, train and test accuracy per epoch, one line per impl."""
     def by_epoch(values, scale=1.0):  # null (a diverged loss is stored so) draws as a gap
         return np.arange(1, len(values) + 1), np.array(values, dtype=float) * scale
 
-    fig, (loss_ax, acc_ax) = _figure(10, 3.8, ncols=2)
+    fig, ((loss_ax, acc_ax),) = figure(11, 3.8, cols=2)
     for row in rows.itertuples():
-        line, = loss_ax.plot(*by_epoch(row.loss_by_epoch), marker=".", label=plain(row.impl))
-        acc_ax.plot(*by_epoch(row.test_acc_by_epoch, 100), marker=".", color=line.get_color(),
-                    label=plain(f"{row.impl} test"))
-        acc_ax.plot(*by_epoch(row.train_acc_by_epoch, 100), linestyle=":",
-                    color=line.get_color())
+        colour = palette[row.impl]
+        loss_ax.plot(*by_epoch(row.loss_by_epoch), marker=".", color=colour,
+                     label=plain(row.impl))
+        acc_ax.plot(*by_epoch(row.test_acc_by_epoch, 100), marker=".", color=colour)
+        acc_ax.plot(*by_epoch(row.train_acc_by_epoch, 100), linestyle=":", color=colour)
     target = rows.target_acc.iloc[0] * 100
     acc_ax.axhline(target, color="grey", linewidth=0.8, linestyle="--")
     loss_ax.set(xlabel="epoch", ylabel="mean training loss", yscale="log", title="loss")
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)",
                title=f"test (solid), train (dotted), target {target:g}% (dashed)")
-    loss_ax.legend(fontsize="small")
-    acc_ax.legend(fontsize="small")
+    legend_beside(loss_ax, title="impl")
     fig.suptitle(plain(f"learning curves: {title}"), fontsize="medium")
     return fig
 
 
-def time_to_accuracy(title: str, rows: pd.DataFrame) -> Figure:
+def time_to_accuracy(title: str, rows: pd.DataFrame, palette: dict) -> Figure:
     """Training seconds to the target test accuracy per impl; impls that missed it say so."""
-    fig, (target_ax, epoch_ax) = _figure(10, 0.5 + 0.45 * len(rows) + 1.5, ncols=2)
-    impls = [plain(impl) for impl in rows.impl]
+    fig, ((target_ax, epoch_ax),) = figure(10, 0.5 + 0.45 * len(rows) + 1.5, cols=2)
+    impls, bar_colours = [plain(impl) for impl in rows.impl], [palette[i] for i in rows.impl]
     to_target_s = [v if v is not None and np.isfinite(v) else 0.0
                    for v in rows.time_to_target_s.astype(float)]
-    bars = target_ax.barh(impls, to_target_s, color="tab:blue")
+    bars = target_ax.barh(impls, to_target_s, color=bar_colours)
     for bar, row in zip(bars, rows.itertuples(), strict=True):
         hit = row.epochs_to_target is not None and np.isfinite(float(row.epochs_to_target))
         label = f" {bar.get_width():.3g} s, epoch {int(row.epochs_to_target)}" if hit \
             else " target not reached"
         target_ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, label,
                        va="center", fontsize="small")
-    epoch_ax.barh(impls, rows.t_median_s.astype(float), color="tab:orange")
+    epoch_ax.barh(impls, rows.t_median_s.astype(float), color=bar_colours)
     hit_s = [v for v in to_target_s if v > 0]
     if hit_s:  # log scale (the rungs span decades), room on the right for the labels
         target_ax.set_xscale("log")
@@ -98,17 +91,18 @@ def time_to_accuracy(title: str, rows: pd.DataFrame) -> Figure:
     return fig
 
 
-def weight_histograms(title: str, rows: pd.DataFrame) -> Figure:
+def weight_histograms(title: str, rows: pd.DataFrame, palette: dict) -> Figure:
     """The final weights of each layer, binned, one outline per impl."""
     layers = sorted(rows.weight_hist.iloc[0])
-    fig, axes = _figure(3.4 * len(layers), 3, ncols=len(layers), squeeze=False)
+    fig, axes = figure(3.4 * len(layers) + 1.5, 3, cols=len(layers))
     for ax, layer in zip(axes[0], layers, strict=True):
         for row in rows.itertuples():
             binned = row.weight_hist.get(layer)
             if binned:
-                ax.stairs(binned["counts"], binned["edges"], label=plain(row.impl))
+                ax.stairs(binned["counts"], binned["edges"], color=palette[row.impl],
+                          label=plain(row.impl))
         ax.set(title=plain(layer), xlabel="weight", ylabel="count")
-    axes[0][0].legend(fontsize="small")
+    legend_beside(axes[0][-1], title="impl")
     fig.suptitle(plain(f"final weights per layer: {title}"), fontsize="medium")
     return fig
 
@@ -118,7 +112,7 @@ def confusion(title: str, rows: pd.DataFrame) -> Figure:
     best = rows.loc[rows.test_acc.astype(float).idxmax()]
     confusion_CC = np.array(best.confusion_CC)
     classes = len(confusion_CC)
-    fig, ax = _figure(4.6, 4.2)
+    fig, ((ax,),) = figure(4.6, 4.2)
     image = ax.imshow(confusion_CC, cmap="Blues")
     for true in range(classes):
         for pred in range(classes):
@@ -134,12 +128,14 @@ def confusion(title: str, rows: pd.DataFrame) -> Figure:
     return fig
 
 
-def figures(table: pd.DataFrame) -> list:
-    """[(title, Figure)] for the report; [] when the table has no training rows."""
+def figures(table: pd.DataFrame, order: list | None = None) -> list:
+    """[(title, Figure)] for the report; [] when the table has no training rows. `order`:
+    the impls of the whole report, so that each keeps the colour it has in the others."""
     out = []
     for title, rows in latest_training(table):
-        out += [(f"Learning curves: {title}", learning_curves(title, rows)),
-                (f"Time to accuracy: {title}", time_to_accuracy(title, rows)),
-                (f"Weight histograms: {title}", weight_histograms(title, rows)),
+        palette = colours(list(dict.fromkeys([*(order or []), *rows.impl])))
+        out += [(f"Learning curves: {title}", learning_curves(title, rows, palette)),
+                (f"Time to accuracy: {title}", time_to_accuracy(title, rows, palette)),
+                (f"Weight histograms: {title}", weight_histograms(title, rows, palette)),
                 (f"Confusion matrix: {title}", confusion(title, rows))]
     return out
