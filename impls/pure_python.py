@@ -69,6 +69,10 @@ class PurePythonImpl(Impl):
     device = "cpu"
     rung = 0
 
+    def info(self) -> dict:
+        """One thread: the interpreter's (the rows' machine-wide BLAS count does not apply)."""
+        return {"threads": 1}
+
     def put(self, x_np, role):
         if role == "label":
             return [int(v) for v in x_np]
