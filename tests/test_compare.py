@@ -172,3 +172,24 @@ def test_command_exit_codes_and_markdown(tmp_path, capsys, rng):
     assert cli.main(["compare", "aaaa", "dddd", "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no stored results for 'dddd'" in err and "aaaaaaaaaa" in err
+
+
+def test_a_cell_with_an_unstable_run_on_either_side_is_marked_and_counted(rng):
+    """The marker and the count come from the rows' `unstable` flag; the verdict stands. Rows
+    stored before the stability check have no flag and read as stable."""
+    cells = {("numpy", "n=1"): samples(rng, 1e-3), ("numpy", "n=2"): samples(rng, 2e-3),
+             ("c", "n=1"): samples(rng, 1e-3)}
+    base = pd.DataFrame(rows("r1", "a" * 40, cells))  # an old run: no `unstable` column
+    head = pd.DataFrame(rows("r2", "b" * 40, cells)).assign(unstable=[True, False, False])
+    result = compare.compare(base, head)
+    assert list(result["unstable"]) == [True, False, False]
+    assert list(result["verdict"]) == ["same"] * 3
+    terminal = compare.to_terminal(result).splitlines()
+    assert terminal[1].endswith("same !") and terminal[2].endswith("same")
+    assert "1 marked !: a run of either side was unstable" in terminal[-1]
+    markdown = compare.to_markdown(result, "main", "pr")
+    assert "| numpy | matmul | n=1 | fwd |" in markdown and "| same ! |" in markdown
+    assert "Cells that changed" not in markdown  # unstable is not a change
+    assert "1 marked !" in markdown
+    stable = compare.compare(base, base)
+    assert not stable["unstable"].any() and "marked" not in compare.to_terminal(stable)

@@ -10,6 +10,7 @@ from harness.compare.stats import CONFIDENCE
 from harness.compare.verdicts import COUNT_FLOOR, COUNT_THRESHOLD, THRESHOLD, regressed
 
 HEADER = ["impl", "workload", "size", "phase", "base", "head", "head/base", "CI", "verdict"]
+UNSTABLE = "!"  # after a verdict: a run of either side was unstable (its unstable_reason)
 
 
 def format_seconds(seconds, missing: str = "-") -> str:
@@ -43,7 +44,8 @@ def _lines(result: pd.DataFrame) -> list:
         ratio = "-" if not np.isfinite(r.ratio) else f"{r.ratio:.{digits}f}"
         base, head = ((format_count(r.base_n), format_count(r.head_n)) if counted else
                       (format_seconds(r.base_s), format_seconds(r.head_s)))
-        rows.append([r.impl, r.workload, r.size, r.phase, base, head, ratio, ci, r.verdict])
+        marked = f"{r.verdict} {UNSTABLE}" if getattr(r, "unstable", False) else r.verdict
+        rows.append([r.impl, r.workload, r.size, r.phase, base, head, ratio, ci, marked])
     return rows
 
 
@@ -51,6 +53,9 @@ def summary_line(result: pd.DataFrame, threshold: float, confidence: float,
                  count_threshold: float = COUNT_THRESHOLD) -> str:
     counts = result["verdict"].value_counts()
     parts = ", ".join(f"{n} {v}" for v, n in counts.items())
+    unstable = int(result["unstable"].eq(True).sum()) if "unstable" in result else 0
+    if unstable:
+        parts += f"; {unstable} marked {UNSTABLE}: a run of either side was unstable"
     counted = result["measure"] == "instructions"
     rules = [f"threshold {threshold:.0%}, {confidence:.0%} confidence interval"] \
         if counted.empty or not counted.all() else []
@@ -79,7 +84,7 @@ def to_markdown(result: pd.DataFrame, base_label: str, head_label: str,
                           *("| " + " | ".join(r) + " |" for r in escaped)])
 
     lines = _lines(result)
-    moved = [r for r in lines if r[-1] != "same"]
+    moved = [r for r, v in zip(lines, result["verdict"], strict=True) if v != "same"]
     head = (":x: **significant regression**" if regressed(result)
             else ":white_check_mark: no significant regression")
     parts = [f"### nnladder benchmarks: `{head_label}` vs `{base_label}`", "",

@@ -14,6 +14,10 @@ heap, and with it the alignment of the arrays that vectorized loops and memcpy p
 up to ~1,000 instructions a call (measured: an unchanged rung's 28k-instruction xor cell
 moved 2.2% between two commits, its 2-4M-instruction MNIST cells 0.04%). A cell counted on
 one side and timed on the other is two cells, "new" and "gone".
+
+A cell is `unstable` when a timed run on either side was (measure/stability.py: its spread,
+outliers, short or few rounds, steal or load broke a rule); the verdict stands, and the
+tables mark it. Runs stored before that check say nothing and count as stable.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ def _run_samples(rows: pd.DataFrame) -> list:
     rows = rows.sort_values(["timestamp", "run_id"], kind="stable")
     return [np.asarray(s, dtype=float) for s in rows["samples_s"]
             if isinstance(s, (list, tuple, np.ndarray)) and len(s)]
+
+
+def _unstable(rows: pd.DataFrame) -> bool:
+    return "unstable" in rows and bool(rows["unstable"].eq(True).any())
 
 
 def verdict(ratio: float, low: float, high: float, threshold: float = THRESHOLD) -> str:
@@ -87,6 +95,7 @@ def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD
                    base_n=np.nan, head_n=np.nan, ratio=np.nan, ci_low=np.nan, ci_high=np.nan)
         base_ok, head_ok = (rows[rows["status"] == "ok"] for rows in (base_rows, head_rows))
         base_runs, head_runs = _run_samples(base_ok), _run_samples(head_ok)
+        row["unstable"] = _unstable(base_ok) or _unstable(head_ok)
         if row["measure"] == "instructions" and not base_ok.empty and not head_ok.empty:
             ratio, low, high = count_ratio(base_ok["instructions"], head_ok["instructions"])
             base_n, head_n = (float(ok["instructions"].median()) for ok in (base_ok, head_ok))
@@ -108,7 +117,7 @@ def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD
         out.append(row)
     return pd.DataFrame(out, columns=[*keys, "base_status", "head_status", "base_s", "head_s",
                                       "base_n", "head_n", "ratio", "ci_low", "ci_high",
-                                      "verdict"])
+                                      "verdict", "unstable"])
 
 
 def regressed(result: pd.DataFrame) -> bool:

@@ -1,16 +1,16 @@
 """A cell's life, written once: plan -> check -> measure -> row.
 
-    check     seeded inputs -> impl.put -> one call -> impl.get -> the float64 reference
-              (wrong: recorded, not measured) -> peak memory of one call
+    check     seeded inputs -> impl.put -> one call -> impl.get -> the float64 reference and
+              the float32 error bound (wrong: recorded, not measured) -> peak memory
     measure   a Measurement: timed on the CPU or a GPU (Timed), counted under valgrind
               (measure/count.py's Counted), timed on every MPI rank (execute/mpi.py's OnRanks),
               or timed by pytest-benchmark (benchmarks/bench_grid.py)
-    row       the cell's fields, its status and what was measured; the budget learns from it
+    finish    the cell's fields, its status and what was measured, how far to trust its rounds
+              (measure/stability.py) and its roof; the budget learns from it
 
-`run_impl` is the one loop over an impl's cells, used by the worker of `run`, by
-`run --in-process`, and by the other ranks of `mpiexec ... harness run`. A Measurement's hooks
-(`before`, `after_check`, `after_measure`, `after_cell`) let the MPI one line up its ranks
-around the same life instead of writing it again.
+`run_impl` is the one loop over an impl's cells (run's worker, `run --in-process`, the other
+ranks of `mpiexec ... harness run`); a Measurement's hooks (`before`, `after_check`,
+`after_measure`, `after_cell`) let the MPI one line up its ranks around this same life.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import numpy as np
 from harness import registry
 from harness.contract import OPS
 from harness.execute.grid import SEED, Cell, describe, failed
-from harness.measure import memory, timing
+from harness.measure import memory, roofs, stability, timing
 from harness.measure.budget import Budget
 from harness.measure.gate import rel_err, to_host
 from harness.reference import Reference
+from harness.results import machine
 from harness.workloads import Placed, get_workload
 
 
@@ -41,6 +42,7 @@ class Options:
     timeout_s: float = 300.0  # a cell with no result after this long is an error
     ranks: int = 2  # processes of an impl that runs on MPI ranks
     instructions: bool = False  # count instructions under valgrind instead of timing
+    ceilings: dict | None = None  # the machine's (results/ceilings.py): each row's roof
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -77,11 +79,12 @@ def check(impl, cell: Cell, budget: Budget | None, seed: int = SEED):
     if predicted is not None:
         return {**row, "status": "over_budget", "t_predicted_s": predicted,
                 "reason": f"predicted {predicted:.3g} s > budget {budget.seconds:g} s"}, None
-    row.update(impl.info())
+    row.update({"threads": machine.blas()["threads"], **impl.info()})  # as the run stores it
     work = get_workload(cell.workload)
     try:
-        placed = Placed(impl, host_inputs(cell.workload, cell.size, seed))
-        fn = work.setup(impl, cell.size_dict, cell.phase, placed)
+        host = host_inputs(cell.workload, cell.size, seed)
+        fn, placed_bytes = memory.growth(  # the resident pages of the inputs, the setup's too
+            lambda: work.setup(impl, cell.size_dict, cell.phase, Placed(impl, host)))
         start = time.perf_counter()
         outputs = fn()
         impl.sync()
@@ -93,15 +96,14 @@ def check(impl, cell: Cell, budget: Budget | None, seed: int = SEED):
                 "reason": f"{cell.impl} does not implement {missing_op(error)}"}, None
     except Exception as error:  # noqa: BLE001 - an impl's failure is a result, not a crash
         return {**row, "status": "error", "reason": f"{type(error).__name__}: {error}"}, None
-    row["rel_err"] = err
+    bound = work.error_bound(cell.size_dict, cell.phase)
+    row.update(rel_err=err, err_bound=bound, err_ratio=err / bound)
     if not err <= work.tol:  # NaN fails too; a wrong cell teaches the budget nothing
         return {**row, "status": "wrong",
                 "reason": f"rel err {err:.3g} > tolerance {work.tol:g}"}, None
     if budget:  # the first call is the budget's first estimate; finish() adds the median
         budget.record(cell.workload, cell.phase, row["flops"], first_call_s)
-    device_peak = impl.device_peak_bytes(fn)
-    row["peak_mem_bytes"] = device_peak if device_peak is not None \
-        else memory.host_peak_bytes(fn)
+    row.update(memory.peaks(impl, fn, placed_bytes))
     return {**row, "status": "ok", "reason": ""}, fn
 
 
@@ -113,6 +115,7 @@ class Measurement:
 
     # An exception while measuring becomes the cell's error row; OnRanks lets it end the job.
     records_failures = True
+    pids: tuple = ()  # the processes that measure together (MPI ranks); () is this one
 
     def measure(self, impl, fn, row: dict) -> dict:
         """-> the row's measured columns (t_*_s and samples, or instructions)."""
@@ -145,24 +148,31 @@ class Timed(Measurement):
         return timing.measure(fn, impl.sync, self.time_per_cell_s).as_dict()
 
 
-def finish(row: dict, columns: dict, budget: Budget | None = None) -> dict:
-    """Fold measured columns into a checked row, with the throughput they imply."""
+def finish(row: dict, columns: dict, budget: Budget | None = None, ceilings=None) -> dict:
+    """Fold measured columns into a checked row, with what they imply: the throughput, how
+    far to trust timed rounds, and, given the machine's ceilings, the roof it runs under."""
     row = {**row, **columns}
+    if row.get("samples_s"):  # timed rounds (counts have none)
+        row.update(stability.judge(row))
     if row.get("t_median_s"):
         row["gflops_per_s"] = row["flops"] / row["t_median_s"] / 1e9
         if budget:
             budget.record(row["workload"], row["phase"], row["flops"], row["t_median_s"])
+        if ceilings:  # roof_level, roof_bound, roof_gflops_per_s, roof_pct ({} if unmeasured)
+            row.update(roofs.judge(row, ceilings))
     if row.get("instructions"):
         row["flops_per_instruction"] = row["flops"] / row["instructions"]
     return row
 
 
-def run_cell(impl, cell: Cell, budget: Budget | None, measurement: Measurement) -> dict:
+def run_cell(impl, cell: Cell, budget: Budget | None, measurement: Measurement,
+             ceilings: dict | None = None) -> dict:
     """One cell's whole life -> its row."""
     measurement.before(impl)
     row, fn = check(impl, cell, budget)
     row = measurement.after_check(impl, row)
     if fn is not None:
+        window = stability.Window(measurement.pids)
         try:
             columns = measurement.measure(impl, fn, row)
         except Exception as error:  # noqa: BLE001 - as in check: a result, not a crash
@@ -170,7 +180,9 @@ def run_cell(impl, cell: Cell, budget: Budget | None, measurement: Measurement) 
                 raise
             row = {**row, "status": "error", "reason": f"{type(error).__name__}: {error}"}
         else:
-            row = finish(row, columns, budget)
+            if columns.get("samples_s"):  # timed rounds: steal and load around them
+                columns.update(window.close())
+            row = finish(row, columns, budget, ceilings)
         row = measurement.after_measure(impl, row)
     measurement.after_cell(budget)
     return row
@@ -205,15 +217,6 @@ def measurement_for(impl, options: Options) -> Measurement:
     return Timed(options.time_per_cell_s)
 
 
-def create(name: str):
-    """registry.create, in step with the other ranks for an impl that runs on ranks."""
-    if registry.get_class(name).runs_on_ranks:
-        from harness.execute import mpi
-
-        mpi.line_up()
-    return registry.create(name)
-
-
 def run_impl(name: str, cells: list, options: Options, on_row, on_start=None,
              history=()) -> None:
     """Every cell of one impl, in order: on_start(index) before each, on_row(row) after.
@@ -226,7 +229,11 @@ def run_impl(name: str, cells: list, options: Options, on_row, on_start=None,
             on_row(failed(cell, *refused))
         return
     try:
-        impl = create(name)
+        if registry.get_class(name).runs_on_ranks:  # created in step with the other ranks
+            from harness.execute import mpi
+
+            mpi.line_up()
+        impl = registry.create(name)
     except Exception as error:  # noqa: BLE001 - a constructor that fails costs its cells only
         for cell in cells:
             on_row(failed(cell, "error", f"creating {name} failed: "
@@ -239,4 +246,4 @@ def run_impl(name: str, cells: list, options: Options, on_row, on_start=None,
     for index, cell in enumerate(cells):
         if on_start:
             on_start(index)
-        on_row(run_cell(impl, cell, budget, measurement))
+        on_row(run_cell(impl, cell, budget, measurement, options.ceilings))

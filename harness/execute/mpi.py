@@ -205,6 +205,7 @@ class OnRanks(lifecycle.Timed):
 
     def before(self, impl):
         line_up()
+        self.pids = self.pids or tuple(_world().allgather(os.getpid()))  # the job's processes
         self.held_before = impl.traffic()["weight_bytes"]
 
     def after_check(self, impl, row):
@@ -219,10 +220,15 @@ class OnRanks(lifecycle.Timed):
 
     def after_measure(self, impl, row):
         world = _world()
-        # Each rank's own peak is the one of its shard's work: tracemalloc sees one process.
-        ranks_peak = world.allgather(row["peak_mem_bytes"])
+        # Each rank's own peaks are those of its shard's work: a process sees itself only.
+        ranks_peak, ranks_rss = zip(*world.allgather((row["peak_mem_bytes"],
+                                                      row["peak_rss_bytes"])))
         ranks_weight = world.allgather(impl.traffic()["weight_bytes"] - self.held_before)
-        return {**row, "rank_peak_mem_bytes": ranks_peak, "peak_mem_bytes": max(ranks_peak),
+        unread = None in ranks_rss  # a rank that could not read its peak: no max, no sum
+        return {**row, "rank_peak_mem_bytes": list(ranks_peak), "peak_mem_bytes": max(ranks_peak),
+                "rank_peak_rss_bytes": list(ranks_rss),
+                "peak_rss_bytes": None if unread else max(ranks_rss),
+                "peak_rss_sum_bytes": None if unread else sum(ranks_rss),
                 "rank_weight_bytes": ranks_weight, "weight_bytes": max(ranks_weight)}
 
     def after_cell(self, budget):

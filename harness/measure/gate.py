@@ -1,4 +1,17 @@
-"""The correctness gate: an impl's outputs against the float64 reference, before any timing."""
+"""The correctness gate: an impl's outputs against the float64 reference, before any timing.
+
+A checked row keeps rel_err beside err_bound, the workload's rounding_bound(n) = sqrt(n) * U
+for the n roundings on the phase's longest chain (harness/workloads/), and err_ratio =
+rel_err / err_bound: how close to float32's limit the rung computes. They compare because
+the inputs are exact in both computations (the reference reads the same float32 arrays in
+float64, whose own error is ~1e-16), so rel_err is the rounding error of the impl alone,
+and as a norm over every entry it is the root mean square of the entries' relative errors,
+which is what the probabilistic sqrt(n) * U describes (a typical entry, not the worst).
+Measured: a plain loop in float32 (c-naive) reads 0.30 of it at every K from 16 to 1024, a
+blocked sum (BLAS, c-blocked) 0.18 at K = 1024, sums in double (pure_python) only the final
+rounding. A ratio past 1 is more error than the roundings explain: a cancellation, a constant
+rounded to float32, a lost term. The gate passes on the workload's tolerance, not on it.
+"""
 
 from __future__ import annotations
 

@@ -35,11 +35,21 @@ COLUMNS = [
     "numpy", "blas", "threads", "impl", "device", "workload", "size", "phase", "status",
     "reason", "rounds", "loops", "t_min_s", "t_median_s", "t_iqr_s", "t_mean_s", "t_stddev_s",
     "t_predicted_s", "flops", "bytes", "gflops_per_s", "intensity", "peak_mem_bytes",
-    "rel_err", "tol", "samples_s",
+    "peak_rss_bytes", "rel_err", "tol", "err_bound", "err_ratio", "unstable",
+    "unstable_reason", "samples_s",
 ]
+# peak_mem_bytes is tracemalloc's (Python-level) or a GPU pool's, peak_rss_bytes the resident
+# working set that native code's pages count in (measure/memory.py; on MPI ranks the most one
+# rank held, peak_rss_sum_bytes all of them); err_bound is sqrt(n) * 2^-24 for the n
+# roundings of the phase (workloads/base.py), err_ratio = rel_err / err_bound; unstable and
+# its reason, steal_frac and others_running are measure/stability.py's; cpu_mhz ... gpu_* the
+# run's machine state at its start (results/machine.py state()); roof_* measure/roofs.py's.
 NUMERIC = ["cores", "threads", "rounds", "loops", "t_min_s", "t_median_s", "t_iqr_s", "t_mean_s",
            "t_stddev_s", "t_predicted_s", "flops", "bytes", "gflops_per_s", "intensity",
-           "peak_mem_bytes", "rel_err", "tol", "instructions", "flops_per_instruction",
+           "peak_mem_bytes", "peak_rss_bytes", "peak_rss_sum_bytes", "rel_err", "tol",
+           "err_bound", "err_ratio", "steal_frac", "others_running", "cpu_mhz", "aslr",
+           "steal_since_boot", "gpu_sm_mhz", "gpu_mem_mhz", "gpu_power_w", "gpu_temp_c",
+           "roof_gflops_per_s", "roof_pct", "instructions", "flops_per_instruction",
            "test_acc", "target_acc", "epochs_to_target", "time_to_target_s", "train_s"]
 TEXT = ["run_id", "timestamp", "commit", "machine", "cpu", "gpu", "python", "numpy", "blas",
         "platform", "impl", "device", "workload", "size", "phase", "status", "reason", "measure"]

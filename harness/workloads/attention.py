@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness import models
-from harness.workloads.base import F32, Workload, normal
+from harness.workloads.base import F32, Workload, normal, rounding_bound
 
 
 def _attention_inputs(size, rng):
@@ -54,6 +54,17 @@ def _attention_bytes(size, phase):
     return F32 * (2 * R * D + params + 4 * R * D + B * G * T * T) + F32 * (R * D + params)
 
 
+def _attention_error_bound(size, phase):
+    B, T, D, G = size["B"], size["T"], size["D"], size["G"]
+    # forward: the q/k/v projection sums over D (+ bias), a score over E (+ scale), the softmax
+    # over T positions (max, exp, divide), p v over T, the output projection over D (+ bias)
+    fwd = (D + 1) + (D // G + 1) + (T + 3) + T + (D + 1)
+    # backward, on top: do over D, dp over E, the softmax backward over T, dq over T, then
+    # dw_q over the R = B*T tokens (or dx over D) and the sum of dx's three parts
+    bwd = fwd + D + D // G + (T + 2) + T + max(B * T, D) + 2
+    return rounding_bound(fwd if phase == "fwd" else bwd)
+
+
 ATTENTION = Workload(
     name="attention",
     description="causal multi-head self-attention block: q, k, v and output projections",
@@ -62,5 +73,5 @@ ATTENTION = Workload(
            {"B": 8, "T": 256, "D": 256, "G": 8}),
     quick_sizes=({"B": 2, "T": 16, "D": 32, "G": 4}, {"B": 4, "T": 64, "D": 128, "G": 4}),
     inputs=_attention_inputs, setup=_attention_setup, flops=_attention_flops,
-    bytes=_attention_bytes,
+    bytes=_attention_bytes, error_bound=_attention_error_bound,
 )

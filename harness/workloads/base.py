@@ -3,6 +3,7 @@ every family of workloads shares: float32 sizes, tolerances, seeded arrays, laye
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,20 @@ F32 = 4  # bytes per element
 # K = 4096 with margin. Composed models chain several products and exps: 1e-4.
 TOL_PRODUCT = 1e-5
 TOL_MODEL = 1e-4
+U = 2.0**-24  # float32's unit roundoff: one rounding is off by at most U, relatively
+
+
+def rounding_bound(roundings: int) -> float:
+    """sqrt(n) * U: the error n roundings leave, by Higham & Mary's probabilistic analysis
+    ("A new approach to probabilistic rounding error analysis", SIAM J. Sci. Comput. 41(5),
+    2019: the constant gamma~_n = lambda sqrt(n) u, here lambda = 1), the scale the gate's
+    rel_err is read against (harness/measure/gate.py says why they compare).
+
+    n counts the roundings on an output's longest chain: a sum over K terms is K of them (a
+    product over K, a softmax over S positions), a model's chain the sums of its layers one
+    after the other; elementwise ops add one each. The worst case n * U / (1 - n * U) is
+    sqrt(n) times larger, and no rung comes near it."""
+    return math.sqrt(roundings) * U
 
 
 @dataclass(frozen=True)
@@ -30,6 +45,7 @@ class Workload:
     setup: Callable  # (ops, size, phase, placed) -> callable running the phase once
     flops: Callable  # (size, phase) -> int
     bytes: Callable  # (size, phase) -> int
+    error_bound: Callable  # (size, phase) -> rounding_bound of the phase's longest chain
     tol: float = TOL_MODEL
     params: tuple = field(default=())  # size keys that are not axis sizes (layers, opt)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from harness import models
-from harness.workloads.base import F32, Workload, layer_params, param_names
+from harness.workloads.base import F32, Workload, layer_params, param_names, rounding_bound
+from harness.workloads.optim import FLOPS_PER_STEP
 
 
 def _dims(size):
@@ -59,7 +60,7 @@ def _mlp_flops(size, phase):
     bwd = (sum(2 * B * i * o + B * o for i, o in pairs) + sum(2 * B * i * o for i, o in pairs[1:])
            + B * hidden + 2 * B * C)
     n_params = sum(i * o + o for i, o in pairs)
-    opt = {"sgd": 2, "momentum": 4, "adam": 14}[size.get("opt", "sgd")] * n_params
+    opt = FLOPS_PER_STEP[size.get("opt", "sgd")] * n_params
     return {"fwd": fwd, "bwd": bwd, "step": fwd + bwd + opt}[phase]
 
 
@@ -76,6 +77,16 @@ def _mlp_bytes(size, phase):
     return x_and_labels + 2 * F32 * n_params * (1 + state)
 
 
+def _mlp_error_bound(size, phase):
+    dims, B = _dims(size), size["B"]
+    # forward: each layer sums its inputs and adds its bias, the softmax sums C exponentials
+    fwd = sum(n + 1 for n in dims[:-1]) + dims[-1]
+    # backward, on top: dx through every layer but the first sums over its outputs, dw over B
+    bwd = fwd + sum(dims[2:]) + B
+    return rounding_bound({"fwd": fwd, "bwd": bwd,  # a step: one rounding per update flop
+                           "step": bwd + FLOPS_PER_STEP[size.get("opt", "sgd")]}[phase])
+
+
 XOR = Workload(
     name="xor",
     description="XOR with an MLP 2-4-2: the seeds' 2-4-1 net with its one output as two "
@@ -84,7 +95,7 @@ XOR = Workload(
     sizes=({"B": 4, "layers": "2-4-2", "opt": "sgd"},),
     quick_sizes=({"B": 4, "layers": "2-4-2", "opt": "sgd"},),
     inputs=_mlp_inputs, setup=_mlp_setup, flops=_mlp_flops, bytes=_mlp_bytes,
-    params=("layers", "opt"),
+    error_bound=_mlp_error_bound, params=("layers", "opt"),
 )
 
 MNIST_MLP = Workload(
@@ -94,5 +105,5 @@ MNIST_MLP = Workload(
     sizes=({"B": 64, "layers": "784-128-64-10", "opt": "sgd"},),
     quick_sizes=({"B": 64, "layers": "784-128-64-10", "opt": "sgd"},),
     inputs=_mlp_inputs, setup=_mlp_setup, flops=_mlp_flops, bytes=_mlp_bytes,
-    params=("layers", "opt"),
+    error_bound=_mlp_error_bound, params=("layers", "opt"),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.workloads.base import F32, TOL_PRODUCT, Workload, normal
+from harness.workloads.base import F32, TOL_PRODUCT, Workload, normal, rounding_bound
 
 # ---- matmul -------------------------------------------------------------------------------
 
@@ -35,6 +35,11 @@ def _matmul_bytes(size, phase):
     return F32 * (M * K + K * N + M * N) + F32 * (M * K + K * N)  # + write dA, dB
 
 
+def _matmul_error_bound(size, phase):
+    # c_MN sums over K; dA = dC B^T over N, dB = A^T dC over M
+    return rounding_bound(size["K"] if phase == "fwd" else max(size["M"], size["N"]))
+
+
 _SQUARE = (16, 17, 32, 64, 100, 127, 128, 256, 257, 512, 1000, 1024, 2048, 4096)
 _QUICK_SQUARE = (16, 17, 64, 127, 128, 256)
 
@@ -45,7 +50,7 @@ MATMUL = Workload(
     sizes=tuple({"M": n, "K": n, "N": n} for n in _SQUARE),
     quick_sizes=tuple({"M": n, "K": n, "N": n} for n in _QUICK_SQUARE),
     inputs=_matmul_inputs, setup=_matmul_setup, flops=_matmul_flops, bytes=_matmul_bytes,
-    tol=TOL_PRODUCT,
+    error_bound=_matmul_error_bound, tol=TOL_PRODUCT,
 )
 
 # ---- one linear layer ---------------------------------------------------------------------
@@ -80,6 +85,11 @@ def _linear_bytes(size, phase):
     return F32 * (B * I + I * O + B * O) + F32 * (B * I + I * O + O)
 
 
+def _linear_error_bound(size, phase):
+    # y sums over I, then the bias; dx sums over O, dw and db over B
+    return rounding_bound(size["I"] + 1 if phase == "fwd" else max(size["O"], size["B"]))
+
+
 LINEAR = Workload(
     name="linear",
     description="y_BO = x_BI @ w_IO + b_O, and its backward",
@@ -88,5 +98,5 @@ LINEAR = Workload(
            {"B": 256, "I": 4096, "O": 4096}),
     quick_sizes=({"B": 64, "I": 784, "O": 128},),
     inputs=_linear_inputs, setup=_linear_setup, flops=_linear_flops, bytes=_linear_bytes,
-    tol=TOL_PRODUCT,
+    error_bound=_linear_error_bound, tol=TOL_PRODUCT,
 )
