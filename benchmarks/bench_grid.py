@@ -22,7 +22,8 @@ class Benchmarked(lifecycle.Measurement):
 
     def measure(self, impl, fn, row):
         self.benchmark.extra_info.update(
-            {k: row.get(k) for k in ("flops", "bytes", "rel_err", "peak_mem_bytes", "intensity")})
+            {k: row.get(k) for k in ("flops", "bytes", "rel_err", "err_ratio", "peak_mem_bytes",
+                                     "peak_rss_bytes", "intensity")})
         sync = impl.sync
         self.benchmark(lambda: (fn(), sync()))
         if not self.benchmark.enabled:
@@ -33,7 +34,8 @@ class Benchmarked(lifecycle.Measurement):
 
 def test_cell(cell, grid, benchmark):
     impl, budget = grid.impl(cell.impl)
-    row = lifecycle.run_cell(impl, cell, budget, Benchmarked(benchmark))
+    row = lifecycle.run_cell(impl, cell, budget, Benchmarked(benchmark), grid.ceilings)
+    benchmark.extra_info["unstable_reason"] = row.get("unstable_reason")
     if row["status"] in ("wrong", "error"):
         grid.rows.append(row)
         pytest.fail(f"{row['status']}: {row['reason']}")

@@ -14,7 +14,7 @@ import pytest
 from harness import registry
 from harness.execute.grid import plan
 from harness.measure.budget import Budget
-from harness.results import store
+from harness.results import ceilings, store
 
 
 def _split(value):
@@ -42,6 +42,8 @@ class GridSession:
     def __init__(self, config):
         seconds = config.getoption("--cell-budget") or (1.0 if _quick(config) else 10.0)
         self.seconds, self.impls, self.budgets, self.rows = seconds, {}, {}, []
+        # each timed row's roof; the untimed smoke stores nothing, so measures none
+        self.ceilings = None if config.option.benchmark_disable else ceilings.for_this_machine()
 
     def impl(self, name):
         reason = registry.unavailable_reason(name)

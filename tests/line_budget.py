@@ -15,7 +15,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-BUDGET = 5000  # lines of code in harness/, docstrings included
+# Lines of code in harness/, docstrings included. 5000 until the cell lifecycle's fault
+# handling, the contract's argument checks, the ceilings hierarchy, stability flags and the
+# report's redesign (2026-12); raise it again only as a decision, with its reason here.
+BUDGET = 5600
 CAP = 250  # physical lines of a Python file
 KERNEL_CAP = 300  # physical lines of a C or CUDA source: a kernel reads best whole
 ROOT = Path(__file__).resolve().parent.parent

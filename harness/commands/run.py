@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -13,7 +14,7 @@ from harness.execute import isolate, lifecycle, mpi
 from harness.execute.grid import by_impl, plan
 from harness.measure import count
 from harness.measure.budget import Budget
-from harness.results import machine, store
+from harness.results import ceilings, machine, store
 
 RANKS_PER_CORE = 2  # more ranks than this per core measure the scheduler, not the impl
 
@@ -118,6 +119,8 @@ def run(args) -> int:
         if not mpi.is_root():  # rank 0 alone stores, prints and renders
             return mpi.follow(cells, options)
         mpi.abort_on_uncaught()
+    if not args.instructions:  # every ok timed row's roof, judged in the workers
+        options = dataclasses.replace(options, ceilings=ceilings.for_this_machine(args.results))
     warning = None if args.instructions else machine.busy_warning()  # counts ignore load
     if warning:
         print(warning, file=sys.stderr)
