@@ -22,8 +22,19 @@ class Benchmarked(lifecycle.Measurement):
 
     def measure(self, impl, fn, row):
         self.benchmark.extra_info.update(
-            {k: row.get(k) for k in ("flops", "bytes", "rel_err", "err_ratio", "peak_mem_bytes",
-                                     "peak_rss_bytes", "intensity")})
+            {
+                k: row.get(k)
+                for k in (
+                    "flops",
+                    "bytes",
+                    "rel_err",
+                    "err_ratio",
+                    "peak_mem_bytes",
+                    "peak_rss_bytes",
+                    "intensity",
+                )
+            }
+        )
         sync = impl.sync
         self.benchmark(lambda: (fn(), sync()))
         if not self.benchmark.enabled:

@@ -46,8 +46,16 @@ def merged(stats: list) -> Stats:
 
 
 def reference_row(checked_row: dict, name: str, threads: int) -> dict:
-    return {**checked_row, "impl": name, "threads": threads, "kernel": "", "peak_mem_bytes": None,
-            "rel_err": None, "status": "ok", "reason": "reference row: not checked by the gate"}
+    return {
+        **checked_row,
+        "impl": name,
+        "threads": threads,
+        "kernel": "",
+        "peak_mem_bytes": None,
+        "rel_err": None,
+        "status": "ok",
+        "reason": "reference row: not checked by the gate",
+    }
 
 
 def alternate(contenders: dict, time_s: float, rounds: int, settle_s: float) -> dict:
@@ -70,7 +78,7 @@ def gemm_rows(n: int, threads: int, budgets: dict, args) -> list:
     for name in C_RUNGS:
         cell = grid.Cell(name, "matmul", size, "fwd")
         if reason := registry.unavailable_reason(name):
-            rows.extend([grid.failed(c, 'unavailable', reason) for c in [cell]])
+            rows.extend([grid.failed(c, "unavailable", reason) for c in [cell]])
             continue
         impl = registry.create(name)
         row, fn = lifecycle.check(impl, cell, budgets[name])
@@ -89,8 +97,11 @@ def gemm_rows(n: int, threads: int, budgets: dict, args) -> list:
     template = grid.describe(grid.Cell("numpy", "matmul", size, "fwd"))
     for name, (row, _) in fast.items():
         rows.append(lifecycle.finish(row, stats[name].as_dict(), budgets[name]))
-    rows.append(lifecycle.finish(reference_row(template, "numpy.matmul", threads),
-                                 stats["numpy.matmul"].as_dict()))
+    rows.append(
+        lifecycle.finish(
+            reference_row(template, "numpy.matmul", threads), stats["numpy.matmul"].as_dict()
+        )
+    )
     return rows
 
 
@@ -112,7 +123,7 @@ def mnist_rows(threads: int, args) -> list:
     for name in (*C_RUNGS, "numpy"):
         cell = grid.Cell(name, "mnist_mlp", tuple(size.items()), "step")
         if reason := registry.unavailable_reason(name):
-            rows.extend([grid.failed(c, 'unavailable', reason) for c in [cell]])
+            rows.extend([grid.failed(c, "unavailable", reason) for c in [cell]])
             continue
         row, fn = lifecycle.check(registry.create(name), cell, budget=None)
         if fn is None:
@@ -121,11 +132,15 @@ def mnist_rows(threads: int, args) -> list:
         row.setdefault("threads", threads)  # the NumPy rung's info() has none: BLAS's limit
         checked[name] = (row, fn)
     host = work.inputs(size, np.random.default_rng(grid.SEED))
-    params = [host[f"{wb}{layer}_{dims}"][0].copy()
-              for layer in range(layers) for wb, dims in (("w", "IO"), ("b", "O"))]
+    params = [
+        host[f"{wb}{layer}_{dims}"][0].copy()
+        for layer in range(layers)
+        for wb, dims in (("w", "IO"), ("b", "O"))
+    ]
     contenders = {name: fn for name, (_, fn) in checked.items()}
-    contenders["plain-numpy"] = make_step(host["x_BI"][0], host["labels_B"][0], params,
-                                          np.float32(HYPER["sgd"]["lr"]))
+    contenders["plain-numpy"] = make_step(
+        host["x_BI"][0], host["labels_B"][0], params, np.float32(HYPER["sgd"]["lr"])
+    )
     theirs = None if args.no_torch else torch_step(host, layers, threads)
     if theirs is None and not args.no_torch:
         print("PyTorch is not installed: no PyTorch row (pip install torch==2.13.0 to compare)")
@@ -139,16 +154,19 @@ def mnist_rows(threads: int, args) -> list:
         rows.append(lifecycle.finish(row, stats[name].as_dict()))
     for name in ("plain-numpy", "pytorch-eager"):
         if name in stats:
-            rows.append(lifecycle.finish(reference_row(template, name, threads),
-                                             stats[name].as_dict()))
+            rows.append(
+                lifecycle.finish(reference_row(template, name, threads), stats[name].as_dict())
+            )
     return rows
 
 
 def report(rows: list) -> None:
     """The table, then each target's ratio by median time and by best time (on a shared
     machine the median carries the other work's load, the best shows what the code can do)."""
-    print(f"\n{'impl':<14} {'threads':>7} {'workload':<10} {'size':<26} {'status':<11} "
-          f"{'median ms':>10} {'best ms':>9} {'GFLOP/s':>8}")
+    print(
+        f"\n{'impl':<14} {'threads':>7} {'workload':<10} {'size':<26} {'status':<11} "
+        f"{'median ms':>10} {'best ms':>9} {'GFLOP/s':>8}"
+    )
     for r in rows:
         median, rate = r.get("t_median_s"), r.get("gflops_per_s")
         shown = f"{median * 1e3:>10.3f}" if median else f"{'':>10}"
@@ -156,37 +174,60 @@ def report(rows: list) -> None:
             median = r["t_predicted_s"] / CALLS_PER_CELL
             shown, rate = f"~{median * 1e3:>9.0f}", r["flops"] / median / 1e9
         best = f"{r['t_min_s'] * 1e3:>9.3f}" if r.get("t_min_s") else f"{'':>9}"
-        print(f"{r['impl']:<14} {r.get('threads', ''):>7} {r['workload']:<10} {r['size']:<26} "
-              f"{r['status']:<11} {shown} {best} {rate if rate else float('nan'):>8.2f}"
-              + (f"  {r['reason']}" if r["status"] != "ok" else ""))
+        print(
+            f"{r['impl']:<14} {r.get('threads', ''):>7} {r['workload']:<10} {r['size']:<26} "
+            f"{r['status']:<11} {shown} {best} {rate if rate else float('nan'):>8.2f}"
+            + (f"  {r['reason']}" if r["status"] != "ok" else "")
+        )
     print()
     # ratio = time of `theirs` / time of `ours`, at the same size and thread count
     for workload, theirs, ours, goal, label in (
-            ("matmul", "numpy.matmul", "c", 0.8, "c / numpy.matmul speed"),
-            ("mnist_mlp", "pytorch-eager", "c", 2.0, "PyTorch eager time / c time")):
-        times = {(r["impl"], r["size"], r["threads"]): (r["t_median_s"], r["t_min_s"])
-                 for r in rows if r["workload"] == workload and r["status"] == "ok"}
+        ("matmul", "numpy.matmul", "c", 0.8, "c / numpy.matmul speed"),
+        ("mnist_mlp", "pytorch-eager", "c", 2.0, "PyTorch eager time / c time"),
+    ):
+        times = {
+            (r["impl"], r["size"], r["threads"]): (r["t_median_s"], r["t_min_s"])
+            for r in rows
+            if r["workload"] == workload and r["status"] == "ok"
+        }
         for (impl, size, threads), (median, best) in times.items():
             if impl == theirs and (ours, size, threads) in times:
                 by_median = median / times[(ours, size, threads)][0]
                 by_best = best / times[(ours, size, threads)][1]
-                print(f"{workload} {size}, {threads} thread(s): {label} = {by_median:.2f} by "
-                      f"median, {by_best:.2f} by best (target >= {goal}): "
-                      f"{'met' if by_median >= goal else 'NOT met'} by median")
+                print(
+                    f"{workload} {size}, {threads} thread(s): {label} = {by_median:.2f} by "
+                    f"median, {by_best:.2f} by best (target >= {goal}): "
+                    f"{'met' if by_median >= goal else 'NOT met'} by median"
+                )
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.c_targets",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--gemm", default="1024:1,2048:2", metavar="N:THREADS,...",
-                        help="the GEMM sizes and their thread counts (default 1024:1,2048:2)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.c_targets", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--gemm",
+        default="1024:1,2048:2",
+        metavar="N:THREADS,...",
+        help="the GEMM sizes and their thread counts (default 1024:1,2048:2)",
+    )
     parser.add_argument("--mnist-threads", default="1,2", metavar="T,...")
     parser.add_argument("--time-per-cell", type=float, default=2.0, metavar="S")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per cell")
-    parser.add_argument("--budget", type=float, default=60.0, metavar="S",
-                        help="the most seconds one cell may take, else predicted (over_budget)")
-    parser.add_argument("--settle", type=float, default=0.25, metavar="S",
-                        help="quiet before each contender's round, for spinning pools to sleep")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="the most seconds one cell may take, else predicted (over_budget)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.25,
+        metavar="S",
+        help="quiet before each contender's round, for spinning pools to sleep",
+    )
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument("--results", default=None, metavar="DIR")
     args = parser.parse_args(argv)

@@ -29,11 +29,15 @@ def _quick(config) -> bool:
 def pytest_generate_tests(metafunc):
     if "cell" in metafunc.fixturenames:
         config = metafunc.config
-        cells = plan(_split(config.getoption("--impl")),
-                         _split(config.getoption("--workload")),
-                            _split(config.getoption("--phase")), quick=_quick(config))
-        metafunc.parametrize("cell", cells, ids=["-".join(c.key()).replace(" ", ",")
-                                                  for c in cells])
+        cells = plan(
+            _split(config.getoption("--impl")),
+            _split(config.getoption("--workload")),
+            _split(config.getoption("--phase")),
+            quick=_quick(config),
+        )
+        metafunc.parametrize(
+            "cell", cells, ids=["-".join(c.key()).replace(" ", ",") for c in cells]
+        )
 
 
 class GridSession:
@@ -64,5 +68,7 @@ def grid(request):
             writer.append(row)
         from harness.report import summary as report
 
-        print(f"\nstored {len(session.rows)} rows in {writer.path}; report: "
-              f"{report.render(store.load())}")
+        print(
+            f"\nstored {len(session.rows)} rows in {writer.path}; report: "
+            f"{report.render(store.load())}"
+        )

@@ -44,11 +44,14 @@ def main() -> None:
 
     for n in (256, 1024):
         a_MK, b_KN = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
-        t_einsum, t_at = alternating(lambda a=a_MK, b=b_KN: numpy_rung.matmul(a, b),
-                                     lambda a=a_MK, b=b_KN: a @ b)
-        print(f"numpy rung matmul {n}^3: einsum {2 * n**3 / t_einsum / 1e9:.1f} GFLOP/s, "
-              f"a @ b {2 * n**3 / t_at / 1e9:.1f} GFLOP/s, throughput ratio "
-              f"{t_at / t_einsum:.3f} (goal >= 0.9)")
+        t_einsum, t_at = alternating(
+            lambda a=a_MK, b=b_KN: numpy_rung.matmul(a, b), lambda a=a_MK, b=b_KN: a @ b
+        )
+        print(
+            f"numpy rung matmul {n}^3: einsum {2 * n**3 / t_einsum / 1e9:.1f} GFLOP/s, "
+            f"a @ b {2 * n**3 / t_at / 1e9:.1f} GFLOP/s, throughput ratio "
+            f"{t_at / t_einsum:.3f} (goal >= 0.9)"
+        )
 
     work = WORKLOADS["mnist_mlp"]
     size = work.sizes[0]
@@ -57,8 +60,10 @@ def main() -> None:
     params = [host[k][0].copy() for k in param_names(host)]
     plain = make_step(host["x_BI"][0], host["labels_B"][0], params, HYPER["sgd"]["lr"])
     t_rung, t_plain = alternating(step, plain)
-    print(f"mnist_mlp step: numpy rung {t_rung * 1e3:.3f} ms, plain NumPy {t_plain * 1e3:.3f} "
-          f"ms, ratio {t_rung / t_plain:.3f} (goal <= 1.15)")
+    print(
+        f"mnist_mlp step: numpy rung {t_rung * 1e3:.3f} ms, plain NumPy {t_plain * 1e3:.3f} "
+        f"ms, ratio {t_rung / t_plain:.3f} (goal <= 1.15)"
+    )
 
 
 if __name__ == "__main__":

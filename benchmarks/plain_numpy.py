@@ -36,4 +36,5 @@ def make_step(x_BI, labels_B, params, lr):
             params[2 * layer + 1] -= lr * dz_BO.sum(axis=0)
             if layer > 0:
                 dz_BO = dx_BI * (pre[layer - 1] > 0)
+
     return step

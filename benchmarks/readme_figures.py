@@ -38,20 +38,28 @@ def load(path: Path = FIGURES) -> list:
     for number, group in enumerate(groups):
         missing = [key for key in GROUP_KEYS if key not in group]
         if missing:
-            raise ValueError(f"{path}: group {number} ({group.get('title', 'no title')!r}) "
-                             f"lacks {', '.join(missing)}; a group has {', '.join(GROUP_KEYS)}")
+            raise ValueError(
+                f"{path}: group {number} ({group.get('title', 'no title')!r}) "
+                f"lacks {', '.join(missing)}; a group has {', '.join(GROUP_KEYS)}"
+            )
         for row in group["rows"]:
             if len(row) != len(group["columns"]):
-                raise ValueError(f"{path}: group {group['title']!r}: row {row} has {len(row)} "
-                                 f"cells, expected {len(group['columns'])} (its columns)")
+                raise ValueError(
+                    f"{path}: group {group['title']!r}: row {row} has {len(row)} "
+                    f"cells, expected {len(group['columns'])} (its columns)"
+                )
     return groups
 
 
 def _table(columns: list, rows: list) -> list:
     def line(cells):
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-    return [line(columns), "| " + " | ".join("---" for _ in columns) + " |",
-            *(line(row) for row in rows)]
+
+    return [
+        line(columns),
+        "| " + " | ".join("---" for _ in columns) + " |",
+        *(line(row) for row in rows),
+    ]
 
 
 def _prose(text: str) -> str:
@@ -60,15 +68,27 @@ def _prose(text: str) -> str:
 
 def render(groups: list) -> str:
     """The section between the markers, its heading included."""
-    lines = ["## Measured figures", "", _prose(
-        "Rendered by `python -m benchmarks.readme_figures` from `benchmarks/figures.json`, "
-        "which keeps each figure as its command printed it (the raw runs are not committed); "
-        "a test fails when this section and that file disagree.")]
+    lines = [
+        "## Measured figures",
+        "",
+        _prose(
+            "Rendered by `python -m benchmarks.readme_figures` from `benchmarks/figures.json`, "
+            "which keeps each figure as its command printed it (the raw runs are not committed); "
+            "a test fails when this section and that file disagree."
+        ),
+    ]
     for group in groups:
-        lines += ["", f"### {group['title']}", "", _prose(
-            f"`{group['command']}` on {group['machine']}, {group['date']}: {group['runs']} "
-            f"(first in the README at {group['recorded']})."), "",
-            *_table(group["columns"], group["rows"])]
+        lines += [
+            "",
+            f"### {group['title']}",
+            "",
+            _prose(
+                f"`{group['command']}` on {group['machine']}, {group['date']}: {group['runs']} "
+                f"(first in the README at {group['recorded']})."
+            ),
+            "",
+            *_table(group["columns"], group["rows"]),
+        ]
         if group.get("notes"):
             lines += ["", _prose(group["notes"])]
     return "\n".join(lines)
@@ -78,9 +98,11 @@ def splice(readme: str, section: str) -> str:
     """The README with the text between its markers replaced by section."""
     for marker in (START, END):
         if readme.count(marker) != 1:
-            raise ValueError(f"README.md has the line {marker!r} {readme.count(marker)} times, "
-                             "expected once: the generated section lies between "
-                             f"{START!r} and {END!r}")
+            raise ValueError(
+                f"README.md has the line {marker!r} {readme.count(marker)} times, "
+                "expected once: the generated section lies between "
+                f"{START!r} and {END!r}"
+            )
     head, rest = readme.split(START)
     _, tail = rest.split(END)
     return f"{head}{START}\n{section}\n{END}{tail}"
@@ -89,8 +111,11 @@ def splice(readme: str, section: str) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     action = parser.add_mutually_exclusive_group()
-    action.add_argument("--check", action="store_true",
-                        help="change nothing; exit 1 when README.md's section is not what renders")
+    action.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 when README.md's section is not what renders",
+    )
     action.add_argument("--print", action="store_true", help="print the section, change nothing")
     parser.add_argument("--figures", default=str(FIGURES), help="the figures (JSON)")
     parser.add_argument("--readme", default=str(README), help="the README to render into")
@@ -103,8 +128,11 @@ def main(argv=None) -> int:
     wanted = splice(readme, section)
     if args.check:
         if wanted != readme:
-            print(f"{args.readme}: its figures section is not what {args.figures} renders: "
-                  "run `python -m benchmarks.readme_figures`", file=sys.stderr)
+            print(
+                f"{args.readme}: its figures section is not what {args.figures} renders: "
+                "run `python -m benchmarks.readme_figures`",
+                file=sys.stderr,
+            )
             return 1
         print(f"{args.readme}: the figures section matches {args.figures}")
         return 0

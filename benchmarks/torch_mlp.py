@@ -8,8 +8,11 @@ from harness.models import HYPER
 def make_torch_step(torch, host: dict, layers: int, device: str = "cpu"):
     """-> step(): one SGD step of the MLP on the workload's inputs, the loss as a float."""
     as_tensor = lambda k: torch.tensor(host[k][0], device=device)
-    params = [as_tensor(f"{wb}{layer}_{dims}").requires_grad_()
-              for layer in range(layers) for wb, dims in (("w", "IO"), ("b", "O"))]
+    params = [
+        as_tensor(f"{wb}{layer}_{dims}").requires_grad_()
+        for layer in range(layers)
+        for wb, dims in (("w", "IO"), ("b", "O"))
+    ]
     x_BI, labels_B = as_tensor("x_BI"), as_tensor("labels_B")
     opt = torch.optim.SGD(params, lr=HYPER["sgd"]["lr"])
 

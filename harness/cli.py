@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m harness",
         description="nnladder: how fast is this network on each rung of the implementation "
-                    "ladder, and why?")
+        "ladder, and why?",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"harness.commands.{name}").add_parser(subparsers)

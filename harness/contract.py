@@ -29,8 +29,17 @@ from harness.signatures import (
     check_shapes,
 )
 
-__all__ = ["ANY", "DIMS", "OPS", "ROLES", "Impl", "ShapeError", "check_call",
-           "check_host_array", "check_shapes"]
+__all__ = [
+    "ANY",
+    "DIMS",
+    "OPS",
+    "ROLES",
+    "Impl",
+    "ShapeError",
+    "check_call",
+    "check_host_array",
+    "check_shapes",
+]
 
 
 class Impl:
@@ -173,7 +182,6 @@ class Impl:
         """v = mu * v + g; p -= lr * v"""
         raise NotImplementedError
 
-    def adam(self, p, g, m, v, t: int, lr: float, beta1: float, beta2: float,
-             eps: float) -> None:
+    def adam(self, p, g, m, v, t: int, lr: float, beta1: float, beta2: float, eps: float) -> None:
         """Adam (Kingma & Ba) with bias correction; t counts steps from 1."""
         raise NotImplementedError

@@ -67,7 +67,8 @@ def mlp_backward(ops, params, cache, labels_B):
     dz_BO = ops.softmax_xent_bwd(probs_BC, labels_B)
     for layer in reversed(range(n_layers)):
         dx_BI, grads[2 * layer], grads[2 * layer + 1] = ops.linear_bwd(
-            inputs[layer], params[2 * layer], dz_BO)
+            inputs[layer], params[2 * layer], dz_BO
+        )
         if layer > 0:
             dz_BO = ops.relu_bwd(pre[layer - 1], dx_BI)
     return grads
@@ -106,11 +107,10 @@ def attention_backward(ops, params, cache, dy_RD, batch, heads):
     dp_XTS, dv_XSE = ops.bmm_bwd(p_XTS, v_XSE, ops.split_heads(do_RD, batch, heads))
     ds_XTS = ops.softmax_bwd(p_XTS, dp_XTS, scale=scale)
     dq_XTE, dkt_XES = ops.bmm_bwd(q_XTE, kt_XES, ds_XTS)
-    dxq_RD, dwq_DD, dbq_D = ops.linear_bwd(
-        x_RD, wq_DD, ops.merge_heads(dq_XTE, batch, heads))
+    dxq_RD, dwq_DD, dbq_D = ops.linear_bwd(x_RD, wq_DD, ops.merge_heads(dq_XTE, batch, heads))
     dxk_RD, dwk_DD, dbk_D = ops.linear_bwd(
-        x_RD, wk_DD, ops.merge_heads(dkt_XES, batch, heads, transposed=True))
-    dxv_RD, dwv_DD, dbv_D = ops.linear_bwd(
-        x_RD, wv_DD, ops.merge_heads(dv_XSE, batch, heads))
+        x_RD, wk_DD, ops.merge_heads(dkt_XES, batch, heads, transposed=True)
+    )
+    dxv_RD, dwv_DD, dbv_D = ops.linear_bwd(x_RD, wv_DD, ops.merge_heads(dv_XSE, batch, heads))
     dx_RD = ops.add(ops.add(dxq_RD, dxk_RD), dxv_RD)
     return dx_RD, [dwq_DD, dbq_D, dwk_DD, dbk_D, dwv_DD, dbv_D, dwo_DD, dbo_D]

@@ -43,8 +43,12 @@ def _discover() -> dict:
             found[short] = Broken(short, f"import of {module_name} failed: {error!r}")
             continue
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Impl) and value.name \
-                    and value.__module__ == module.__name__:
+            if (
+                isinstance(value, type)
+                and issubclass(value, Impl)
+                and value.name
+                and value.__module__ == module.__name__
+            ):
                 found[value.name] = value
     return dict(sorted(found.items(), key=lambda item: (item[1].rung, item[0])))
 

@@ -72,23 +72,35 @@ OPS = {
     "add": Op(("a_BI", "b_BI"), "c_BI"),
     "relu": Op(("x_BI",), "y_BI"),
     "relu_bwd": Op(("x_BI", "dy_BI"), "dx_BI"),
-    "softmax": Op(("x_XTS",), "y_XTS", {"causal": "flag", "scale": "real"},
-                  optional=("causal", "scale")),
+    "softmax": Op(
+        ("x_XTS",), "y_XTS", {"causal": "flag", "scale": "real"}, optional=("causal", "scale")
+    ),
     "softmax_bwd": Op(("y_XTS", "dy_XTS"), "dx_XTS", {"scale": "real"}, optional=("scale",)),
     "softmax_xent": Op(("logits_BC", "labels_B"), "loss, probs_BC", indexes=("labels_B", "C")),
-    "softmax_xent_bwd": Op(("probs_BC", "labels_B"), "dlogits_BC",
-                           indexes=("labels_B", "C")),
-    "split_heads": Op(("x_RD",), "x_XTE (or x_XET when transposed)",
-                      {**_HEADS, "transpose": "flag"}, optional=("transpose",),
-                      multiple_of={"R": "batch", "D": "heads"}),
-    "merge_heads": Op(("x_XTE",), "x_RD", {**_HEADS, "transposed": "flag"},
-                      optional=("transposed",), product_of={"X": ("batch", "heads")}),
+    "softmax_xent_bwd": Op(("probs_BC", "labels_B"), "dlogits_BC", indexes=("labels_B", "C")),
+    "split_heads": Op(
+        ("x_RD",),
+        "x_XTE (or x_XET when transposed)",
+        {**_HEADS, "transpose": "flag"},
+        optional=("transpose",),
+        multiple_of={"R": "batch", "D": "heads"},
+    ),
+    "merge_heads": Op(
+        ("x_XTE",),
+        "x_RD",
+        {**_HEADS, "transposed": "flag"},
+        optional=("transposed",),
+        product_of={"X": ("batch", "heads")},
+    ),
     "sgd": Op(("p_*", "g_*"), "None (p updated in place)", {"lr": "real"}),
-    "momentum": Op(("p_*", "g_*", "v_*"), "None (p, v updated in place)",
-                   {"lr": "real", "mu": "decay"}),
-    "adam": Op(("p_*", "g_*", "m_*", "v_*"), "None (p, m, v updated in place)",
-               {"t": "step", "lr": "real", "beta1": "decay", "beta2": "decay",
-                "eps": "positive"}),
+    "momentum": Op(
+        ("p_*", "g_*", "v_*"), "None (p, v updated in place)", {"lr": "real", "mu": "decay"}
+    ),
+    "adam": Op(
+        ("p_*", "g_*", "m_*", "v_*"),
+        "None (p, m, v updated in place)",
+        {"t": "step", "lr": "real", "beta1": "decay", "beta2": "decay", "eps": "positive"},
+    ),
 }
 
 
@@ -97,8 +109,11 @@ def _whole(v) -> bool:
 
 
 def _real(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) \
+    return (
+        isinstance(v, (int, float, np.integer, np.floating))
+        and not isinstance(v, bool)
         and math.isfinite(v)
+    )
 
 
 # The kinds of keyword argument: kind -> (test, what the test wants, as a sentence ends it).
@@ -140,18 +155,24 @@ def check_shapes(op: str, *shapes: tuple) -> dict:
     for name, shape in zip(OPS[op].arrays, shapes, strict=True):
         shape, letters = tuple(shape), suffix(name)
         if letters == ANY and not shape:
-            raise ShapeError(f"{op}: {name} has shape (): it needs at least one axis "
-                             f"({ANY}: {DIMS[ANY]})")
+            raise ShapeError(
+                f"{op}: {name} has shape (): it needs at least one axis ({ANY}: {DIMS[ANY]})"
+            )
         if letters != ANY and len(letters) != len(shape):
-            raise ShapeError(f"{op}: {name} must have {len(letters)} axes "
-                             f"({', '.join(letters)}), got shape {shape}")
-        for letter, size in ([(ANY, shape)] if letters == ANY else zip(letters, shape)):
+            raise ShapeError(
+                f"{op}: {name} must have {len(letters)} axes "
+                f"({', '.join(letters)}), got shape {shape}"
+            )
+        for letter, size in [(ANY, shape)] if letters == ANY else zip(letters, shape):
             if letter in sizes and sizes[letter] != size:
                 other, other_shape = first_seen[letter]
-                what = f"shapes ({DIMS[ANY]})" if letter == ANY else \
-                    f"{letter} ({DIMS[letter]}) axes"
-                raise ShapeError(f"{op}: {other} has shape {other_shape} but {name} has shape "
-                                 f"{shape}: their {what} must agree ({sizes[letter]} vs {size})")
+                what = (
+                    f"shapes ({DIMS[ANY]})" if letter == ANY else f"{letter} ({DIMS[letter]}) axes"
+                )
+                raise ShapeError(
+                    f"{op}: {other} has shape {other_shape} but {name} has shape "
+                    f"{shape}: their {what} must agree ({sizes[letter]} vs {size})"
+                )
             sizes[letter] = size
             first_seen.setdefault(letter, (name, shape))
     return sizes
@@ -187,8 +208,10 @@ def check_call(op: str, arrays, params: dict) -> dict:
     spec = OPS[op]
     if len(arrays) != len(spec.arrays):
         by_keyword = f"; {', '.join(spec.params)} go by keyword" if spec.params else ""
-        raise TypeError(f"{op} takes {len(spec.arrays)} arrays ({', '.join(spec.arrays)}), "
-                        f"got {len(arrays)}{by_keyword}")
+        raise TypeError(
+            f"{op} takes {len(spec.arrays)} arrays ({', '.join(spec.arrays)}), "
+            f"got {len(arrays)}{by_keyword}"
+        )
     named = dict(zip(spec.arrays, arrays))
     for name, x in named.items():
         check_host_array(name, x, role_of(name))
@@ -197,11 +220,16 @@ def check_call(op: str, arrays, params: dict) -> dict:
         for axis, size in enumerate(x.shape):
             letter = ANY if suffix(name) == ANY else suffix(name)[axis]
             if size == 0 and letter not in spec.may_be_empty:
-                but = f" but {', '.join(spec.may_be_empty)} (a sum of no terms is 0)" \
-                    if spec.may_be_empty else ""
+                but = (
+                    f" but {', '.join(spec.may_be_empty)} (a sum of no terms is 0)"
+                    if spec.may_be_empty
+                    else ""
+                )
                 what = f"axis {axis}" if letter == ANY else f"{letter} axis ({DIMS[letter]})"
-                raise ValueError(f"{op}: {name} has shape {x.shape}: its {what} has no "
-                                 f"entries, and {op} takes no empty axis{but}")
+                raise ValueError(
+                    f"{op}: {name} has shape {x.shape}: its {what} has no "
+                    f"entries, and {op} takes no empty axis{but}"
+                )
     _check_params(op, spec, params)
     _check_ties(op, spec, named, sizes, params)
     return sizes
@@ -224,6 +252,7 @@ def _check_params(op: str, spec: Op, params: dict) -> None:
 def _check_ties(op: str, spec: Op, named: dict, sizes: dict, params: dict) -> None:
     """What ties values to sizes: labels index an axis (a label of -1 would read the last
     class, one past it other memory), heads and batch divide the axes they split."""
+
     def holder(letter):  # "x_RD has shape (4, 6)": the first array with the letter
         return next(f"{n} has shape {x.shape}" for n, x in named.items() if letter in suffix(n))
 
@@ -233,18 +262,24 @@ def _check_ties(op: str, spec: Op, named: dict, sizes: dict, params: dict) -> No
         bad = np.flatnonzero((labels < 0) | (labels >= sizes[letter]))
         if bad.size:
             shown = ", ".join(f"{labels[i]} at index {i}" for i in bad[:5])
-            raise ValueError(f"{op}: {name} has {bad.size} of {labels.size} entries outside "
-                             f"[0, {letter}) for {letter} = {sizes[letter]} ({DIMS[letter]}; "
-                             f"{holder(letter)}): {shown}{', ...' if bad.size > 5 else ''}")
+            raise ValueError(
+                f"{op}: {name} has {bad.size} of {labels.size} entries outside "
+                f"[0, {letter}) for {letter} = {sizes[letter]} ({DIMS[letter]}; "
+                f"{holder(letter)}): {shown}{', ...' if bad.size > 5 else ''}"
+            )
     for letter, keyword in spec.multiple_of.items():
         if sizes[letter] % params[keyword]:
-            raise ValueError(f"{op}: {holder(letter)} but {keyword} is {params[keyword]}: its "
-                             f"{letter} axis ({DIMS[letter]}) must be a whole multiple of "
-                             f"{keyword} ({sizes[letter]} is not)")
+            raise ValueError(
+                f"{op}: {holder(letter)} but {keyword} is {params[keyword]}: its "
+                f"{letter} axis ({DIMS[letter]}) must be a whole multiple of "
+                f"{keyword} ({sizes[letter]} is not)"
+            )
     for letter, keywords in spec.product_of.items():
         want = math.prod(params[k] for k in keywords)
         if sizes[letter] != want:
             given = " and ".join(f"{k} is {params[k]}" for k in keywords)
-            raise ValueError(f"{op}: {holder(letter)} but {given}: its {letter} axis "
-                             f"({DIMS[letter]}) must be {' * '.join(keywords)} = {want} "
-                             f"(it is {sizes[letter]})")
+            raise ValueError(
+                f"{op}: {holder(letter)} but {given}: its {letter} axis "
+                f"({DIMS[letter]}) must be {' * '.join(keywords)} = {want} "
+                f"(it is {sizes[letter]})"
+            )

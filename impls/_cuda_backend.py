@@ -19,7 +19,8 @@ import numpy as np
 KERNELS = Path(__file__).resolve().parent.parent / "kernels" / "cuda"
 
 _KERNEL_NAME = re.compile(
-    r'extern "C" __global__ void\s+(?:__launch_bounds__\([\w, ]+\)\s*)?(\w+)\(')
+    r'extern "C" __global__ void\s+(?:__launch_bounds__\([\w, ]+\)\s*)?(\w+)\('
+)
 
 
 def kernel_names(source: str) -> list:

@@ -21,8 +21,15 @@ from harness.contract import Impl, check_shapes
 from impls._cuda_backend import KERNELS, CupyBackend, cuda_unavailable_reason, kernel_names
 
 # The kernel files, their kernels' names and why CUDA is unavailable: the backend's, named here.
-__all__ = ["KERNELS", "CudaImpl", "Plan", "cdiv", "cuda_unavailable_reason", "kernel_names",
-           "plan_product"]
+__all__ = [
+    "KERNELS",
+    "CudaImpl",
+    "Plan",
+    "cdiv",
+    "cuda_unavailable_reason",
+    "kernel_names",
+    "plan_product",
+]
 
 OPS_BLOCK = 256  # threads of an elementwise launch: ops.cu's OPS_BLOCK
 ROW_THREADS = 128  # threads per row of a row-wise launch: ops.cu's ROW_THREADS
@@ -73,8 +80,17 @@ def plan_product(shape_a, shape_b, ta, tb) -> Plan:
     strides = (1, cols_a) if ta else (cols_a, 1)  # (sa_m, sa_k)
     strides += (1, cols_b) if tb else (cols_b, 1)  # (sb_k, sb_n)
     strides += (rows_a * cols_a, rows_b * cols_b) if batched else (0, 0)
-    return Plan((X, M, N) if batched else (M, N), M, K, N, X, ta, tb,
-                tuple(np.int32(n) for n in (M, K, N)), tuple(np.int32(n) for n in strides))
+    return Plan(
+        (X, M, N) if batched else (M, N),
+        M,
+        K,
+        N,
+        X,
+        ta,
+        tb,
+        tuple(np.int32(n) for n in (M, K, N)),
+        tuple(np.int32(n) for n in strides),
+    )
 
 
 class CudaImpl(Impl):
@@ -119,8 +135,9 @@ class CudaImpl(Impl):
     def _colsum(self, x_RC):
         R, C = x_RC.shape
         out_C = self.backend.empty((C,))
-        self.backend.launch("colsum", (cdiv(C, COL_BLOCK[0]),), COL_BLOCK,
-                            (x_RC, out_C, np.int32(R), np.int32(C)))
+        self.backend.launch(
+            "colsum", (cdiv(C, COL_BLOCK[0]),), COL_BLOCK, (x_RC, out_C, np.int32(R), np.int32(C))
+        )
         return out_C
 
     def _gemm(self, a, b, ta=False, tb=False):
@@ -157,14 +174,18 @@ class CudaImpl(Impl):
     def linear(self, x_BI, w_IO, b_O):
         size = _checked("linear", x_BI.shape, w_IO.shape, b_O.shape)
         y_BO = self._gemm(x_BI, w_IO)
-        self._elementwise("add_bias", y_BO.size, y_BO, b_O, np.int32(size["B"]),
-                          np.int32(size["O"]))
+        self._elementwise(
+            "add_bias", y_BO.size, y_BO, b_O, np.int32(size["B"]), np.int32(size["O"])
+        )
         return y_BO
 
     def linear_bwd(self, x_BI, w_IO, dy_BO):
         _checked("linear_bwd", x_BI.shape, w_IO.shape, dy_BO.shape)
-        return (self._gemm(dy_BO, w_IO, tb=True), self._gemm(x_BI, dy_BO, ta=True),
-                self._colsum(dy_BO))
+        return (
+            self._gemm(dy_BO, w_IO, tb=True),
+            self._gemm(x_BI, dy_BO, ta=True),
+            self._colsum(dy_BO),
+        )
 
     # -- elementwise ----------------------------------------------------------------------
     def add(self, a_BI, b_BI):
@@ -188,15 +209,22 @@ class CudaImpl(Impl):
     def softmax(self, x_XTS, causal=False, scale=1.0):
         X, T, S = _checked("softmax", x_XTS.shape).values()
         y_XTS = self.backend.empty(x_XTS.shape)
-        self._rows("softmax_rows", X * T, x_XTS, y_XTS, np.int32(T), np.int32(S),
-                   np.float32(scale), np.int32(bool(causal)))
+        self._rows(
+            "softmax_rows",
+            X * T,
+            x_XTS,
+            y_XTS,
+            np.int32(T),
+            np.int32(S),
+            np.float32(scale),
+            np.int32(bool(causal)),
+        )
         return y_XTS
 
     def softmax_bwd(self, y_XTS, dy_XTS, scale=1.0):
         X, T, S = _checked("softmax_bwd", y_XTS.shape, dy_XTS.shape).values()
         dx_XTS = self.backend.empty(y_XTS.shape)
-        self._rows("softmax_bwd_rows", X * T, y_XTS, dy_XTS, dx_XTS, np.int32(S),
-                   np.float32(scale))
+        self._rows("softmax_bwd_rows", X * T, y_XTS, dy_XTS, dx_XTS, np.int32(S), np.float32(scale))
         return dx_XTS
 
     def softmax_xent(self, logits_BC, labels_B):
@@ -211,8 +239,9 @@ class CudaImpl(Impl):
     def softmax_xent_bwd(self, probs_BC, labels_B):
         B, C = _checked("softmax_xent_bwd", probs_BC.shape, labels_B.shape).values()
         dlogits_BC = self.backend.empty((B, C))
-        self._elementwise("xent_bwd", B * C, probs_BC, labels_B, dlogits_BC, np.int32(B),
-                          np.int32(C))
+        self._elementwise(
+            "xent_bwd", B * C, probs_BC, labels_B, dlogits_BC, np.int32(B), np.int32(C)
+        )
         return dlogits_BC
 
     # -- attention layout: CuPy's reshape / transpose / copy ------------------------------
@@ -238,13 +267,26 @@ class CudaImpl(Impl):
 
     def momentum(self, p, g, v, lr, mu):
         _checked("momentum", p.shape, g.shape, v.shape)
-        self._elementwise("momentum", p.size, p, g, v, np.float32(lr), np.float32(mu),
-                          np.int32(p.size))
+        self._elementwise(
+            "momentum", p.size, p, g, v, np.float32(lr), np.float32(mu), np.int32(p.size)
+        )
 
     def adam(self, p, g, m, v, t, lr, beta1, beta2, eps):
         _checked("adam", p.shape, g.shape, m.shape, v.shape)
         correction = math.sqrt(1 - beta2**t)  # the bias corrections, folded as in ops.cu
         step, eps_hat = lr * correction / (1 - beta1**t), eps * correction
-        self._elementwise("adam", p.size, p, g, m, v, np.float32(beta1), np.float32(beta2),
-                          np.float32(1 - beta1), np.float32(1 - beta2), np.float32(step),
-                          np.float32(eps_hat), np.int32(p.size))
+        self._elementwise(
+            "adam",
+            p.size,
+            p,
+            g,
+            m,
+            v,
+            np.float32(beta1),
+            np.float32(beta2),
+            np.float32(1 - beta1),
+            np.float32(1 - beta2),
+            np.float32(step),
+            np.float32(eps_hat),
+            np.int32(p.size),
+        )

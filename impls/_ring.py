@@ -49,8 +49,8 @@ class RingCollectives:
         incoming_flat = np.empty(spans[0][1] - spans[0][0], dtype=x_flat.dtype)
         for step in range(P - 1):
             (slo, shi), (rlo, rhi) = spans[(r - step) % P], spans[(r - step - 1) % P]
-            self._send("allreduce", x_flat[slo:shi], incoming_flat[:rhi - rlo])
-            x_flat[rlo:rhi] += incoming_flat[:rhi - rlo]
+            self._send("allreduce", x_flat[slo:shi], incoming_flat[: rhi - rlo])
+            x_flat[rlo:rhi] += incoming_flat[: rhi - rlo]
         # Rank r now holds the whole sum of span r + 1: it owns that span in the all-gather.
         self._ring_gather("allreduce", x_flat, spans[1:] + spans[:1])
         self._traffic["allreduce_calls"] += 1

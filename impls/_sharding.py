@@ -111,15 +111,25 @@ class ShardedImpl(RingCollectives, Impl):
         self.rank, self.ranks = self.comm.rank, self.comm.size
         if self.ranks > 1:  # a job launched without launch_prefix's variables: same rule
             self._blas_limit = threadpool_limits(1)  # kept alive: the limit lasts with it
-        self._traffic = {"comm_s": 0.0, "weight_bytes": 0, "allreduce_calls": 0,
-                         "allreduce_bytes": 0, "allgather_calls": 0, "allgather_bytes": 0}
+        self._traffic = {
+            "comm_s": 0.0,
+            "weight_bytes": 0,
+            "allreduce_calls": 0,
+            "allreduce_bytes": 0,
+            "allgather_calls": 0,
+            "allgather_bytes": 0,
+        }
 
     def info(self):
         # Threads read when asked: threadpoolctl scans the libraries, too slow per api.call.
         from threadpoolctl import threadpool_info
 
-        return {"threads": max((p["num_threads"] for p in threadpool_info()
-                                if p["user_api"] == "blas"), default=0), "base": self.base.name}
+        return {
+            "threads": max(
+                (p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default=0
+            ),
+            "base": self.base.name,
+        }
 
     def traffic(self):
         return dict(self._traffic)
@@ -140,7 +150,8 @@ class ShardedImpl(RingCollectives, Impl):
         if n < self.ranks:
             raise ValueError(
                 f"{self.name}: cannot split {what} over P={self.ranks} ranks: it has {n} "
-                f"entries there and every rank needs at least one (use --ranks <= {n})")
+                f"entries there and every rank needs at least one (use --ranks <= {n})"
+            )
         return blocks(n, self.ranks)[self.rank]
 
     def _host_block(self, x_np: np.ndarray, axis: int, name: str) -> np.ndarray:
@@ -150,8 +161,9 @@ class ShardedImpl(RingCollectives, Impl):
 
     def put(self, x_np, role):
         axis = self.split_axis(x_np, role)
-        local = self.base.put(x_np if axis is None else
-                              self._host_block(x_np, axis, f"the {role}"), role)
+        local = self.base.put(
+            x_np if axis is None else self._host_block(x_np, axis, f"the {role}"), role
+        )
         if role in ("weight", "bias"):  # what this rank holds, whole or its block
             self._traffic["weight_bytes"] += self.base.get(local).nbytes
         return local if axis is None else Shard(local, axis, x_np.shape)
@@ -174,12 +186,13 @@ class ShardedImpl(RingCollectives, Impl):
         n = x.shape[x.axis]
         local = np.ascontiguousarray(self.base.get(x.local))
         per_index = math.prod(x.shape) // n  # entries per index of the split axis
-        whole_flat = self.allgather(local.reshape(-1),
-                                    [(hi - lo) * per_index for lo, hi in blocks(n, self.ranks)])
+        whole_flat = self.allgather(
+            local.reshape(-1), [(hi - lo) * per_index for lo, hi in blocks(n, self.ranks)]
+        )
         parts, start = [], 0
         for lo, hi in blocks(n, self.ranks):
-            part_shape = (*x.shape[:x.axis], hi - lo, *x.shape[x.axis + 1:])
-            parts.append(whole_flat[start:start + (hi - lo) * per_index].reshape(part_shape))
+            part_shape = (*x.shape[: x.axis], hi - lo, *x.shape[x.axis + 1 :])
+            parts.append(whole_flat[start : start + (hi - lo) * per_index].reshape(part_shape))
             start += (hi - lo) * per_index
         return self._native(np.concatenate(parts, axis=x.axis))
 
@@ -210,8 +223,11 @@ class ShardedImpl(RingCollectives, Impl):
             return
         before = self.base.get(x.local).nbytes
         whole = self._whole(x)
-        x.local = whole if axis is None else \
-            self._local_block(whole, axis, f"a tensor of shape {x.shape}")
+        x.local = (
+            whole
+            if axis is None
+            else self._local_block(whole, axis, f"a tensor of shape {x.shape}")
+        )
         x.axis = axis
         self._traffic["weight_bytes"] += self.base.get(x.local).nbytes - before
 
@@ -224,10 +240,13 @@ class ShardedImpl(RingCollectives, Impl):
         for other in shards[1:]:  # optimizer state placed before sharded-mlp relaid its param
             self._reshard(other, lead.axis)
         if any(not isinstance(a, Shard) and hasattr(a, "shape") for a in args):
-            raise TypeError(f"{self.name}.{op}: got a whole array beside a shard; an "
-                            f"elementwise op needs all its arrays split alike")
-        out = getattr(self.base, op)(*(a.local if isinstance(a, Shard) else a for a in args),
-                                     **kwargs)
+            raise TypeError(
+                f"{self.name}.{op}: got a whole array beside a shard; an "
+                f"elementwise op needs all its arrays split alike"
+            )
+        out = getattr(self.base, op)(
+            *(a.local if isinstance(a, Shard) else a for a in args), **kwargs
+        )
         return None if out is None else Shard(out, lead.axis, lead.shape)
 
     def _on_whole(self, op, args, kwargs):
@@ -237,10 +256,13 @@ class ShardedImpl(RingCollectives, Impl):
 def _delegate(op, how):
     def method(self, *args, **kwargs):
         return how(self, op, args, kwargs)
+
     method.__name__ = method.__qualname__ = op
-    method.__doc__ = f"The base impl's {op}" + (", block by block on shards."
-                                                if how is ShardedImpl._blockwise else
-                                                ", on whole arrays (shards gathered first).")
+    method.__doc__ = f"The base impl's {op}" + (
+        ", block by block on shards."
+        if how is ShardedImpl._blockwise
+        else ", on whole arrays (shards gathered first)."
+    )
     return method
 
 

@@ -55,10 +55,14 @@ def _why_unavailable(import_error) -> str | None:
         return None
     compiler = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler) is None:
-        return (f"the C extension nnladder_c is not built: no C compiler ({compiler}) was "
-                "found; install one and reinstall the project (pip install -e .)")
-    return (f"the C extension nnladder_c is not importable ({import_error}); rebuild it with "
-            "pip install -e . and read the build's warning")
+        return (
+            f"the C extension nnladder_c is not built: no C compiler ({compiler}) was "
+            "found; install one and reinstall the project (pip install -e .)"
+        )
+    return (
+        f"the C extension nnladder_c is not importable ({import_error}); rebuild it with "
+        "pip install -e . and read the build's warning"
+    )
 
 
 class CImpl(Impl):
@@ -75,8 +79,10 @@ class CImpl(Impl):
     def info(self) -> dict:
         """Threads, and the GEMM as rung/file name plus the micro-kernel: "4_threads/avx2"."""
         kernel = f"{self.gemm}_{self.name.removeprefix('c-') if self.gemm < 4 else 'threads'}"
-        return {"threads": _c.threads() if self.gemm == 4 else 1,
-                "kernel": f"{kernel}/{_c.kernel()}" if self.gemm >= 3 else kernel}
+        return {
+            "threads": _c.threads() if self.gemm == 4 else 1,
+            "kernel": f"{kernel}/{_c.kernel()}" if self.gemm >= 3 else kernel,
+        }
 
     def put(self, x_np, role):
         return np.array(x_np, dtype=np.int64 if role == "label" else np.float32, order="C")

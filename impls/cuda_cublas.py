@@ -22,8 +22,10 @@ class CudaCublas(CudaImpl):
     @classmethod
     def unavailable_reason(cls):
         if os.environ.get("CUPY_TF32", "0") != "0":
-            return (f"CUPY_TF32={os.environ['CUPY_TF32']} makes cuBLAS round products to "
-                    f"TF32; unset it for a float32 reference")
+            return (
+                f"CUPY_TF32={os.environ['CUPY_TF32']} makes cuBLAS round products to "
+                f"TF32; unset it for a float32 reference"
+            )
         return cuda_unavailable_reason()
 
     def __init__(self, backend=None):
@@ -32,5 +34,6 @@ class CudaCublas(CudaImpl):
 
     def _product(self, a, b, c, plan):
         # A transposed view costs cuBLAS nothing: it flips its transpose flag.
-        self.xp.matmul(a.swapaxes(-1, -2) if plan.ta else a,
-                       b.swapaxes(-1, -2) if plan.tb else b, out=c)
+        self.xp.matmul(
+            a.swapaxes(-1, -2) if plan.ta else a, b.swapaxes(-1, -2) if plan.tb else b, out=c
+        )

@@ -17,5 +17,6 @@ class CudaNaive(CudaImpl):
 
     def _product(self, a, b, c, plan):
         grid = (cdiv(plan.N, NAIVE_BLOCK[0]), cdiv(plan.M, NAIVE_BLOCK[1]), plan.X)
-        self.backend.launch("matmul_naive", grid, NAIVE_BLOCK,
-                            (a, b, c, *plan.sizes, *plan.strides))
+        self.backend.launch(
+            "matmul_naive", grid, NAIVE_BLOCK, (a, b, c, *plan.sizes, *plan.strides)
+        )

@@ -24,13 +24,19 @@ ALIGNED = ("vectorized", "warptile")  # the rungs that read float4 straight from
 class CudaTiled(CudaImpl):
     name = "cuda-tiled"
     rung = 4
-    kernel_files = ("ops.cu", "02_tiled.cu", "03_blocktile.cu", "04_vectorized.cu",
-                    "05_warptile.cu")
+    kernel_files = (
+        "ops.cu",
+        "02_tiled.cu",
+        "03_blocktile.cu",
+        "04_vectorized.cu",
+        "05_warptile.cu",
+    )
 
     def __init__(self, backend=None, kernel=None):
         if kernel not in (None, *KERNELS):
-            raise ValueError(f"kernel must be None (best per shape) or one of {KERNELS}, "
-                             f"got {kernel!r}")
+            raise ValueError(
+                f"kernel must be None (best per shape) or one of {KERNELS}, got {kernel!r}"
+            )
         super().__init__(backend)
         self.kernel = kernel
 
@@ -40,21 +46,29 @@ class CudaTiled(CudaImpl):
     def _choose(self, a, b, plan):
         if self.kernel:
             return self.kernel
-        if cdiv(plan.M, BLOCK_TILE) * cdiv(plan.N, BLOCK_TILE) * plan.X \
-                < self.backend.multiprocessors:
+        if (
+            cdiv(plan.M, BLOCK_TILE) * cdiv(plan.N, BLOCK_TILE) * plan.X
+            < self.backend.multiprocessors
+        ):
             return "tiled"
         return "warptile" if self._vectorizable(a, b, plan) else "blocktile"
 
     def _vectorizable(self, a, b, plan):
-        return (not (plan.ta or plan.tb) and plan.K % 4 == 0 and plan.N % 4 == 0
-                and self.backend.address(a) % 16 == 0 and self.backend.address(b) % 16 == 0)
+        return (
+            not (plan.ta or plan.tb)
+            and plan.K % 4 == 0
+            and plan.N % 4 == 0
+            and self.backend.address(a) % 16 == 0
+            and self.backend.address(b) % 16 == 0
+        )
 
     def _product(self, a, b, c, plan):
         kernel = self._choose(a, b, plan)
         if kernel == "tiled":
             grid = (cdiv(plan.N, TILE), cdiv(plan.M, TILE), plan.X)
-            self.backend.launch("matmul_tiled", grid, (TILE, TILE),
-                                (a, b, c, *plan.sizes, *plan.strides))
+            self.backend.launch(
+                "matmul_tiled", grid, (TILE, TILE), (a, b, c, *plan.sizes, *plan.strides)
+            )
             return
         grid = (cdiv(plan.N, BLOCK_TILE), cdiv(plan.M, BLOCK_TILE), plan.X)
         if kernel in ALIGNED:
@@ -62,9 +76,12 @@ class CudaTiled(CudaImpl):
                 raise ValueError(
                     f"the {kernel} kernel needs untransposed operands with K and N multiples "
                     f"of 4 and 16-byte aligned data; got K={plan.K}, N={plan.N}, "
-                    f"transposed a={plan.ta}, b={plan.tb}")
-            self.backend.launch(f"matmul_{kernel}", grid, (THREADS[kernel],),
-                                (a, b, c, *plan.sizes))
+                    f"transposed a={plan.ta}, b={plan.tb}"
+                )
+            self.backend.launch(
+                f"matmul_{kernel}", grid, (THREADS[kernel],), (a, b, c, *plan.sizes)
+            )
             return
-        self.backend.launch("matmul_blocktile", grid, (THREADS[kernel],),
-                            (a, b, c, *plan.sizes, *plan.strides))
+        self.backend.launch(
+            "matmul_blocktile", grid, (THREADS[kernel],), (a, b, c, *plan.sizes, *plan.strides)
+        )

@@ -34,19 +34,24 @@ def _plan(subscripts, shape_a, shape_b):
     size = dict(zip(sub_a, shape_a))
     for c, n in zip(sub_b, shape_b):
         if size.setdefault(c, n) != n:
-            raise ValueError(f"einsum {subscripts!r}: axis {c} is {size[c]} in the first "
-                             f"operand (shape {shape_a}) but {n} in the second ({shape_b})")
+            raise ValueError(
+                f"einsum {subscripts!r}: axis {c} is {size[c]} in the first "
+                f"operand (shape {shape_a}) but {n} in the second ({shape_b})"
+            )
 
     def prod(letters):
         return math.prod(size[c] for c in letters)
 
     lead = (prod(batch),) if batch else ()
     order = batch + free_a + free_b
-    return ([sub_a.index(c) for c in batch + free_a + summed],
-            (*lead, prod(free_a), prod(summed)),
-            [sub_b.index(c) for c in batch + summed + free_b],
-            (*lead, prod(summed), prod(free_b)),
-            [size[c] for c in order], [order.index(c) for c in out])
+    return (
+        [sub_a.index(c) for c in batch + free_a + summed],
+        (*lead, prod(free_a), prod(summed)),
+        [sub_b.index(c) for c in batch + summed + free_b],
+        (*lead, prod(summed), prod(free_b)),
+        [size[c] for c in order],
+        [order.index(c) for c in out],
+    )
 
 
 def einsum(subscripts, a, b):
@@ -77,8 +82,7 @@ class NumpyImpl(Impl):
         return einsum("xmk,xkn->xmn", a_XMK, b_XKN)
 
     def bmm_bwd(self, a_XMK, b_XKN, dc_XMN):
-        return (einsum("xmn,xkn->xmk", dc_XMN, b_XKN),
-                einsum("xmk,xmn->xkn", a_XMK, dc_XMN))
+        return (einsum("xmn,xkn->xmk", dc_XMN, b_XKN), einsum("xmk,xmn->xkn", a_XMK, dc_XMN))
 
     def linear(self, x_BI, w_IO, b_O):
         y_BO = einsum("bi,io->bo", x_BI, w_IO)
@@ -86,9 +90,11 @@ class NumpyImpl(Impl):
         return y_BO
 
     def linear_bwd(self, x_BI, w_IO, dy_BO):
-        return (einsum("bo,io->bi", dy_BO, w_IO),
-                einsum("bi,bo->io", x_BI, dy_BO),
-                dy_BO.sum(axis=0))
+        return (
+            einsum("bo,io->bi", dy_BO, w_IO),
+            einsum("bi,bo->io", x_BI, dy_BO),
+            dy_BO.sum(axis=0),
+        )
 
     def add(self, a_BI, b_BI):
         return a_BI + b_BI

@@ -20,6 +20,7 @@ from harness.contract import Impl
 if hasattr(math, "sumprod"):
     dot = math.sumprod
 else:
+
     def dot(a, b):
         return sum(map(mul, a, b))
 
@@ -115,8 +116,9 @@ class PurePythonImpl(Impl):
         return [[v if v > 0.0 else 0.0 for v in x_I] for x_I in x_BI]
 
     def relu_bwd(self, x_BI, dy_BI):
-        return [[d if v > 0.0 else 0.0 for v, d in zip(x_I, dy_I)]
-                for x_I, dy_I in zip(x_BI, dy_BI)]
+        return [
+            [d if v > 0.0 else 0.0 for v, d in zip(x_I, dy_I)] for x_I, dy_I in zip(x_BI, dy_BI)
+        ]
 
     def softmax(self, x_XTS, causal=False, scale=1.0):
         out_XTS = []
@@ -133,10 +135,15 @@ class PurePythonImpl(Impl):
         return out_XTS
 
     def softmax_bwd(self, y_XTS, dy_XTS, scale=1.0):
-        return [[[scale * y * (d - inner) for y, d in zip(y_S, dy_S)]
-                 for y_S, dy_S, inner in ((y_S, dy_S, dot(y_S, dy_S))
-                                          for y_S, dy_S in zip(y_TS, dy_TS))]
-                for y_TS, dy_TS in zip(y_XTS, dy_XTS)]
+        return [
+            [
+                [scale * y * (d - inner) for y, d in zip(y_S, dy_S)]
+                for y_S, dy_S, inner in (
+                    (y_S, dy_S, dot(y_S, dy_S)) for y_S, dy_S in zip(y_TS, dy_TS)
+                )
+            ]
+            for y_TS, dy_TS in zip(y_XTS, dy_XTS)
+        ]
 
     def softmax_xent(self, logits_BC, labels_B):
         total, probs_BC = 0.0, []
@@ -159,9 +166,9 @@ class PurePythonImpl(Impl):
         T, E = len(x_RD) // batch, len(x_RD[0]) // heads
         out = []
         for b in range(batch):
-            rows_TD = x_RD[b * T:(b + 1) * T]
+            rows_TD = x_RD[b * T : (b + 1) * T]
             for g in range(heads):
-                x_TE = [row_D[g * E:(g + 1) * E] for row_D in rows_TD]
+                x_TE = [row_D[g * E : (g + 1) * E] for row_D in rows_TD]
                 out.append(_transpose(x_TE) if transpose else x_TE)
         return out
 
@@ -171,7 +178,7 @@ class PurePythonImpl(Impl):
         T = len(x_XTE[0])
         rows_RD = []
         for b in range(batch):
-            heads_GTE = x_XTE[b * heads:(b + 1) * heads]
+            heads_GTE = x_XTE[b * heads : (b + 1) * heads]
             for t in range(T):
                 rows_RD.append([v for x_TE in heads_GTE for v in x_TE[t]])
         return rows_RD
@@ -189,9 +196,12 @@ class PurePythonImpl(Impl):
 
     def adam(self, p, g, m, v, t, lr, beta1, beta2, eps):
         c1, c2 = 1.0 - beta1**t, 1.0 - beta2**t
-        for p_row, g_row, m_row, v_row in zip(_innermost(p), _innermost(g), _innermost(m),
-                                              _innermost(v)):
+        for p_row, g_row, m_row, v_row in zip(
+            _innermost(p), _innermost(g), _innermost(m), _innermost(v)
+        ):
             m_row[:] = [beta1 * mi + (1.0 - beta1) * gi for mi, gi in zip(m_row, g_row)]
             v_row[:] = [beta2 * vi + (1.0 - beta2) * gi * gi for vi, gi in zip(v_row, g_row)]
-            p_row[:] = [pi - lr * (mi / c1) / (math.sqrt(vi / c2) + eps)
-                        for pi, mi, vi in zip(p_row, m_row, v_row)]
+            p_row[:] = [
+                pi - lr * (mi / c1) / (math.sqrt(vi / c2) + eps)
+                for pi, mi, vi in zip(p_row, m_row, v_row)
+            ]

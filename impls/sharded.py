@@ -38,8 +38,11 @@ class ColumnParallel(ShardedImpl):
     def linear_bwd(self, x_BI, w_IO, dy_BO):
         w_IOp, dy_BOp = self._split(w_IO, 1, "w_IO"), self._local_block(dy_BO, 1, "dy_BO")
         dx_BI, dw_IOp, db_Op = self.base.linear_bwd(self._whole(x_BI), w_IOp.local, dy_BOp)
-        return (self._summed(dx_BI), Shard(dw_IOp, 1, w_IOp.shape),
-                Shard(db_Op, 0, (w_IOp.shape[1],)))
+        return (
+            self._summed(dx_BI),
+            Shard(dw_IOp, 1, w_IOp.shape),
+            Shard(db_Op, 0, (w_IOp.shape[1],)),
+        )
 
     def matmul(self, a_MK, b_KN):
         b_KNp = self._split(b_KN, 1, "b_KN")
@@ -67,8 +70,11 @@ class RowParallel(ShardedImpl):
     def linear_bwd(self, x_BI, w_IO, dy_BO):
         w_IpO, x_BIp = self._split(w_IO, 0, "w_IO"), self._local_block(x_BI, 1, "x_BI")
         dx_BIp, dw_IpO, db_O = self.base.linear_bwd(x_BIp, w_IpO.local, self._whole(dy_BO))
-        return (self._whole(Shard(dx_BIp, 1, (x_BI.shape[0], w_IpO.shape[0]))),
-                Shard(dw_IpO, 0, w_IpO.shape), db_O)
+        return (
+            self._whole(Shard(dx_BIp, 1, (x_BI.shape[0], w_IpO.shape[0]))),
+            Shard(dw_IpO, 0, w_IpO.shape),
+            db_O,
+        )
 
     def matmul(self, a_MK, b_KN):
         b_KpN, a_MKp = self._split(b_KN, 0, "b_KN"), self._local_block(a_MK, 1, "a_MK")
@@ -77,8 +83,10 @@ class RowParallel(ShardedImpl):
     def matmul_bwd(self, a_MK, b_KN, dc_MN):
         b_KpN, a_MKp = self._split(b_KN, 0, "b_KN"), self._local_block(a_MK, 1, "a_MK")
         da_MKp, db_KpN = self.base.matmul_bwd(a_MKp, b_KpN.local, self._whole(dc_MN))
-        return (self._whole(Shard(da_MKp, 1, (a_MK.shape[0], b_KpN.shape[0]))),
-                Shard(db_KpN, 0, b_KpN.shape))
+        return (
+            self._whole(Shard(da_MKp, 1, (a_MK.shape[0], b_KpN.shape[0]))),
+            Shard(db_KpN, 0, b_KpN.shape),
+        )
 
 
 class MegatronMLP(ColumnParallel):
@@ -139,8 +147,10 @@ class MegatronMLP(ColumnParallel):
                     dx = self._summed(dx)
             else:  # row: dh_BHp = dz_BO @ w_HpO^T stays on its rank; db_O is whole
                 dx, dw, db = self.base.linear_bwd(inputs[layer], w.local, dz)
-            grads[2 * layer], grads[2 * layer + 1] = \
-                Shard(dw, w.axis, w.shape), Shard(db, b.axis, b.shape)
+            grads[2 * layer], grads[2 * layer + 1] = (
+                Shard(dw, w.axis, w.shape),
+                Shard(db, b.axis, b.shape),
+            )
             if layer > 0:
                 dz = self.base.relu_bwd(pre[layer - 1], dx)
         return grads

@@ -13,9 +13,12 @@ def available_impls() -> list:
 
 def impl_params() -> list:
     """Every registered impl as a parameter; those that cannot run here skip with the reason."""
-    return [pytest.param(name, marks=pytest.mark.skip(reason=f"{name}: {reason}"))
-            if (reason := registry.unavailable_reason(name)) else name
-            for name in registry.names()]
+    return [
+        pytest.param(name, marks=pytest.mark.skip(reason=f"{name}: {reason}"))
+        if (reason := registry.unavailable_reason(name))
+        else name
+        for name in registry.names()
+    ]
 
 
 @pytest.fixture

@@ -27,16 +27,21 @@ KERNELS = ("kernels/c/*.c", "kernels/c/*.h", "kernels/cuda/*.cu")
 # path: (its cap, why it may be longer than the others)
 EXEMPT = {
     "kernels/c/gemm_3_blocked.c": (
-        320, "rung 3 of the GEMM ladder is read as one file, as every rung is: its block "
-             "sizes, packing, both micro-kernels and BLIS's five loops, each next to the "
-             "loops that use it"),
+        320,
+        "rung 3 of the GEMM ladder is read as one file, as every rung is: its block "
+        "sizes, packing, both micro-kernels and BLIS's five loops, each next to the "
+        "loops that use it",
+    )
 }
 
 
 def count(path: Path) -> int:
     """Lines of code: non-blank lines that are not comments."""
-    return sum(1 for line in path.read_text().splitlines()
-               if line.strip() and not line.strip().startswith("#"))
+    return sum(
+        1
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    )
 
 
 def physical(path: Path) -> int:
@@ -55,8 +60,9 @@ def capped_files() -> dict:
 
 
 def main() -> int:
-    sizes = sorted(((count(p), p.relative_to(ROOT)) for p in (ROOT / "harness").rglob("*.py")),
-                   reverse=True)
+    sizes = sorted(
+        ((count(p), p.relative_to(ROOT)) for p in (ROOT / "harness").rglob("*.py")), reverse=True
+    )
     total = sum(n for n, _ in sizes)
     print(f"harness/: {total} lines of code (budget {BUDGET})")
     for n, path in sizes[:5]:
@@ -66,8 +72,12 @@ def main() -> int:
     over = sorted((str(p.relative_to(ROOT)), n, caps[p]) for p, n in lines.items() if n > caps[p])
     for path, n, cap in over:
         print(f"over its cap: {path}: {n} lines (cap {cap})")
-    unneeded = [name for name in EXEMPT if ROOT / name not in caps
-                or lines[ROOT / name] <= (CAP if name.endswith(".py") else KERNEL_CAP)]
+    unneeded = [
+        name
+        for name in EXEMPT
+        if ROOT / name not in caps
+        or lines[ROOT / name] <= (CAP if name.endswith(".py") else KERNEL_CAP)
+    ]
     for name in unneeded:
         print(f"exemption no longer needed (remove it from tests/line_budget.py): {name}")
     return 0 if total <= BUDGET and not over and not unneeded else 1

@@ -22,7 +22,8 @@ class FaultyRank(ColumnParallel):
 
     def linear(self, x_BI, w_IOp, b_Op):
         self.calls += 1
-        if self.rank == int(os.environ.get("NNLADDER_TEST_FAIL_RANK", "-1")) and \
-                self.calls >= int(os.environ.get("NNLADDER_TEST_FAIL_CALL", "1")):
+        if self.rank == int(os.environ.get("NNLADDER_TEST_FAIL_RANK", "-1")) and self.calls >= int(
+            os.environ.get("NNLADDER_TEST_FAIL_CALL", "1")
+        ):
             raise RuntimeError(f"injected fault on rank {self.rank} at call {self.calls}")
         return super().linear(x_BI, w_IOp, b_Op)

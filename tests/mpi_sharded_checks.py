@@ -28,8 +28,11 @@ distributed.abort_on_uncaught()
 numpy_impl = registry.create("numpy")
 col, row, mlp = (registry.create(n) for n in ("sharded-col", "sharded-row", "sharded-mlp"))
 # The base is swappable: sharded-mlp over the C rung's blocked GEMM too, where it is built.
-over_c = None if registry.unavailable_reason("c-blocked") else \
-    registry.get_class("sharded-mlp")(base=registry.create("c-blocked"))
+over_c = (
+    None
+    if registry.unavailable_reason("c-blocked")
+    else registry.get_class("sharded-mlp")(base=registry.create("c-blocked"))
+)
 P, RANK = col.ranks, col.rank
 done = []
 
@@ -49,31 +52,46 @@ def check_products():
     runs a lone product column-parallel)."""
     rng = np.random.default_rng(7)
     for B, n_in, n_out in ((5, 7, 9), (3, 13, 6), (8, 4, 5)):
-        host = {"x_BI": (normal(rng, B, n_in), "activation"),
-                "w_IO": (normal(rng, n_in, n_out), "weight"), "b_O": (normal(rng, n_out), "bias"),
-                "dy_BO": (normal(rng, B, n_out), "activation")}
+        host = {
+            "x_BI": (normal(rng, B, n_in), "activation"),
+            "w_IO": (normal(rng, n_in, n_out), "weight"),
+            "b_O": (normal(rng, n_out), "bias"),
+            "dy_BO": (normal(rng, B, n_out), "activation"),
+        }
         expected = {k: numpy_impl.put(x, r) for k, (x, r) in host.items()}
         for impl in (col, row, mlp):
             a = {k: impl.put(x, r) for k, (x, r) in host.items()}
-            assert_close(f"linear {B}x{n_in}x{n_out}", impl,
-                         [impl.linear(a["x_BI"], a["w_IO"], a["b_O"])],
-                         [numpy_impl.linear(expected["x_BI"], expected["w_IO"], expected["b_O"])])
-            assert_close(f"linear_bwd {B}x{n_in}x{n_out}", impl,
-                         impl.linear_bwd(a["x_BI"], a["w_IO"], a["dy_BO"]),
-                         numpy_impl.linear_bwd(expected["x_BI"], expected["w_IO"],
-                                               expected["dy_BO"]))
-            assert_close(f"matmul {B}x{n_in}x{n_out}", impl, [impl.matmul(a["x_BI"], a["w_IO"])],
-                         [numpy_impl.matmul(expected["x_BI"], expected["w_IO"])])
-            assert_close(f"matmul_bwd {B}x{n_in}x{n_out}", impl,
-                         impl.matmul_bwd(a["x_BI"], a["w_IO"], a["dy_BO"]),
-                         numpy_impl.matmul_bwd(expected["x_BI"], expected["w_IO"],
-                                               expected["dy_BO"]))
+            assert_close(
+                f"linear {B}x{n_in}x{n_out}",
+                impl,
+                [impl.linear(a["x_BI"], a["w_IO"], a["b_O"])],
+                [numpy_impl.linear(expected["x_BI"], expected["w_IO"], expected["b_O"])],
+            )
+            assert_close(
+                f"linear_bwd {B}x{n_in}x{n_out}",
+                impl,
+                impl.linear_bwd(a["x_BI"], a["w_IO"], a["dy_BO"]),
+                numpy_impl.linear_bwd(expected["x_BI"], expected["w_IO"], expected["dy_BO"]),
+            )
+            assert_close(
+                f"matmul {B}x{n_in}x{n_out}",
+                impl,
+                [impl.matmul(a["x_BI"], a["w_IO"])],
+                [numpy_impl.matmul(expected["x_BI"], expected["w_IO"])],
+            )
+            assert_close(
+                f"matmul_bwd {B}x{n_in}x{n_out}",
+                impl,
+                impl.matmul_bwd(a["x_BI"], a["w_IO"], a["dy_BO"]),
+                numpy_impl.matmul_bwd(expected["x_BI"], expected["w_IO"], expected["dy_BO"]),
+            )
             # Each rank holds its block only: O_r columns (col) or I_r rows (row), <= 1 apart.
             by_column = impl is not row
             lo, hi = np.array_split(np.arange(n_out if by_column else n_in), P)[RANK][[0, -1]]
             local = impl.get(a["w_IO"].local)
-            assert local.shape == ((n_in, hi - lo + 1) if by_column else (hi - lo + 1, n_out)), \
+            assert local.shape == ((n_in, hi - lo + 1) if by_column else (hi - lo + 1, n_out)), (
                 f"{impl.name} P={P}: rank {RANK} holds w_IO block {local.shape}"
+            )
 
 
 def check_mlps():
@@ -82,8 +100,10 @@ def check_mlps():
     for dims, opt in (("13-11-7-5", "adam"), ("9-6-4", "momentum"), ("6-5-4-4-7", "sgd")):
         widths = [int(d) for d in dims.split("-")]
         B = 6
-        host = {"x_BI": (normal(rng, B, widths[0]), "activation"),
-                "labels_B": (rng.integers(0, widths[-1], B), "label")}
+        host = {
+            "x_BI": (normal(rng, B, widths[0]), "activation"),
+            "labels_B": (rng.integers(0, widths[-1], B), "label"),
+        }
         for layer, (n_in, n_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
             host[f"w{layer}"] = (normal(rng, n_in, n_out) / np.float32(np.sqrt(n_in)), "weight")
             host[f"b{layer}"] = (normal(rng, n_out), "bias")
@@ -93,8 +113,14 @@ def check_mlps():
             params = [a[k] for k in host if k[0] in "wb"]
             loss, probs_BC, cache = models.mlp_forward(impl, params, a["x_BI"], a["labels_B"])
             grads = models.mlp_backward(impl, params, cache, a["labels_B"])
-            state = [[impl.put(np.zeros_like(host[k][0]), host[k][1])
-                      for _ in range(models.OPT_STATE[opt])] for k in host if k[0] in "wb"]
+            state = [
+                [
+                    impl.put(np.zeros_like(host[k][0]), host[k][1])
+                    for _ in range(models.OPT_STATE[opt])
+                ]
+                for k in host
+                if k[0] in "wb"
+            ]
             for t in (1, 2):
                 models.mlp_step(impl, params, a["x_BI"], a["labels_B"], opt, state, t)
             outputs = [np.float64(loss), probs_BC, *grads, *params]
@@ -112,8 +138,11 @@ def check_attention():
     three layouts, forward and every gradient: sharded-mlp's lone products included."""
     rng = np.random.default_rng(11)
     B, T, D, G = 2, 5, 10, 2  # D = 10: split by P = 2..4 unevenly, E = 5
-    host = [(normal(rng, *shape), role) for _ in range(4)
-            for shape, role in (((D, D), "weight"), ((D,), "bias"))]
+    host = [
+        (normal(rng, *shape), role)
+        for _ in range(4)
+        for shape, role in (((D, D), "weight"), ((D,), "bias"))
+    ]
     x_RD, dy_RD = normal(rng, B * T, D), normal(rng, B * T, D)
     results = {}
     for impl in (numpy_impl, col, row, mlp):
@@ -140,9 +169,11 @@ def check_mlp_pairing():
         n_layers, B = len(widths) - 1, 5
         x_BI = mlp.put(normal(rng, B, widths[0]), "activation")
         labels_B = mlp.put(rng.integers(0, widths[-1], B), "label")
-        params = [mlp.put(x, role) for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
-                  for x, role in ((normal(rng, n_in, n_out), "weight"),
-                                  (normal(rng, n_out), "bias"))]
+        params = [
+            mlp.put(x, role)
+            for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
+            for x, role in ((normal(rng, n_in, n_out), "weight"), (normal(rng, n_out), "bias"))
+        ]
         models.mlp_forward(mlp, params, x_BI, labels_B)  # the first call reshards row layers
         *_, cache = models.mlp_forward(mlp, params, x_BI, labels_B)
         after_fwd = mlp.traffic()
@@ -151,13 +182,18 @@ def check_mlp_pairing():
         models.mlp_forward(mlp, params, x_BI, labels_B)
         after_fwd_again = mlp.traffic()
         keys = ("allreduce_calls", "allgather_calls")
-        counts = [{k: after_fwd_again[k] - after_bwd[k] for k in keys},
-                  {k: after_bwd[k] - after_fwd[k] for k in keys}]
+        counts = [
+            {k: after_fwd_again[k] - after_bwd[k] for k in keys},
+            {k: after_bwd[k] - after_fwd[k] for k in keys},
+        ]
         n_col, n_row = (n_layers + 1) // 2, n_layers // 2
-        expected = [{"allreduce_calls": n_row, "allgather_calls": n_layers % 2},
-                    {"allreduce_calls": n_col - 1, "allgather_calls": 0}]
-        assert counts == (expected if P > 1 else [dict.fromkeys(expected[0], 0)] * 2), \
+        expected = [
+            {"allreduce_calls": n_row, "allgather_calls": n_layers % 2},
+            {"allreduce_calls": n_col - 1, "allgather_calls": 0},
+        ]
+        assert counts == (expected if P > 1 else [dict.fromkeys(expected[0], 0)] * 2), (
             f"sharded-mlp P={P} {dims}: collectives (fwd, bwd) {counts}, expected {expected}"
+        )
         done.append(f"sharded-mlp pairing {dims}")
 
 
@@ -172,8 +208,9 @@ def check_collectives():
         sent = col.traffic()["allreduce_bytes"] - before["allreduce_bytes"]
         # Rank r sends every span but r+1 (reduce-scatter) and every span but r+2 (gather).
         expected = 0 if P == 1 else 2 * S - 4 * (spans[(RANK + 1) % P] + spans[(RANK + 2) % P])
-        assert sent == expected, f"P={P} allreduce of {S} B: rank {RANK} sent {sent}, " \
-                                 f"expected {expected}"
+        assert sent == expected, (
+            f"P={P} allreduce of {S} B: rank {RANK} sent {sent}, expected {expected}"
+        )
         every = col.comm.allgather(sent)
         assert sum(every) == 2 * (P - 1) * S, f"P={P} allreduce of {S} B: ranks sent {every}"
         if n % P == 0:
@@ -186,8 +223,9 @@ def check_collectives():
         whole_flat = col.allgather(np.full(sizes[RANK], RANK, dtype=np.float32), sizes)
         sent = col.traffic()["allgather_bytes"] - before["allgather_bytes"]
         expected = 0 if P == 1 else S - 4 * sizes[(RANK + 1) % P]
-        assert sent == expected, f"P={P} allgather of {S} B: rank {RANK} sent {sent}, " \
-                                 f"expected {expected}"
+        assert sent == expected, (
+            f"P={P} allgather of {S} B: rank {RANK} sent {sent}, expected {expected}"
+        )
         assert sum(col.comm.allgather(sent)) == (P - 1) * S
         if n % P == 0:
             assert sent == (P - 1) / P * S
@@ -201,10 +239,12 @@ def check_harness_rows():
 
     B, n_in, n_out = 8, 12, 24  # divisible by 1..4: the formulas hold on every rank
     size = (("B", B), ("I", n_in), ("O", n_out))
-    for impl, phase, collective, S in ((col, "fwd", "allgather", 4 * B * n_out),
-                                       (col, "bwd", "allreduce", 4 * B * n_in),
-                                       (row, "fwd", "allreduce", 4 * B * n_out),
-                                       (row, "bwd", "allgather", 4 * B * n_in)):
+    for impl, phase, collective, S in (
+        (col, "fwd", "allgather", 4 * B * n_out),
+        (col, "bwd", "allreduce", 4 * B * n_in),
+        (row, "fwd", "allreduce", 4 * B * n_out),
+        (row, "bwd", "allgather", 4 * B * n_in),
+    ):
         cell = grid.Cell(impl.name, "linear", size, phase)
         measurement = lifecycle.measurement_for(impl, lifecycle.Options(time_per_cell_s=0.01))
         got = lifecycle.run_cell(impl, cell, Budget(60), measurement)
@@ -214,8 +254,9 @@ def check_harness_rows():
         assert got[f"comm_{collective}_calls"] == (1 if P > 1 else 0), got
         assert got["P"] == P and got["size"] == f"B={B} I={n_in} O={n_out} P={P}", got
         assert len(got["rank_peak_mem_bytes"]) == P
-        assert got["t_compute_s"] > 0 and (got["t_comm_s"] > 0 if P > 1 else
-                                           got["t_comm_s"] == 0), got
+        assert got["t_compute_s"] > 0 and (
+            got["t_comm_s"] > 0 if P > 1 else got["t_comm_s"] == 0
+        ), got
         held = np.array_split(np.arange(n_out if impl is col else n_in), P)[RANK].size
         # col: w_IOp and b_Op, its blocks; row: w_IpO and the whole b_O
         expected_w = 4 * (held * n_in + held) if impl is col else 4 * (held * n_out + n_out)

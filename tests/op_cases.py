@@ -66,8 +66,9 @@ def _update(op, rng, shape):
     """sgd, momentum or adam on p of `shape` from zero state, one new gradient per step."""
     state = [np.zeros(shape, np.float32) for _ in range(models.OPT_STATE[op])]
     grads = [_x(rng, *shape) for _ in range(STEPS[op])]
-    steps = [{**models.HYPER[op], **({"t": t} if op == "adam" else {})}
-             for t in range(1, STEPS[op] + 1)]
+    steps = [
+        {**models.HYPER[op], **({"t": t} if op == "adam" else {})} for t in range(1, STEPS[op] + 1)
+    ]
     return Case([_act(_x(rng, *shape)), _act(grads[0]), *map(_act, state)], steps, grads)
 
 
@@ -81,8 +82,7 @@ def make(op, rng, shape):
         "matmul": lambda: [_act(_x(rng, M, K)), _act(_x(rng, K, N))],
         "matmul_bwd": lambda: [_act(_x(rng, M, K)), _act(_x(rng, K, N)), _act(_x(rng, M, N))],
         "bmm": lambda: [_act(_x(rng, X, M, K)), _act(_x(rng, X, K, N))],
-        "bmm_bwd": lambda: [_act(_x(rng, X, M, K)), _act(_x(rng, X, K, N)),
-                            _act(_x(rng, X, M, N))],
+        "bmm_bwd": lambda: [_act(_x(rng, X, M, K)), _act(_x(rng, X, K, N)), _act(_x(rng, X, M, N))],
         "linear": lambda: [_act(_x(rng, M, K)), _act(_x(rng, K, N)), _act(_x(rng, N))],
         "linear_bwd": lambda: [_act(_x(rng, M, K)), _act(_x(rng, K, N)), _act(_x(rng, M, N))],
         "add": lambda: [_act(_x(rng, M, N)), _act(_x(rng, M, N))],
@@ -94,19 +94,31 @@ def make(op, rng, shape):
     if op in cases:
         return [Case(cases[op](), [{}])]
     if op == "softmax":  # T = M queries over S = N sources, masked and not
-        return [Case([_act(_x(rng, X, M, N) * 3)], [{"causal": causal, "scale": 0.7}])
-                for causal in (True, False)]
+        return [
+            Case([_act(_x(rng, X, M, N) * 3)], [{"causal": causal, "scale": 0.7}])
+            for causal in (True, False)
+        ]
     if op == "softmax_bwd":
-        return [Case([_act(_softmax_rows(rng, M, N, causal)), _act(_x(rng, X, M, N))],
-                     [{"scale": 0.7}]) for causal in (True, False)]
+        return [
+            Case([_act(_softmax_rows(rng, M, N, causal)), _act(_x(rng, X, M, N))], [{"scale": 0.7}])
+            for causal in (True, False)
+        ]
     if op == "split_heads":  # batch M of K positions, `heads` heads of N features each
-        return [Case([_act(_x(rng, M * K, heads * N))],
-                     [{"batch": M, "heads": heads, "transpose": transpose}])
-                for transpose in (False, True)]
+        return [
+            Case(
+                [_act(_x(rng, M * K, heads * N))],
+                [{"batch": M, "heads": heads, "transpose": transpose}],
+            )
+            for transpose in (False, True)
+        ]
     if op == "merge_heads":  # the inverse: x_XTE, or x_XET when transposed
-        return [Case([_act(_x(rng, M * heads, *((N, K) if transposed else (K, N))))],
-                     [{"batch": M, "heads": heads, "transposed": transposed}])
-                for transposed in (False, True)]
+        return [
+            Case(
+                [_act(_x(rng, M * heads, *((N, K) if transposed else (K, N))))],
+                [{"batch": M, "heads": heads, "transposed": transposed}],
+            )
+            for transposed in (False, True)
+        ]
     raise KeyError(f"op_cases has no inputs for {op!r}")
 
 

@@ -14,8 +14,9 @@ from harness.results import git
 from harness.results.machine import ROOT
 
 
-@pytest.mark.parametrize("ref", ["-x", "--upload-pack=touch /tmp/pwned", "", "HEAD; rm -rf /",
-                                 "a b", "--output=/tmp/x"])
+@pytest.mark.parametrize(
+    "ref", ["-x", "--upload-pack=touch /tmp/pwned", "", "HEAD; rm -rf /", "a b", "--output=/tmp/x"]
+)
 def test_unsafe_refs_are_refused(ref):
     with pytest.raises(ValueError, match="refused"):
         git.resolve(ref)
@@ -24,15 +25,17 @@ def test_unsafe_refs_are_refused(ref):
 def test_refs_that_are_not_commits_are_refused():
     with pytest.raises(ValueError, match="not a commit"):
         git.resolve("no-such-branch-anywhere")
-    tree = subprocess.run(["git", "rev-parse", "HEAD^{tree}"], cwd=ROOT, capture_output=True,
-                          text=True, check=True).stdout.strip()
+    tree = subprocess.run(
+        ["git", "rev-parse", "HEAD^{tree}"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     with pytest.raises(ValueError, match="not a commit"):
         git.resolve(tree)  # a tree object: a valid name, but not a commit
 
 
 def test_head_resolves_to_its_sha():
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert git.resolve("HEAD") == sha
 
 
@@ -62,8 +65,9 @@ def test_failed_run_says_why(tmp_path):
 
 
 def worktrees() -> str:
-    return subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True,
-                          text=True, check=True).stdout
+    return subprocess.run(
+        ["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
 
 
 @pytest.mark.slow
@@ -73,8 +77,15 @@ def test_ab_interleaves_runs_and_removes_its_worktree(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(parent))
     logged = []
     monkeypatch.chdir(tmp_path)  # a relative results folder is the caller's, not the worktree's
-    base, head = ab.ab("HEAD", "HEAD", ["--quick", "--impl=numpy", "--workload=xor"],
-                       repeats=2, results=Path("runs"), log=logged.append, build_ext=False)
+    base, head = ab.ab(
+        "HEAD",
+        "HEAD",
+        ["--quick", "--impl=numpy", "--workload=xor"],
+        repeats=2,
+        results=Path("runs"),
+        log=logged.append,
+        build_ext=False,
+    )
     assert len(list((tmp_path / "runs").glob("*/*.jsonl"))) == 4
     assert [line.split()[1] for line in logged] == ["base", "head", "base", "head"]
     for side in (base, head):

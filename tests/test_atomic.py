@@ -42,21 +42,25 @@ def test_files_get_0644_less_the_umask(tmp_path, umask, mask, expected):
     assert mode(atomic.reserve(tmp_path / "g")) == expected
 
 
-def test_every_file_the_harness_keeps_is_written_atomically_and_0644(tmp_path, umask,
-                                                                    monkeypatch):
+def test_every_file_the_harness_keeps_is_written_atomically_and_0644(tmp_path, umask, monkeypatch):
     renamed = []
     real_replace = os.replace
-    monkeypatch.setattr(os, "replace", lambda src, dst: renamed.append(src)
-                        or real_replace(src, dst))
+    monkeypatch.setattr(
+        os, "replace", lambda src, dst: renamed.append(src) or real_replace(src, dst)
+    )
     writer = store.RunWriter("run-a", "box", tmp_path / "results")
     writer.append({"impl": "numpy"})
-    kept = [writer.path, ceilings.write(CEILINGS, tmp_path / "results"),
-            report.render(store.load(tmp_path / "none"), tmp_path / "out" / "summary.html"),
-            train.save_weights(tmp_path / "w", train.init_weights((3, 2), 0))]
+    kept = [
+        writer.path,
+        ceilings.write(CEILINGS, tmp_path / "results"),
+        report.render(store.load(tmp_path / "none"), tmp_path / "out" / "summary.html"),
+        train.save_weights(tmp_path / "w", train.init_weights((3, 2), 0)),
+    ]
     assert [mode(p) for p in kept] == [0o644] * 4
     assert [os.path.dirname(src) for src in renamed] == [str(p.parent) for p in kept]
-    assert all(os.path.basename(src).startswith(".") and str(src).endswith(".tmp")
-               for src in renamed)
+    assert all(
+        os.path.basename(src).startswith(".") and str(src).endswith(".tmp") for src in renamed
+    )
     assert sorted(os.listdir(tmp_path / "results" / machine.machine_name())) == ["ceilings.json"]
 
 
@@ -64,16 +68,16 @@ def test_temporary_names_are_unique(tmp_path, monkeypatch):
     """Two reports rendered at once (run's end, a `report` by hand) must not share one."""
     renamed = []
     real_replace = os.replace
-    monkeypatch.setattr(os, "replace", lambda src, dst: renamed.append(src)
-                        or real_replace(src, dst))
+    monkeypatch.setattr(
+        os, "replace", lambda src, dst: renamed.append(src) or real_replace(src, dst)
+    )
     for _ in range(2):
         report.render(store.load(tmp_path / "none"), tmp_path / "summary.html")
     assert len(set(renamed)) == 2
 
 
 @pytest.mark.parametrize("failing", ["write", "fsync", "replace"])
-def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch,
-                                                                 failing):
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch, failing):
     path = atomic.write_atomic(tmp_path / "f.json", "old")
 
     def broken(*args):
@@ -123,8 +127,10 @@ def test_a_link_is_written_through(tmp_path):
 
 def test_a_file_in_place_of_a_folder_is_named(tmp_path):
     (tmp_path / "notes").write_text("mine")
-    with pytest.raises(atomic.WriteError, match=f"cannot write {tmp_path}/notes/a/f: "
-                                                f"{tmp_path}/notes is a file, not a folder"):
+    with pytest.raises(
+        atomic.WriteError,
+        match=f"cannot write {tmp_path}/notes/a/f: {tmp_path}/notes is a file, not a folder",
+    ):
         atomic.write_atomic(tmp_path / "notes" / "a" / "f", "x")
     assert (tmp_path / "notes").read_text() == "mine"
 
@@ -139,10 +145,12 @@ def test_reserve_never_replaces(tmp_path):
 def test_check_writable_says_why_and_leaves_nothing(tmp_path):
     (tmp_path / "notes").write_text("mine")
     (tmp_path / "folder.npz").mkdir()
-    cases = {tmp_path / "notes" / "w.npz": "notes is a file, not a folder",
-             tmp_path / "folder.npz": "it is a folder",
-             "/proc/w.npz": "cannot create a file in /proc",  # refused even to root
-             "/dev/null": "it is not a regular file"}
+    cases = {
+        tmp_path / "notes" / "w.npz": "notes is a file, not a folder",
+        tmp_path / "folder.npz": "it is a folder",
+        "/proc/w.npz": "cannot create a file in /proc",  # refused even to root
+        "/dev/null": "it is not a regular file",
+    }
     for path, why in cases.items():
         with pytest.raises(atomic.WriteError, match=why):
             atomic.check_writable(path)

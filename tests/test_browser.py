@@ -28,30 +28,47 @@ from harness.report import summary as report
 from harness.results import ceilings
 from tests.report_tables import CEILINGS, synthetic
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
-                 if shutil.which(n)), None)
-pytestmark = pytest.mark.skipif(CHROMIUM is None,
-                                reason="no chromium on PATH (apt-get install chromium)")
-websocket = pytest.importorskip("websocket", reason="websocket-client is not installed "
-                                                    "(pip install -e .[dev])")
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+    None,
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)"
+)
+websocket = pytest.importorskip(
+    "websocket", reason="websocket-client is not installed (pip install -e .[dev])"
+)
 WIDTH, HEIGHT = 1400, 1000  # the viewport a reader on a laptop has
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--remote-debugging-port=0", "--remote-allow-origins=*", f"--window-size={WIDTH},{HEIGHT}"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+    f"--window-size={WIDTH},{HEIGHT}",
+]
 # The parts of the page shot one by one: its sections by id, each figure by its title.
-PARTS = ("Array.from(document.querySelectorAll('section[id], figure')).map(e => {"
-         " const r = e.getBoundingClientRect();"
-         " const name = e.id || e.querySelector('figcaption b').textContent;"
-         " return [name, r.left + window.scrollX, r.top + window.scrollY, r.width, r.height]; })")
+PARTS = (
+    "Array.from(document.querySelectorAll('section[id], figure')).map(e => {"
+    " const r = e.getBoundingClientRect();"
+    " const name = e.id || e.querySelector('figcaption b').textContent;"
+    " return [name, r.left + window.scrollX, r.top + window.scrollY, r.width, r.height]; })"
+)
 
 
 class Browser:
     """One headless Chromium with a fresh profile, and a DevTools session on its page."""
 
     def __init__(self, profile: Path):
-        self.proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
-                                      "about:blank"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         port_file = profile / "DevToolsActivePort"  # port 0: Chromium picks and writes it
         deadline = time.monotonic() + 60
         while not (port_file.exists() and port_file.read_text().strip()):
@@ -77,8 +94,9 @@ class Browser:
             self.events.append(message)
 
     def evaluate(self, expression: str):
-        return self.call("Runtime.evaluate", returnByValue=True,
-                         expression=expression)["result"]["value"]
+        return self.call("Runtime.evaluate", returnByValue=True, expression=expression)["result"][
+            "value"
+        ]
 
     def wait_for(self, event: str, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
@@ -88,8 +106,12 @@ class Browser:
             self.events.append(json.loads(self.ws.recv()))
 
     def shoot(self, path: Path, x: float, y: float, width: float, height: float) -> None:
-        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                         clip={"x": x, "y": y, "width": width, "height": height, "scale": 1})
+        shot = self.call(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": x, "y": y, "width": width, "height": height, "scale": 1},
+        )
         path.write_bytes(base64.b64decode(shot["data"]))
 
     def close(self):
@@ -111,14 +133,21 @@ def inspect(html_path: Path, profile: Path, shots: Path | None = None) -> dict:
     try:
         for domain in ("Page", "Runtime", "Log"):
             browser.call(f"{domain}.enable")
-        browser.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=HEIGHT,
-                     deviceScaleFactor=1, mobile=False)
+        browser.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=WIDTH,
+            height=HEIGHT,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         browser.call("Page.navigate", url=html_path.resolve().as_uri())
         browser.wait_for("Page.loadEventFired")
         images = browser.evaluate(
-            "Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
-        width = browser.evaluate("[document.documentElement.scrollWidth, "
-                                 "document.documentElement.clientWidth]")
+            "Array.from(document.images).map(i => [i.complete, i.naturalWidth])"
+        )
+        width = browser.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
         saved = []
         if shots:
             shots.mkdir(parents=True, exist_ok=True)
@@ -127,14 +156,22 @@ def inspect(html_path: Path, profile: Path, shots: Path | None = None) -> dict:
             for i, (name, *box) in enumerate(parts):
                 saved.append(shots / f"{i:02d}-{slug(name)}.png")
                 browser.shoot(saved[-1], *box)
-        errors = [e for e in browser.events if
-                  (e.get("method") == "Runtime.consoleAPICalled"
-                   and e["params"]["type"] in ("error", "assert"))
-                  or e.get("method") == "Runtime.exceptionThrown"
-                  or (e.get("method") == "Log.entryAdded"
-                      and e["params"]["entry"]["level"] == "error")]
-        return {"images": [tuple(i) for i in images], "errors": errors, "width": tuple(width),
-                "shots": saved}
+        errors = [
+            e
+            for e in browser.events
+            if (
+                e.get("method") == "Runtime.consoleAPICalled"
+                and e["params"]["type"] in ("error", "assert")
+            )
+            or e.get("method") == "Runtime.exceptionThrown"
+            or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+        ]
+        return {
+            "images": [tuple(i) for i in images],
+            "errors": errors,
+            "width": tuple(width),
+            "shots": saved,
+        }
     finally:
         browser.close()
 
@@ -142,9 +179,11 @@ def inspect(html_path: Path, profile: Path, shots: Path | None = None) -> dict:
 def test_the_checker_sees_broken_images_console_errors_and_overflow(tmp_path):
     """The checks can fail: a broken image, a console error and a page too wide are caught."""
     page = tmp_path / "broken.html"
-    page.write_text('<!doctype html><html><body><img src="data:image/png;base64,AAAA">'
-                    '<div style="width: 2000px">wide</div>'
-                    '<script>console.error("deliberate")</script></body></html>')
+    page.write_text(
+        '<!doctype html><html><body><img src="data:image/png;base64,AAAA">'
+        '<div style="width: 2000px">wide</div>'
+        '<script>console.error("deliberate")</script></body></html>'
+    )
     seen = inspect(page, tmp_path / "profile")
     assert seen["images"] == [(True, 0)]
     assert len(seen["errors"]) == 1

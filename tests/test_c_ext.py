@@ -33,8 +33,16 @@ needs_build = pytest.mark.skipif(UNAVAILABLE is not None, reason=str(UNAVAILABLE
 
 # (M, K, N): each of 1, 3, 17, 129 and 1000 in every position; 1000 crosses the MC and KC
 # blocks of rung 3 and 4100 its NC panel. Every rung runs these.
-ODD_SHAPES = [(1, 1, 1), (3, 17, 129), (17, 129, 1000), (129, 1000, 3), (1000, 3, 17),
-              (1000, 129, 1), (1, 1000, 129), (5, 7, 4100)]
+ODD_SHAPES = [
+    (1, 1, 1),
+    (3, 17, 129),
+    (17, 129, 1000),
+    (129, 1000, 3),
+    (1000, 3, 17),
+    (1000, 129, 1),
+    (1, 1000, 129),
+    (5, 7, 4100),
+]
 BIG_SHAPES = [(1000, 1000, 1000), (1000, 129, 1000)]  # the blocked rungs only: seconds on naive
 
 
@@ -93,8 +101,9 @@ def scalar_kernel():
     nnladder_c.set_kernel("auto")
 
 
-@pytest.mark.parametrize("shape", ODD_SHAPES[:5] + BIG_SHAPES[1:],
-                         ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize(
+    "shape", ODD_SHAPES[:5] + BIG_SHAPES[1:], ids=lambda s: "x".join(map(str, s))
+)
 @needs_build
 def test_scalar_micro_kernel_fallback_matches_the_reference(scalar_kernel, shape):
     assert scalar_kernel.kernel() == "scalar"
@@ -115,8 +124,9 @@ def test_kernel_choice_is_checked_and_auto_picks_the_best_this_cpu_runs(scalar_k
 
 @needs_build
 def test_threads_follow_threadpoolctl_like_blas_and_are_in_the_row():
-    assert any(lib["user_api"] == "openmp" for lib in threadpool_info()), \
+    assert any(lib["user_api"] == "openmp" for lib in threadpool_info()), (
         "threadpoolctl does not see the extension's OpenMP runtime"
+    )
     impl = registry.create("c")
     with threadpool_limits(1):
         assert impl.info()["threads"] == 1
@@ -223,8 +233,9 @@ def test_fused_mlp_split_between_threads_gives_the_same_bits_as_one_thread():
     loss_1, arrays_1 = results[1]
     for threads, (loss, arrays) in results.items():
         assert loss == pytest.approx(loss_1, rel=1e-12), threads
-        for name, got, want in zip(["probs_BC", "dw0", "db0", "dw1", "db1"], arrays, arrays_1,
-                                   strict=True):
+        for name, got, want in zip(
+            ["probs_BC", "dw0", "db0", "dw1", "db1"], arrays, arrays_1, strict=True
+        ):
             np.testing.assert_array_equal(got, want, err_msg=f"{name} on {threads} threads")
 
 
@@ -236,11 +247,17 @@ def test_fused_mlp_checks_params_cache_and_labels(impl):
         impl.mlp_forward({}, x_BI, labels_B)
     with pytest.raises(ValueError, match="one .w_IO, b_O. pair per layer, got 3 arrays"):
         impl.mlp_forward(params[:3], x_BI, labels_B)
-    with pytest.raises(ValueError, match=r"mlp_forward: x_BI has shape \(3, 5\) but w0_IO has "
-                                         r"shape \(4, 4\): their I axes must agree \(5 vs 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"mlp_forward: x_BI has shape \(3, 5\) but w0_IO has "
+        r"shape \(4, 4\): their I axes must agree \(5 vs 4\)",
+    ):
         impl.mlp_forward([_x(rng, 4, 4), *params[1:]], x_BI, labels_B)
-    with pytest.raises(ValueError, match=r"w0_IO has shape \(5, 4\) but w1_IO has shape "
-                                         r"\(3, 2\): their O axes must agree \(4 vs 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"w0_IO has shape \(5, 4\) but w1_IO has shape "
+        r"\(3, 2\): their O axes must agree \(4 vs 3\)",
+    ):
         impl.mlp_forward([params[0], params[1], _x(rng, 3, 2), params[3]], x_BI, labels_B)
     with pytest.raises(ValueError, match=r"w1_IO has shape \(4, 2\) but b1_O has shape \(3,\)"):
         impl.mlp_forward([*params[:3], _x(rng, 3)], x_BI, labels_B)
@@ -253,8 +270,11 @@ def test_fused_mlp_checks_params_cache_and_labels(impl):
     _, probs_BC, (_, h, _) = impl.mlp_forward(params, x_BI, labels_B)
     with pytest.raises(ValueError, match=r"h must be the tuple of 1 hidden outputs"):
         impl.mlp_backward(params, (x_BI, (), probs_BC), labels_B)
-    with pytest.raises(ValueError, match=r"mlp_backward: h0_BO must have shape \(3, 4\) to match "
-                                         r"x_BI and params, got \(3, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"mlp_backward: h0_BO must have shape \(3, 4\) to match "
+        r"x_BI and params, got \(3, 5\)",
+    ):
         impl.mlp_backward(params, (x_BI, (_x(rng, 3, 5),), probs_BC), labels_B)
     with pytest.raises(ValueError, match=r"probs_BC must have shape \(3, 2\)"):
         impl.mlp_backward(params, (x_BI, h, probs_BC[:2]), labels_B)
@@ -272,8 +292,11 @@ def impl():
 @needs_build
 def test_wrong_dtype_is_a_type_error_naming_argument_dtype_and_shape(impl):
     a = np.ones((3, 4), dtype=np.float64)
-    with pytest.raises(TypeError, match=r"matmul: a_MK must have dtype float32, got "
-                                        r"dtype\('float64'\) with shape \(3, 4\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"matmul: a_MK must have dtype float32, got "
+        r"dtype\('float64'\) with shape \(3, 4\)",
+    ):
         impl.matmul(a, np.ones((4, 2), np.float32))
     with pytest.raises(TypeError, match="linear: b_O must be a numpy.ndarray of float32, got list"):
         impl.linear(np.ones((3, 4), np.float32), np.ones((4, 2), np.float32), [0.0, 0.0])
@@ -283,15 +306,25 @@ def test_wrong_dtype_is_a_type_error_naming_argument_dtype_and_shape(impl):
 def test_wrong_rank_and_disagreeing_sizes_are_value_errors_with_both_shapes(impl):
     with pytest.raises(ValueError, match=r"matmul: b_KN must have 2 axes \(KN\), got shape \(4,\)"):
         impl.matmul(np.ones((3, 4), np.float32), np.ones(4, np.float32))
-    with pytest.raises(ValueError, match=r"matmul: a_MK has shape \(3, 4\) but b_KN has shape "
-                                         r"\(5, 2\): their K axes must agree \(4 vs 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"matmul: a_MK has shape \(3, 4\) but b_KN has shape "
+        r"\(5, 2\): their K axes must agree \(4 vs 5\)",
+    ):
         impl.matmul(np.ones((3, 4), np.float32), np.ones((5, 2), np.float32))
-    with pytest.raises(ValueError, match=r"linear_bwd: x_BI has shape \(3, 4\) but dy_BO has "
-                                         r"shape \(2, 2\): their B axes"):
-        impl.linear_bwd(np.ones((3, 4), np.float32), np.ones((4, 2), np.float32),
-                        np.ones((2, 2), np.float32))
-    with pytest.raises(ValueError, match=r"add: a_BI has shape \(2, 3\) but b_BI has shape "
-                                         r"\(3, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"linear_bwd: x_BI has shape \(3, 4\) but dy_BO has "
+        r"shape \(2, 2\): their B axes",
+    ):
+        impl.linear_bwd(
+            np.ones((3, 4), np.float32), np.ones((4, 2), np.float32), np.ones((2, 2), np.float32)
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"add: a_BI has shape \(2, 3\) but b_BI has shape "
+        r"\(3, 2\)",
+    ):
         impl.add(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32))
     with pytest.raises(ValueError, match="bmm: a_XMK must have 3 axes"):
         impl.bmm(np.ones((3, 4), np.float32), np.ones((1, 4, 2), np.float32))
@@ -308,22 +341,29 @@ def test_strided_and_byte_swapped_inputs_are_copied_and_give_right_answers(impl)
     swapped = a_KM.T.astype(">f4")
     np.testing.assert_allclose(impl.matmul(swapped, b_KN), a_KM.T @ b_KN, rtol=1e-4, atol=1e-4)
     x_XTS = _x(rng, 2, 6, 12)[:, :, ::2]
-    np.testing.assert_allclose(impl.softmax(x_XTS), Reference().softmax(x_XTS.astype(np.float64)),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        impl.softmax(x_XTS), Reference().softmax(x_XTS.astype(np.float64)), atol=1e-6
+    )
 
 
 @needs_build
 def test_arrays_updated_in_place_are_refused_when_strided_or_read_only(impl):
     p = np.ones((4, 6), np.float32)
-    with pytest.raises(ValueError, match=r"sgd: p is updated in place, so it must be "
-                                         r"C-contiguous.*shape \(4, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"sgd: p is updated in place, so it must be "
+        r"C-contiguous.*shape \(4, 3\)",
+    ):
         impl.sgd(p[:, ::2], np.ones((4, 3), np.float32), 0.1)
     frozen = np.ones((4, 6), np.float32)
     frozen.flags.writeable = False
     with pytest.raises(ValueError, match="adam: m is updated in place, so it must be writeable"):
         impl.adam(p, p, frozen, p.copy(), 1, 1e-3, 0.9, 0.999, 1e-8)
-    with pytest.raises(ValueError, match=r"momentum: p has shape \(4, 6\) but v has shape "
-                                         r"\(4, 5\): their axes 1 must agree \(6 vs 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"momentum: p has shape \(4, 6\) but v has shape "
+        r"\(4, 5\): their axes 1 must agree \(6 vs 5\)",
+    ):
         impl.momentum(p, p, np.ones((4, 5), np.float32), 0.1, 0.9)
     with pytest.raises(ValueError, match="adam: t counts steps from 1, got 0"):
         impl.adam(p, p, p.copy(), p.copy(), 0, 1e-3, 0.9, 0.999, 1e-8)
@@ -336,18 +376,25 @@ def test_arrays_updated_in_place_are_refused_when_strided_or_read_only(impl):
 @needs_build
 def test_bad_labels_are_refused_before_they_index_anything(impl):
     logits = np.zeros((3, 4), np.float32)
-    with pytest.raises(ValueError, match=r"softmax_xent: labels_B\[1\] is 4, expected a class "
-                                         r"index in \[0, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"softmax_xent: labels_B\[1\] is 4, expected a class "
+        r"index in \[0, 4\)",
+    ):
         impl.softmax_xent(logits, np.array([0, 4, 1]))
     with pytest.raises(ValueError, match=r"labels_B\[0\] is -1"):
         impl.softmax_xent_bwd(logits, np.array([-1, 0, 1]))
     with pytest.raises(ValueError, match="labels_B has 2 labels, expected one per row: 3"):
         impl.softmax_xent(logits, np.array([0, 1]))
-    with pytest.raises(TypeError, match="labels_B must be a 1-d integer array, got dtype "
-                                        "numpy.float64"):
+    with pytest.raises(
+        TypeError, match="labels_B must be a 1-d integer array, got dtype numpy.float64"
+    ):
         impl.softmax_xent(logits, np.array([0.0, 1.0, 2.0]))
-    with pytest.raises(ValueError, match=r"logits_BC needs at least one row and one class, got "
-                                         r"shape \(0, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"logits_BC needs at least one row and one class, got "
+        r"shape \(0, 4\)",
+    ):
         impl.softmax_xent(np.zeros((0, 4), np.float32), np.array([], np.int64))
     loss, _ = impl.softmax_xent(logits, np.array([0, 1, 2], dtype=np.int32))  # any int dtype
     assert loss == pytest.approx(np.log(4.0))
@@ -362,38 +409,71 @@ def _f(*shape):
 # rows, a rank, a dtype checked before a size, empty classes, labels that are not an array,
 # optimizer arrays of another rank, an in-place array byte-swapped.
 SPEC_ERRORS = [
-    (lambda c: c.bmm_bwd(_f(2, 3, 4), _f(3, 4, 5), _f(2, 3, 5), 4), ValueError,
-     r"bmm_bwd: a_XMK has shape \(2, 3, 4\) but b_XKN has shape \(3, 4, 5\): their X axes must "
-     r"agree \(2 vs 3\)"),
-    (lambda c: c.bmm_bwd(_f(2, 3, 4), _f(2, 4, 5), _f(2, 3, 6), 4), ValueError,
-     r"bmm_bwd: b_XKN has shape \(2, 4, 5\) but dc_XMN has shape \(2, 3, 6\): their N axes"),
-    (lambda c: c.bmm_bwd(_f(2, 3, 4), _f(2, 4, 5), _f(2, 2, 5), 4), ValueError,
-     r"bmm_bwd: a_XMK has shape \(2, 3, 4\) but dc_XMN has shape \(2, 2, 5\): their M axes"),
-    (lambda c: c.linear(_f(3, 4), _f(4, 5), _f(6), 4), ValueError,
-     r"linear: w_IO has shape \(4, 5\) but b_O has shape \(6,\): their O axes must agree "
-     r"\(5 vs 6\)"),
-    (lambda c: c.softmax_bwd(_f(2, 3, 4), _f(2, 3, 5), 1.0), ValueError,
-     r"softmax_bwd: y_XTS has shape \(2, 3, 4\) but dy_XTS has shape \(2, 3, 5\): their S axes"),
+    (
+        lambda c: c.bmm_bwd(_f(2, 3, 4), _f(3, 4, 5), _f(2, 3, 5), 4),
+        ValueError,
+        r"bmm_bwd: a_XMK has shape \(2, 3, 4\) but b_XKN has shape \(3, 4, 5\): their X axes must "
+        r"agree \(2 vs 3\)",
+    ),
+    (
+        lambda c: c.bmm_bwd(_f(2, 3, 4), _f(2, 4, 5), _f(2, 3, 6), 4),
+        ValueError,
+        r"bmm_bwd: b_XKN has shape \(2, 4, 5\) but dc_XMN has shape \(2, 3, 6\): their N axes",
+    ),
+    (
+        lambda c: c.bmm_bwd(_f(2, 3, 4), _f(2, 4, 5), _f(2, 2, 5), 4),
+        ValueError,
+        r"bmm_bwd: a_XMK has shape \(2, 3, 4\) but dc_XMN has shape \(2, 2, 5\): their M axes",
+    ),
+    (
+        lambda c: c.linear(_f(3, 4), _f(4, 5), _f(6), 4),
+        ValueError,
+        r"linear: w_IO has shape \(4, 5\) but b_O has shape \(6,\): their O axes must agree "
+        r"\(5 vs 6\)",
+    ),
+    (
+        lambda c: c.softmax_bwd(_f(2, 3, 4), _f(2, 3, 5), 1.0),
+        ValueError,
+        r"softmax_bwd: y_XTS has shape \(2, 3, 4\) but dy_XTS has shape \(2, 3, 5\): their S axes",
+    ),
     (lambda c: c.relu(_f(3)), ValueError, r"relu: x_BI must have 2 axes \(BI\), got shape \(3,\)"),
-    (lambda c: c.matmul_bwd(_f(3, 4), _f(5, 2), _f(3, 2).astype(np.float64), 4), TypeError,
-     r"matmul_bwd: dc_MN must have dtype float32, got dtype\('float64'\) with shape \(3, 2\)"),
-    (lambda c: c.softmax_xent(_f(3, 0), np.array([0, 0, 0])), ValueError,
-     r"softmax_xent: logits_BC needs at least one row and one class, got shape \(3, 0\)"),
-    (lambda c: c.softmax_xent_bwd(_f(3, 4), [0, 1, 2]), TypeError,
-     "softmax_xent_bwd: labels_B must be a 1-d integer numpy.ndarray, got list"),
-    (lambda c: c.sgd(_f(4, 6), _f(24), 0.1, 4), ValueError,
-     r"sgd: p has shape \(4, 6\) but g has shape \(24,\): they must have the same shape"),
-    (lambda c: c.adam(_f(4, 6), _f(4, 6), _f(4, 6), _f(4, 6).astype(">f4"), 1, 1e-3, 0.9, 0.999,
-                      1e-8, 4), ValueError,
-     r"adam: v is updated in place, so it must be C-contiguous, aligned and native-endian; got "
-     r"a strided or byte-swapped array of shape \(4, 6\)"),
+    (
+        lambda c: c.matmul_bwd(_f(3, 4), _f(5, 2), _f(3, 2).astype(np.float64), 4),
+        TypeError,
+        r"matmul_bwd: dc_MN must have dtype float32, got dtype\('float64'\) with shape \(3, 2\)",
+    ),
+    (
+        lambda c: c.softmax_xent(_f(3, 0), np.array([0, 0, 0])),
+        ValueError,
+        r"softmax_xent: logits_BC needs at least one row and one class, got shape \(3, 0\)",
+    ),
+    (
+        lambda c: c.softmax_xent_bwd(_f(3, 4), [0, 1, 2]),
+        TypeError,
+        "softmax_xent_bwd: labels_B must be a 1-d integer numpy.ndarray, got list",
+    ),
+    (
+        lambda c: c.sgd(_f(4, 6), _f(24), 0.1, 4),
+        ValueError,
+        r"sgd: p has shape \(4, 6\) but g has shape \(24,\): they must have the same shape",
+    ),
+    (
+        lambda c: c.adam(
+            _f(4, 6), _f(4, 6), _f(4, 6), _f(4, 6).astype(">f4"), 1, 1e-3, 0.9, 0.999, 1e-8, 4
+        ),
+        ValueError,
+        r"adam: v is updated in place, so it must be C-contiguous, aligned and native-endian; got "
+        r"a strided or byte-swapped array of shape \(4, 6\)",
+    ),
 ]
 
 
 @needs_build
-@pytest.mark.parametrize("call, error, message", SPEC_ERRORS,
-                         ids=[f"{message.split(':')[0]}-{i}" for i, (_, _, message)
-                              in enumerate(SPEC_ERRORS)])
+@pytest.mark.parametrize(
+    "call, error, message",
+    SPEC_ERRORS,
+    ids=[f"{message.split(':')[0]}-{i}" for i, (_, _, message) in enumerate(SPEC_ERRORS)],
+)
 def test_the_argument_spec_refuses_with_the_arrays_shapes_and_letter(call, error, message):
     import nnladder_c
 
@@ -433,10 +513,14 @@ def test_every_op_with_a_rung_refuses_one_outside_1_to_4():
 def test_empty_products_and_a_bad_rung(impl):
     assert impl.matmul(np.ones((0, 3), np.float32), np.ones((3, 2), np.float32)).shape == (0, 2)
     np.testing.assert_array_equal(
-        impl.matmul(np.ones((2, 0), np.float32), np.ones((0, 3), np.float32)), np.zeros((2, 3)))
+        impl.matmul(np.ones((2, 0), np.float32), np.ones((0, 3), np.float32)), np.zeros((2, 3))
+    )
     np.testing.assert_array_equal(
-        impl.linear(np.ones((2, 0), np.float32), np.ones((0, 3), np.float32),
-                    np.arange(3, dtype=np.float32)), [[0, 1, 2], [0, 1, 2]])
+        impl.linear(
+            np.ones((2, 0), np.float32), np.ones((0, 3), np.float32), np.arange(3, dtype=np.float32)
+        ),
+        [[0, 1, 2], [0, 1, 2]],
+    )
     import nnladder_c
 
     with pytest.raises(ValueError, match="rung must be 1 .* got 7"):
@@ -470,8 +554,9 @@ def test_the_gil_is_released_while_a_kernel_runs():
 def test_the_module_under_test_is_the_sanitized_build():
     import nnladder_c
 
-    assert b"__asan_init" in Path(nnladder_c.__file__).read_bytes(), \
+    assert b"__asan_init" in Path(nnladder_c.__file__).read_bytes(), (
         f"{nnladder_c.__file__} is not the AddressSanitizer build"
+    )
 
 
 # ---- without a compiler ---------------------------------------------------------------------
@@ -487,12 +572,29 @@ def test_unavailable_reason_names_the_missing_compiler(monkeypatch):
 
 
 def test_build_without_a_compiler_warns_and_succeeds(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "CC": str(tmp_path / "no-such-cc"), "HOME": str(tmp_path),
-           "NNLADDER_C_SANITIZE": "0"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CC": str(tmp_path / "no-such-cc"),
+        "HOME": str(tmp_path),
+        "NNLADDER_C_SANITIZE": "0",
+    }
     done = subprocess.run(
-        [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"),
-         "--build-temp", str(tmp_path / "tmp")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "setup.py",
+            "-q",
+            "build_ext",
+            "--build-lib",
+            str(tmp_path / "lib"),
+            "--build-temp",
+            str(tmp_path / "tmp"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "WARNING: the C extension nnladder_c was not built" in done.stderr
     assert not list((tmp_path / "lib").glob("nnladder_c*"))
@@ -503,13 +605,33 @@ def test_the_targets_benchmark_runs_every_rung_and_stores_its_rows(tmp_path, cap
     """A tiny run of benchmarks/c_targets.py: every contender gated, timed and stored."""
     from benchmarks import c_targets
 
-    assert c_targets.main(["--gemm", "64:1", "--mnist-threads", "1", "--time-per-cell", "0.02",
-                           "--rounds", "1", "--settle", "0", "--no-torch",
-                           "--results", str(tmp_path)]) == 0
+    assert (
+        c_targets.main(
+            [
+                "--gemm",
+                "64:1",
+                "--mnist-threads",
+                "1",
+                "--time-per-cell",
+                "0.02",
+                "--rounds",
+                "1",
+                "--settle",
+                "0",
+                "--no-torch",
+                "--results",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "matmul M=64 K=64 N=64, 1 thread(s): c / numpy.matmul speed = " in out
-    rows = [json.loads(line) for path in tmp_path.rglob("*.jsonl")
-            for line in path.read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for path in tmp_path.rglob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
     done = {(r["impl"], r["workload"]) for r in rows if r["status"] == "ok"}
     for name in (*RUNGS, "numpy.matmul"):
         assert (name, "matmul") in done

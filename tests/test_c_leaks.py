@@ -16,8 +16,9 @@ import pytest
 from impls import c_ext
 
 psutil = pytest.importorskip("psutil", reason="psutil (a dev extra) measures resident memory")
-pytestmark = pytest.mark.skipif(c_ext.CImpl.unavailable_reason() is not None,
-                                reason=str(c_ext.CImpl.unavailable_reason()))
+pytestmark = pytest.mark.skipif(
+    c_ext.CImpl.unavailable_reason() is not None, reason=str(c_ext.CImpl.unavailable_reason())
+)
 
 CALLS = 10_000
 WARM_UP = 1_000
@@ -63,27 +64,39 @@ def _cases():
         "momentum": (lambda: c.momentum(p, g, v, 0.0, 0.0, 4), [p, g, v]),
         "adam": (lambda: c.adam(p, g, m, v, 1, 0.0, 0.9, 0.999, 1e-8, 4), [p, g, m, v]),
         "mlp_forward": (lambda: c.mlp_forward(mlp, x_mlp, labels, 3), [*mlp, x_mlp, labels]),
-        "mlp_backward": (lambda: c.mlp_backward(mlp, x_mlp, h, probs, labels, 3),
-                         [*mlp, x_mlp, *h, probs, labels]),
+        "mlp_backward": (
+            lambda: c.mlp_backward(mlp, x_mlp, h, probs, labels, 3),
+            [*mlp, x_mlp, *h, probs, labels],
+        ),
         # error paths: the strided copy is made before the shapes are found to disagree
         "error: shape": (lambda: c.matmul(strided, b, 4), [strided, b]),
         "error: labels": (lambda: c.softmax_xent(w, labels + 100), [w]),
         "error: in place": (lambda: c.sgd(strided, strided, 0.1, 4), [strided]),
         # ... and after other arrays were taken (or copied), each later check of the spec
-        "error: dtype after a copy": (lambda: c.matmul_bwd(strided, w, dy.astype(np.float64), 4),
-                                      [strided, w]),
-        "error: read-only state": (lambda: c.adam(p, strided, m, frozen, 1, 0.0, 0.9, 0.999,
-                                                  1e-8, 4), [p, strided, m, frozen]),
-        "error: optimizer shapes": (lambda: c.momentum(p, strided, bias, 0.0, 0.0, 4),
-                                    [p, strided, bias]),
+        "error: dtype after a copy": (
+            lambda: c.matmul_bwd(strided, w, dy.astype(np.float64), 4),
+            [strided, w],
+        ),
+        "error: read-only state": (
+            lambda: c.adam(p, strided, m, frozen, 1, 0.0, 0.9, 0.999, 1e-8, 4),
+            [p, strided, m, frozen],
+        ),
+        "error: optimizer shapes": (
+            lambda: c.momentum(p, strided, bias, 0.0, 0.0, 4),
+            [p, strided, bias],
+        ),
         "error: labels dtype": (lambda: c.softmax_xent_bwd(strided, labels * 1.0), [strided]),
         "error: no classes": (lambda: c.softmax_xent(strided[:, :0], labels), [strided, labels]),
         "error: mlp widths": (lambda: c.mlp_forward(mlp[::-1], x_mlp, labels, 3), [*mlp, x_mlp]),
-        "error: mlp cache": (lambda: c.mlp_backward(mlp, x_mlp, (probs,), probs, labels, 3),
-                             [*mlp, x_mlp, probs, labels]),
+        "error: mlp cache": (
+            lambda: c.mlp_backward(mlp, x_mlp, (probs,), probs, labels, 3),
+            [*mlp, x_mlp, probs, labels],
+        ),
         "error: mlp labels": (lambda: c.mlp_forward(mlp, x_mlp, labels + 100, 3), [*mlp, x_mlp]),
-        "error: mlp probs": (lambda: c.mlp_backward(mlp, x_mlp, h, probs[:2], labels, 3),
-                             [*mlp, x_mlp, *h, labels]),
+        "error: mlp probs": (
+            lambda: c.mlp_backward(mlp, x_mlp, h, probs[:2], labels, 3),
+            [*mlp, x_mlp, *h, labels],
+        ),
     }
 
 
@@ -107,8 +120,9 @@ def test_ten_thousand_calls_leave_memory_and_refcounts_flat(op):
         call()
     grown = process.memory_info().rss - rss
     assert [sys.getrefcount(x) for x in inputs] == refs, f"{op} leaks references to its inputs"
-    assert grown < SLACK_BYTES, f"{op}: resident memory grew {grown / 2**20:.1f} MiB " \
-                                f"over {CALLS} calls"
+    assert grown < SLACK_BYTES, (
+        f"{op}: resident memory grew {grown / 2**20:.1f} MiB over {CALLS} calls"
+    )
 
 
 def test_outputs_come_back_with_one_reference_the_callers():

@@ -19,8 +19,9 @@ from harness.measure import roofs
 from harness.results import ceilings, machine
 from impls import c_ext
 
-needs_build = pytest.mark.skipif(c_ext.CImpl.unavailable_reason() is not None,
-                                 reason=str(c_ext.CImpl.unavailable_reason()))
+needs_build = pytest.mark.skipif(
+    c_ext.CImpl.unavailable_reason() is not None, reason=str(c_ext.CImpl.unavailable_reason())
+)
 KiB, MiB = 1 << 10, 1 << 20
 
 
@@ -29,30 +30,42 @@ def fake_sysfs(root, entries):
     for i, (level, kind, size, shared) in enumerate(entries):
         index = root / f"index{i}"
         index.mkdir(parents=True)
-        for name, text in (("level", level), ("type", kind), ("size", size),
-                           ("shared_cpu_list", shared)):
+        for name, text in (
+            ("level", level),
+            ("type", kind),
+            ("size", size),
+            ("shared_cpu_list", shared),
+        ):
             (index / name).write_text(f"{text}\n")
     return root
 
 
 def test_cache_sizes_parse_from_sysfs(tmp_path):
-    root = fake_sysfs(tmp_path / "cache", [("1", "Data", "48K", "0,8"),
-                                           ("1", "Instruction", "32K", "0,8"),
-                                           ("2", "Unified", "2048K", "0,8"),
-                                           ("3", "Unified", "36M", "0-15")])
-    assert roofs.caches(root) == ({"L1": (48 * KiB, 2), "L2": (2 * MiB, 2), "L3": (36 * MiB, 16)},
-                                  str(root))
+    root = fake_sysfs(
+        tmp_path / "cache",
+        [
+            ("1", "Data", "48K", "0,8"),
+            ("1", "Instruction", "32K", "0,8"),
+            ("2", "Unified", "2048K", "0,8"),
+            ("3", "Unified", "36M", "0-15"),
+        ],
+    )
+    assert roofs.caches(root) == (
+        {"L1": (48 * KiB, 2), "L2": (2 * MiB, 2), "L3": (36 * MiB, 16)},
+        str(root),
+    )
 
 
-def test_an_unreadable_index_is_skipped_and_an_unreadable_tree_falls_back(tmp_path,
-                                                                          monkeypatch):
+def test_an_unreadable_index_is_skipped_and_an_unreadable_tree_falls_back(tmp_path, monkeypatch):
     root = fake_sysfs(tmp_path / "cache", [("1", "Data", "32K", "0"), ("2", "Unified", "x", "0")])
     assert roofs.caches(root)[0] == {"L1": (32 * KiB, 1)}
     found, source = roofs.caches(tmp_path / "none")
     assert "unreadable" in source and {"L1", "L2"} <= set(found)
     monkeypatch.setattr(roofs.os, "sysconf_names", {}, raising=False)
     assert roofs.caches(tmp_path / "none") == (
-        roofs.DEFAULT_CACHES, f"defaults: {tmp_path / 'none'} and sysconf unreadable")
+        roofs.DEFAULT_CACHES,
+        f"defaults: {tmp_path / 'none'} and sysconf unreadable",
+    )
 
 
 @needs_build
@@ -73,13 +86,16 @@ def test_the_c_probes_return_sane_rates_quickly(threads):
 
 
 @needs_build
-@pytest.mark.parametrize("args, message", [
-    (("sum", 64, 1, 0.01), "kind must be 'fma', 'read' or 'update', got 'sum'"),
-    (("read", 0, 1, 0.01), "bytes must be >= 1 for 'read', got 0"),
-    (("fma", 0, 0, 0.01), "threads must be >= 1, got 0"),
-    (("fma", 0, 1, float("nan")), r"seconds must be in \(0, 60\], got nan"),
-    (("fma", 0, 1, 0.01, "neon"), "isa must be 'auto' or one this CPU runs"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("sum", 64, 1, 0.01), "kind must be 'fma', 'read' or 'update', got 'sum'"),
+        (("read", 0, 1, 0.01), "bytes must be >= 1 for 'read', got 0"),
+        (("fma", 0, 0, 0.01), "threads must be >= 1, got 0"),
+        (("fma", 0, 1, float("nan")), r"seconds must be in \(0, 60\], got nan"),
+        (("fma", 0, 1, 0.01, "neon"), "isa must be 'auto' or one this CPU runs"),
+    ],
+)
 def test_the_c_probes_name_a_bad_argument(args, message):
     import nnladder_c
 
@@ -93,8 +109,11 @@ def small(monkeypatch):
     monkeypatch.setattr(ceilings, "GEMM_N", 128)
     monkeypatch.setattr(ceilings, "COPY_BYTES", 1 * MiB)
     monkeypatch.setattr(ceilings, "PROBE_S", 0.01)
-    monkeypatch.setattr(roofs, "caches", lambda: (
-        {"L1": (32 * KiB, 1), "L2": (256 * KiB, 1), "L3": (1 * MiB, 0)}, "test"))
+    monkeypatch.setattr(
+        roofs,
+        "caches",
+        lambda: ({"L1": (32 * KiB, 1), "L2": (256 * KiB, 1), "L3": (1 * MiB, 0)}, "test"),
+    )
 
 
 @needs_build
@@ -109,9 +128,13 @@ def test_a_measured_hierarchy_is_whole_ordered_and_stored(tmp_path, small):
     # a thread's buffer: half of L1, then the geometric mean of its share of a level and of
     # the one before; the L3 is shared by all the threads of the team
     assert [lv["working_set_bytes"]["one_core"] for lv in measured["levels"][:3]] == [
-        16 * KiB, int(math.sqrt(32 * KiB * 256 * KiB)), 512 * KiB]
+        16 * KiB,
+        int(math.sqrt(32 * KiB * 256 * KiB)),
+        512 * KiB,
+    ]
     assert measured["levels"][2]["working_set_bytes"]["all_cores"] == int(
-        math.sqrt(256 * KiB * (MiB // measured["cores"])))
+        math.sqrt(256 * KiB * (MiB // measured["cores"]))
+    )
     for scope in roofs.SCOPES:
         found = roofs.levels(measured, "cpu", scope)
         assert [lv["bytes"] for lv in found] == sorted(lv["bytes"] for lv in found)
@@ -170,8 +193,10 @@ class FakeCupy:
 def test_the_gpu_hierarchy_launches_its_probes_with_typed_arguments():
     FakeCupy.launches.clear()
     found = ceilings._cuda_hierarchy(FakeCupy, lambda: None)
-    assert {lv["name"]: lv["bytes"] for lv in found["cuda_levels"]} == {"L2": 4 * MiB,
-                                                                        "HBM": 80 << 30}
+    assert {lv["name"]: lv["bytes"] for lv in found["cuda_levels"]} == {
+        "L2": 4 * MiB,
+        "HBM": 80 << 30,
+    }
     assert [lv["working_set_bytes"] for lv in found["cuda_levels"]] == [MiB, 16 * MiB]
     assert found["cuda_sm_clock_mhz"] == 1980.0 and found["cuda_sms"] == 132
     assert roofs.whole({**found, "cuda_gemm_gflops_per_s": 1.0, "cuda_gemm_n": 8192})
@@ -188,9 +213,21 @@ def test_the_gpu_hierarchy_launches_its_probes_with_typed_arguments():
 def test_the_gpu_probes_compile_for_sm90_without_spills(tmp_path):
     source = tmp_path / "probes.cu"
     source.write_text(ceilings.CUDA_PROBES)
-    done = subprocess.run([shutil.which("nvcc"), "--cubin", "-arch=sm_90", "-Xptxas", "-v",
-                           "-o", str(tmp_path / "probes.cubin"), str(source)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            shutil.which("nvcc"),
+            "--cubin",
+            "-arch=sm_90",
+            "-Xptxas",
+            "-v",
+            "-o",
+            str(tmp_path / "probes.cubin"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("Compiling entry function") == 2
     spills = re.findall(r"(\d+) bytes spill (?:stores|loads)", done.stderr)

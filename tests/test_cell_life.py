@@ -40,8 +40,12 @@ def test_a_worker_that_never_exits_is_ended_after_its_last_cell(faults):
 def test_a_launcher_that_fails_at_once_costs_its_impl_only(faults):
     rows = run_isolated(["fault-launch", "numpy"])
     failed = [r for r in rows if r["impl"] == "fault-launch"]
-    assert all(r["status"] == "error" and "exited with code 3" in r["reason"]
-               and "before its first cell" in r["reason"] for r in failed)
+    assert all(
+        r["status"] == "error"
+        and "exited with code 3" in r["reason"]
+        and "before its first cell" in r["reason"]
+        for r in failed
+    )
     assert {r["status"] for r in rows if r["impl"] == "numpy"} == {"ok"}
 
 
@@ -82,13 +86,37 @@ def test_child_timeout_and_finish_never_wait_for_ever():
 @pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_stopped_run_ends_its_worker_and_keeps_its_finished_cells(tmp_path, signum, code):
     pidfile = tmp_path / "hanging.pid"
-    env = {**os.environ, "NNLADDER_IMPLS": "tests.fault_impls",
-           "NNLADDER_FAULT_PIDFILE": str(pidfile), "NNLADDER_MACHINE": "test-machine"}
+    env = {
+        **os.environ,
+        "NNLADDER_IMPLS": "tests.fault_impls",
+        "NNLADDER_FAULT_PIDFILE": str(pidfile),
+        "NNLADDER_MACHINE": "test-machine",
+    }
     run = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", "--impl", "numpy,fault-hang", "--workload",
-         "matmul", "--phase", "fwd", "--quick", "--no-report", "--time-per-cell", "0.01",
-         "--results", str(tmp_path / "results")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--impl",
+            "numpy,fault-hang",
+            "--workload",
+            "matmul",
+            "--phase",
+            "fwd",
+            "--quick",
+            "--no-report",
+            "--time-per-cell",
+            "0.01",
+            "--results",
+            str(tmp_path / "results"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -107,24 +135,30 @@ def test_a_stopped_run_ends_its_worker_and_keeps_its_finished_cells(tmp_path, si
     assert list(table.loc[table["impl"] == "fault-hang", "size"]) == ["M=16 K=16 N=16"]
 
 
-@pytest.mark.parametrize("argv,says", [
-    (["run", "--timeout", "inf"], "positive, finite number of seconds"),
-    (["run", "--time-per-cell", "nan"], "positive, finite number of seconds"),
-    (["run", "--budget", "-1"], "positive, finite number of seconds"),
-])
+@pytest.mark.parametrize(
+    "argv,says",
+    [
+        (["run", "--timeout", "inf"], "positive, finite number of seconds"),
+        (["run", "--time-per-cell", "nan"], "positive, finite number of seconds"),
+        (["run", "--budget", "-1"], "positive, finite number of seconds"),
+    ],
+)
 def test_nonsense_seconds_are_refused_by_the_parser(argv, says, capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main(argv)
     assert stop.value.code == 2 and says in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv,says", [
-    (["run", "--ranks", "1000", "--impl", "sharded-col"], "--oversubscribe"),
-    (["run", "--ranks", "0"], "--ranks must be 1 or more"),
-    (["run", "--impl", ""], "names nothing"),
-    (["run", "--impl", ",", "--workload", "xor"], "names nothing"),
-    (["train", "--impl", ""], "names nothing"),
-])
+@pytest.mark.parametrize(
+    "argv,says",
+    [
+        (["run", "--ranks", "1000", "--impl", "sharded-col"], "--oversubscribe"),
+        (["run", "--ranks", "0"], "--ranks must be 1 or more"),
+        (["run", "--impl", ""], "names nothing"),
+        (["run", "--impl", ",", "--workload", "xor"], "names nothing"),
+        (["train", "--impl", ""], "names nothing"),
+    ],
+)
 def test_nonsense_values_get_one_clear_line(argv, says, capsys, tmp_path):
     assert cli.main([*argv, "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -14,8 +14,13 @@ from harness.results import machine, store
 
 
 def harness(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True,
-                          text=True, timeout=300, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -33,13 +38,16 @@ def test_list_shows_impls_and_workloads():
     assert "mnist_mlp" in done.stdout and "attention" in done.stdout
 
 
-@pytest.mark.parametrize("args,expected", [
-    (["--impl", "nope"], "unknown impl 'nope': expected one of"),
-    (["--workload", "nope"], "unknown workload 'nope': expected one of matmul"),
-    (["--phase", "sideways"], "unknown phase 'sideways': expected one of fwd, bwd, step"),
-    (["--workload", "optim", "--phase", "fwd"], "no cells match"),
-    (["--budget", "-1"], "--budget: expected a positive, finite number of seconds"),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--impl", "nope"], "unknown impl 'nope': expected one of"),
+        (["--workload", "nope"], "unknown workload 'nope': expected one of matmul"),
+        (["--phase", "sideways"], "unknown phase 'sideways': expected one of fwd, bwd, step"),
+        (["--workload", "optim", "--phase", "fwd"], "no cells match"),
+        (["--budget", "-1"], "--budget: expected a positive, finite number of seconds"),
+    ],
+)
 def test_bad_input_is_refused_clearly_and_stored_results_survive(tmp_path, args, expected):
     writer = store.RunWriter("earlier", "box", tmp_path)
     writer.append({"run_id": "earlier", "impl": "numpy", "status": "ok"})
@@ -52,8 +60,17 @@ def test_bad_input_is_refused_clearly_and_stored_results_survive(tmp_path, args,
 
 
 def test_a_quick_run_stores_rows_and_prints_a_summary(tmp_path):
-    done = harness("run", "--quick", "--impl", "numpy,pure_python", "--workload", "xor",
-                   "--results", str(tmp_path), "--no-report")
+    done = harness(
+        "run",
+        "--quick",
+        "--impl",
+        "numpy,pure_python",
+        "--workload",
+        "xor",
+        "--results",
+        str(tmp_path),
+        "--no-report",
+    )
     assert done.returncode == 0, done.stderr
     assert "largest size done" in done.stdout
     table = store.load(tmp_path)
@@ -83,22 +100,59 @@ def test_the_run_queue_is_read_from_this_machine():
 
 def test_train_and_run_print_the_warning_first(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(machine, "busy_warning", lambda: "warning: this machine is busy (test)")
-    assert cli.main(["run", "--quick", "--impl", "numpy", "--workload", "xor", "--phase", "fwd",
-                     "--in-process", "--no-report", "--results", str(tmp_path)]) == 0
+    assert (
+        cli.main(
+            [
+                "run",
+                "--quick",
+                "--impl",
+                "numpy",
+                "--workload",
+                "xor",
+                "--phase",
+                "fwd",
+                "--in-process",
+                "--no-report",
+                "--results",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().err.startswith("warning: this machine is busy (test)")
     pytest.importorskip("sklearn", reason="digits needs scikit-learn (the `data` extra)")
     assert cli.main(["train", "--epochs", "1", "--in-process", "--results", str(tmp_path)]) == 0
     assert "warning: this machine is busy (test)" in capsys.readouterr().err
 
 
-def test_run_keeps_the_machines_ceilings_in_the_results_folder_it_was_given(tmp_path,
-                                                                              monkeypatch):
+def test_run_keeps_the_machines_ceilings_in_the_results_folder_it_was_given(tmp_path, monkeypatch):
     from harness.results import ceilings
 
-    measured = {"machine": machine.machine_name(), "gemm_gflops_per_s": 100.0,
-                "copy_gb_per_s": 10.0, "gemm_n": 64, "copy_bytes": 1 << 20}
+    measured = {
+        "machine": machine.machine_name(),
+        "gemm_gflops_per_s": 100.0,
+        "copy_gb_per_s": 10.0,
+        "gemm_n": 64,
+        "copy_bytes": 1 << 20,
+    }
     monkeypatch.setattr(ceilings, "measure", lambda: dict(measured))
     monkeypatch.setattr("harness.report.summary.REPORTS", tmp_path / "reports")
-    assert cli.main(["run", "--quick", "--impl", "numpy", "--workload", "xor", "--phase",
-                     "fwd", "--in-process", "--results", str(tmp_path / "mine")]) == 0
+    assert (
+        cli.main(
+            [
+                "run",
+                "--quick",
+                "--impl",
+                "numpy",
+                "--workload",
+                "xor",
+                "--phase",
+                "fwd",
+                "--in-process",
+                "--results",
+                str(tmp_path / "mine"),
+            ]
+        )
+        == 0
+    )
     assert ceilings.read(machine.machine_name(), tmp_path / "mine") == measured

@@ -103,26 +103,63 @@ def rows(run_id, commit, cells, status="ok"):
     """Result rows: cells = {(impl, size): samples}."""
     out = []
     for (impl, size), values in cells.items():
-        out.append({"run_id": run_id, "timestamp": run_id, "commit": commit, "dirty": False,
-                    "machine": machine.machine_name(), "impl": impl, "device": "cpu",
-                    "workload": "matmul", "size": size, "phase": "fwd", "status": status,
-                    "reason": "", "t_median_s": float(np.median(values)) if values else None,
-                    "samples_s": values})
+        out.append(
+            {
+                "run_id": run_id,
+                "timestamp": run_id,
+                "commit": commit,
+                "dirty": False,
+                "machine": machine.machine_name(),
+                "impl": impl,
+                "device": "cpu",
+                "workload": "matmul",
+                "size": size,
+                "phase": "fwd",
+                "status": status,
+                "reason": "",
+                "t_median_s": float(np.median(values)) if values else None,
+                "samples_s": values,
+            }
+        )
     return out
 
 
 def test_compare_covers_every_cell_and_status(rng):
     base = pd.DataFrame(
-        rows("r1", "a" * 40, {("numpy", "n=1"): samples(rng, 1e-3),
-                              ("numpy", "n=2"): samples(rng, 2e-3),
-                              ("numpy", "n=3"): samples(rng, 3e-3)})
-        + [{"run_id": "r1", "commit": "a" * 40, "impl": "numpy", "workload": "train",
-            "size": "", "phase": "step", "status": "ok", "samples_s": None}])
+        rows(
+            "r1",
+            "a" * 40,
+            {
+                ("numpy", "n=1"): samples(rng, 1e-3),
+                ("numpy", "n=2"): samples(rng, 2e-3),
+                ("numpy", "n=3"): samples(rng, 3e-3),
+            },
+        )
+        + [
+            {
+                "run_id": "r1",
+                "commit": "a" * 40,
+                "impl": "numpy",
+                "workload": "train",
+                "size": "",
+                "phase": "step",
+                "status": "ok",
+                "samples_s": None,
+            }
+        ]
+    )
     head = pd.DataFrame(
-        rows("r2", "b" * 40, {("numpy", "n=1"): samples(rng, 1e-3),
-                              ("numpy", "n=2"): samples(rng, 3e-3),
-                              ("numpy", "n=4"): samples(rng, 1e-3)})
-        + rows("r2", "b" * 40, {("numpy", "n=3"): []}, status="wrong"))
+        rows(
+            "r2",
+            "b" * 40,
+            {
+                ("numpy", "n=1"): samples(rng, 1e-3),
+                ("numpy", "n=2"): samples(rng, 3e-3),
+                ("numpy", "n=4"): samples(rng, 1e-3),
+            },
+        )
+        + rows("r2", "b" * 40, {("numpy", "n=3"): []}, status="wrong")
+    )
     result = compare.compare(base, head).set_index("size")
     assert "train" not in set(result["workload"])
     assert result.loc["n=1", "verdict"] == "same"
@@ -161,13 +198,22 @@ def store_runs(root, runs):
 
 
 def test_command_exit_codes_and_markdown(tmp_path, capsys, rng):
-    store_runs(tmp_path, [("run-base", "a" * 40, {("numpy", "n=1"): samples(rng, 1e-3)}),
-                          ("run-fast", "b" * 40, {("numpy", "n=1"): samples(rng, 1e-3)}),
-                          ("run-slow", "c" * 40, {("numpy", "n=1"): samples(rng, 1.3e-3)})])
+    store_runs(
+        tmp_path,
+        [
+            ("run-base", "a" * 40, {("numpy", "n=1"): samples(rng, 1e-3)}),
+            ("run-fast", "b" * 40, {("numpy", "n=1"): samples(rng, 1e-3)}),
+            ("run-slow", "c" * 40, {("numpy", "n=1"): samples(rng, 1.3e-3)}),
+        ],
+    )
     md = tmp_path / "pr" / "comment.md"  # its folder is made on the way
     assert cli.main(["compare", "aaaa", "bbbbbbb", "--results", str(tmp_path)]) == 0
-    assert cli.main(["compare", "run-base", "run-slow", "--results", str(tmp_path),
-                     "--markdown", str(md)]) == 1
+    assert (
+        cli.main(
+            ["compare", "run-base", "run-slow", "--results", str(tmp_path), "--markdown", str(md)]
+        )
+        == 1
+    )
     assert "slower" in md.read_text()
     assert cli.main(["compare", "aaaa", "dddd", "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -177,8 +223,11 @@ def test_command_exit_codes_and_markdown(tmp_path, capsys, rng):
 def test_a_cell_with_an_unstable_run_on_either_side_is_marked_and_counted(rng):
     """The marker and the count come from the rows' `unstable` flag; the verdict stands. Rows
     stored before the stability check have no flag and read as stable."""
-    cells = {("numpy", "n=1"): samples(rng, 1e-3), ("numpy", "n=2"): samples(rng, 2e-3),
-             ("c", "n=1"): samples(rng, 1e-3)}
+    cells = {
+        ("numpy", "n=1"): samples(rng, 1e-3),
+        ("numpy", "n=2"): samples(rng, 2e-3),
+        ("c", "n=1"): samples(rng, 1e-3),
+    }
     base = pd.DataFrame(rows("r1", "a" * 40, cells))  # an old run: no `unstable` column
     head = pd.DataFrame(rows("r2", "b" * 40, cells)).assign(unstable=[True, False, False])
     result = compare.compare(base, head)

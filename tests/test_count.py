@@ -21,9 +21,26 @@ needs_valgrind = pytest.mark.skipif(NO_COUNTING is not None, reason=str(NO_COUNT
 
 def _count_run(results):
     """numpy and c count; sharded-col (MPI ranks) and cuda-naive (a GPU) cannot be counted."""
-    code = cli.main(["run", "--quick", "--instructions", "--impl", "numpy,c,sharded-col",
-                     "--impl", "cuda-naive", "--workload", "xor", "--phase", "fwd",
-                     "--phase", "step", "--no-report", "--results", str(results)])
+    code = cli.main(
+        [
+            "run",
+            "--quick",
+            "--instructions",
+            "--impl",
+            "numpy,c,sharded-col",
+            "--impl",
+            "cuda-naive",
+            "--workload",
+            "xor",
+            "--phase",
+            "fwd",
+            "--phase",
+            "step",
+            "--no-report",
+            "--results",
+            str(results),
+        ]
+    )
     assert code == 0
     return store.load(results)
 
@@ -42,8 +59,10 @@ def test_counts_repeat_to_the_instruction_and_compare_as_same(tmp_path, capsys):
     assert sharded.reason.str.contains("MPI ranks").all()
     assert set(first[first.impl == "cuda-naive"].status) <= {"unavailable", "unsupported"}
     # Two runs of one commit: the same count in every cell, so "same" at a 0.1% threshold.
-    assert first.set_index(["impl", "phase"]).instructions.dropna().to_dict() == \
-        second.set_index(["impl", "phase"]).instructions.dropna().to_dict()
+    assert (
+        first.set_index(["impl", "phase"]).instructions.dropna().to_dict()
+        == second.set_index(["impl", "phase"]).instructions.dropna().to_dict()
+    )
     result = compare.compare(first, second, count_threshold=0.001)
     counted = result[result.base_status == "ok"]
     assert (counted.ratio == 1.0).all() and set(counted.verdict) == {"same"}
@@ -51,15 +70,35 @@ def test_counts_repeat_to_the_instruction_and_compare_as_same(tmp_path, capsys):
 
 
 def _rows(instructions, run="r1"):
-    return pd.DataFrame([{"run_id": run, "timestamp": run, "impl": "c", "workload": "xor",
-                          "size": "B=4", "phase": "fwd", "status": "ok",
-                          "measure": "instructions", "instructions": n} for n in instructions])
+    return pd.DataFrame(
+        [
+            {
+                "run_id": run,
+                "timestamp": run,
+                "impl": "c",
+                "workload": "xor",
+                "size": "B=4",
+                "phase": "fwd",
+                "status": "ok",
+                "measure": "instructions",
+                "instructions": n,
+            }
+            for n in instructions
+        ]
+    )
 
 
-@pytest.mark.parametrize("base,head,expected", [
-    (1e6, 1.01e6, "slower"), (1e6, 0.99e6, "faster"), (1e6, 1.003e6, "same"), (1e6, 1e6, "same"),
-    (28_000, 27_300, "same"),  # 2.5%, but 700 instructions: layout noise of a small cell
-    (28_000, 31_000, "slower")])
+@pytest.mark.parametrize(
+    "base,head,expected",
+    [
+        (1e6, 1.01e6, "slower"),
+        (1e6, 0.99e6, "faster"),
+        (1e6, 1.003e6, "same"),
+        (1e6, 1e6, "same"),
+        (28_000, 27_300, "same"),  # 2.5%, but 700 instructions: layout noise of a small cell
+        (28_000, 31_000, "slower"),
+    ],
+)
 def test_a_one_percent_change_in_count_is_seen_and_layout_noise_is_not(base, head, expected):
     result = compare.compare(_rows([base, base]), _rows([head], "r2"))
     (row,) = result.to_dict("records")
@@ -71,18 +110,33 @@ def test_a_one_percent_change_in_count_is_seen_and_layout_noise_is_not(base, hea
 def test_a_counted_cell_and_a_timed_one_are_different_cells():
     timed = _rows([1e6]).drop(columns=["measure", "instructions"]).assign(samples_s=[[1e-3] * 5])
     result = compare.compare(_rows([1e6]), timed)
-    assert sorted(zip(result.measure, result.verdict, strict=True)) == \
-        [("instructions", "gone"), ("time", "new")]
+    assert sorted(zip(result.measure, result.verdict, strict=True)) == [
+        ("instructions", "gone"),
+        ("time", "new"),
+    ]
 
 
 def test_count_ranges_over_runs():
-    assert compare.count_ratio([100, 102], [101, 103]) == \
-        (pytest.approx(102 / 101), pytest.approx(101 / 102), pytest.approx(103 / 100))
+    assert compare.count_ratio([100, 102], [101, 103]) == (
+        pytest.approx(102 / 101),
+        pytest.approx(101 / 102),
+        pytest.approx(103 / 100),
+    )
 
 
 def test_counting_refuses_in_process_and_without_valgrind(tmp_path, monkeypatch, capsys):
-    args = ["run", "--quick", "--instructions", "--impl", "numpy", "--workload", "xor",
-            "--results", str(tmp_path), "--no-report"]
+    args = [
+        "run",
+        "--quick",
+        "--instructions",
+        "--impl",
+        "numpy",
+        "--workload",
+        "xor",
+        "--results",
+        str(tmp_path),
+        "--no-report",
+    ]
     if NO_COUNTING is None:
         assert cli.main([*args, "--in-process"]) == 2
         assert "drop --in-process" in capsys.readouterr().err

@@ -34,12 +34,26 @@ from impls.cuda_tiled import CudaTiled
 
 EMU = Path(__file__).resolve().parent / "cuda_emu"
 CXX = shutil.which(os.environ.get("CXX", "g++"))
-FLAGS = ["-std=c++20", "-O1", "-g", "-pthread", "-Wall", "-Werror", "-Wno-unknown-pragmas",
-         "-fno-omit-frame-pointer"]
-SANITIZERS = {"address": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"],
-              "thread": ["-fsanitize=thread"]}
-ENV = {**os.environ, "ASAN_OPTIONS": "detect_leaks=1", "TSAN_OPTIONS": "halt_on_error=1",
-       "UBSAN_OPTIONS": "print_stacktrace=1"}
+FLAGS = [
+    "-std=c++20",
+    "-O1",
+    "-g",
+    "-pthread",
+    "-Wall",
+    "-Werror",
+    "-Wno-unknown-pragmas",
+    "-fno-omit-frame-pointer",
+]
+SANITIZERS = {
+    "address": ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"],
+    "thread": ["-fsanitize=thread"],
+}
+ENV = {
+    **os.environ,
+    "ASAN_OPTIONS": "detect_leaks=1",
+    "TSAN_OPTIONS": "halt_on_error=1",
+    "UBSAN_OPTIONS": "print_stacktrace=1",
+}
 TOL = 1e-5  # float32 against float64, sums of at most a few hundred terms
 pytestmark = pytest.mark.skipif(CXX is None, reason="no host C++ compiler (g++) to emulate on")
 
@@ -53,13 +67,20 @@ def start_build(out: Path, sanitizer: str, sources):
     finish_build waits for it. Two builds at once use both cores of a CI machine."""
     names = [name for path in sources for name in kernel_names(Path(path).read_text())]
     unit = out.with_suffix(".cpp")
-    unit.write_text("\n".join([
-        f'#include "{EMU / "cuda_emu.h"}"',
-        *(f'#include "{path}"' for path in sources),
-        f'#include "{EMU / "driver.h"}"',
-        "int main(int argc, char** argv) {",
-        f"  return dispatch(argc, argv, {{{', '.join(f'EMU_KERNEL({n})' for n in names)}}});",
-        "}", ""]))
+    table = ", ".join(f"EMU_KERNEL({n})" for n in names)
+    unit.write_text(
+        "\n".join(
+            [
+                f'#include "{EMU / "cuda_emu.h"}"',
+                *(f'#include "{path}"' for path in sources),
+                f'#include "{EMU / "driver.h"}"',
+                "int main(int argc, char** argv) {",
+                f"  return dispatch(argc, argv, {{{table}}});",
+                "}",
+                "",
+            ]
+        )
+    )
     command = [CXX, *FLAGS, *SANITIZERS[sanitizer], str(unit), "-o", str(out)]
     return subprocess.Popen(command, stderr=subprocess.PIPE, text=True), command, out
 
@@ -98,8 +119,10 @@ class EmuBackend:
         for i, arg in enumerate(args):
             if isinstance(arg, np.ndarray):
                 if not arg.flags.c_contiguous or arg.dtype not in (np.float32, np.int64):
-                    raise TypeError(f"{kernel}: argument {i} is {arg.dtype} with strides "
-                                    f"{arg.strides}: kernels read contiguous float32 / int64")
+                    raise TypeError(
+                        f"{kernel}: argument {i} is {arg.dtype} with strides "
+                        f"{arg.strides}: kernels read contiguous float32 / int64"
+                    )
                 path = self.workdir / f"{i}.bin"
                 arg.tofile(path)
                 argv.append(f"{'f32' if arg.dtype == np.float32 else 'i64'}*:{path}")
@@ -109,12 +132,16 @@ class EmuBackend:
             elif type(arg) is np.float32:
                 argv.append(f"f32:{float(arg).hex()}")
             else:  # CuPy would pass a Python int as 64 bits, a float as a double
-                raise TypeError(f"{kernel}: argument {i} is {type(arg).__name__} {arg!r}; "
-                                f"pass numpy.int32 or numpy.float32 as the C parameter is")
+                raise TypeError(
+                    f"{kernel}: argument {i} is {type(arg).__name__} {arg!r}; "
+                    f"pass numpy.int32 or numpy.float32 as the C parameter is"
+                )
         done = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=300)
         if done.returncode or "Sanitizer" in done.stderr:
-            raise EmuError(f"{kernel} grid {grid} block {block} exited {done.returncode}:\n"
-                           f"{done.stderr[-6000:]}")
+            raise EmuError(
+                f"{kernel} grid {grid} block {block} exited {done.returncode}:\n"
+                f"{done.stderr[-6000:]}"
+            )
         for array, path in buffers:
             array[...] = np.fromfile(path, dtype=array.dtype).reshape(array.shape)
         self.launched.append(kernel)
@@ -164,8 +191,12 @@ def host(rng, *shape):
 
 # ---- products, every rung, odd shapes -------------------------------------------------------
 
-RUNGS = [(CudaNaive, {}), (CudaTiled, {"kernel": "tiled"}), (CudaTiled, {"kernel": "blocktile"}),
-         (CudaCublas, {})]
+RUNGS = [
+    (CudaNaive, {}),
+    (CudaTiled, {"kernel": "tiled"}),
+    (CudaTiled, {"kernel": "blocktile"}),
+    (CudaCublas, {}),
+]
 # (M, K, N): inside one tile, and across tile edges (16-tiles for naive and tiled); rungs 03
 # and cuBLAS also take more than one 128-tile in M and N.
 PRODUCT_SHAPES = [(1, 1, 1), (37, 45, 29)]
@@ -174,15 +205,22 @@ BIG_TILE_SHAPES = [(130, 19, 133)]
 
 @pytest.mark.parametrize("cls, kwargs", RUNGS, ids=["naive", "tiled", "blocktile", "cublas"])
 def test_products_match_reference(emulators, tmp_path, cls, kwargs):
-    ops, ref, rng = make(cls, emulators["address"], tmp_path, **kwargs), Reference(), \
-        np.random.default_rng(7)
+    ops, ref, rng = (
+        make(cls, emulators["address"], tmp_path, **kwargs),
+        Reference(),
+        np.random.default_rng(7),
+    )
     big = kwargs.get("kernel") == "blocktile" or cls is CudaCublas
     for M, K, N in PRODUCT_SHAPES + (BIG_TILE_SHAPES if big else []):
         a_MK, b_KN, dc_MN = host(rng, M, K), host(rng, K, N), host(rng, M, N)
         a, b, dc = (ops.put(x, "activation") for x in (a_MK, b_KN, dc_MN))
         assert_close(ops, [ops.matmul(a, b)], [ref.matmul(a_MK, b_KN)], f"matmul {M, K, N}")
-        assert_close(ops, ops.matmul_bwd(a, b, dc), ref.matmul_bwd(a_MK, b_KN, dc_MN),
-                     f"matmul_bwd {M, K, N}")
+        assert_close(
+            ops,
+            ops.matmul_bwd(a, b, dc),
+            ref.matmul_bwd(a_MK, b_KN, dc_MN),
+            f"matmul_bwd {M, K, N}",
+        )
     X, M, K, N = 3, 17, 9, 21
     a_XMK, b_XKN, dc_XMN = host(rng, X, M, K), host(rng, X, K, N), host(rng, X, M, N)
     a, b, dc = (ops.put(x, "activation") for x in (a_XMK, b_XKN, dc_XMN))
@@ -191,10 +229,12 @@ def test_products_match_reference(emulators, tmp_path, cls, kwargs):
 
 
 @pytest.mark.parametrize("kernel", ["vectorized", "warptile"])
-def test_float4_rungs_match_reference_and_refuse_what_they_cannot_read(emulators, tmp_path,
-                                                                       kernel):
-    ops, ref, rng = make(CudaTiled, emulators["address"], tmp_path, kernel=kernel), \
-        Reference(), np.random.default_rng(8)
+def test_float4_rungs_match_reference_and_refuse_what_they_cannot_read(emulators, tmp_path, kernel):
+    ops, ref, rng = (
+        make(CudaTiled, emulators["address"], tmp_path, kernel=kernel),
+        Reference(),
+        np.random.default_rng(8),
+    )
     # Partial tiles in M, N and K; two 128-tiles in M and N; a batch; K below one float4 slab.
     for X, M, K, N in [(1, 37, 44, 52), (1, 131, 20, 132), (2, 5, 4, 8)]:
         a_XMK, b_XKN = host(rng, X, M, K), host(rng, X, K, N)
@@ -219,12 +259,14 @@ def test_tiled_default_picks_warptile_where_it_can(emulators, tmp_path):
 
 
 def test_network_ops_match_reference(emulators, tmp_path):
-    ops, ref, rng = make(CudaTiled, emulators["address"], tmp_path), Reference(), \
-        np.random.default_rng(3)
+    ops, ref, rng = (
+        make(CudaTiled, emulators["address"], tmp_path),
+        Reference(),
+        np.random.default_rng(3),
+    )
     # 37 rows: colsum strides over them 8 at a time; 300 columns: two elementwise blocks and
     # ten colsum blocks, the last one partly empty.
-    x_BI, w_IO, b_O, dy_BO = host(rng, 37, 5), host(rng, 5, 300), host(rng, 300), \
-        host(rng, 37, 300)
+    x_BI, w_IO, b_O, dy_BO = host(rng, 37, 5), host(rng, 5, 300), host(rng, 300), host(rng, 37, 300)
     x, w, bias, dy = (ops.put(v, "activation") for v in (x_BI, w_IO, b_O, dy_BO))
     assert_close(ops, [ops.linear(x, w, bias)], [ref.linear(x_BI, w_IO, b_O)], "linear")
     assert_close(ops, ops.linear_bwd(x, w, dy), ref.linear_bwd(x_BI, w_IO, dy_BO), "linear_bwd")
@@ -241,8 +283,12 @@ def test_network_ops_match_reference(emulators, tmp_path):
             y_ref = ref.softmax(x_XTS, causal=causal, scale=0.3)
             y = ops.softmax(ops.put(x_XTS, "activation"), causal=causal, scale=0.3)
             assert_close(ops, [y], [y_ref], f"softmax {X, T, S} causal={causal}")
-            assert_close(ops, [ops.softmax_bwd(y, ops.put(dy_XTS, "activation"), scale=0.3)],
-                         [ref.softmax_bwd(y_ref, dy_XTS, scale=0.3)], f"softmax_bwd {X, T, S}")
+            assert_close(
+                ops,
+                [ops.softmax_bwd(y, ops.put(dy_XTS, "activation"), scale=0.3)],
+                [ref.softmax_bwd(y_ref, dy_XTS, scale=0.3)],
+                f"softmax_bwd {X, T, S}",
+            )
 
     for B, C in [(9, 11), (4, 200)]:
         logits_BC, labels_B = host(rng, B, C) * 3, rng.integers(0, C, B)
@@ -250,8 +296,12 @@ def test_network_ops_match_reference(emulators, tmp_path):
         loss, probs = ops.softmax_xent(ops.put(logits_BC, "activation"), labels)
         ref_loss, ref_probs = ref.softmax_xent(logits_BC.astype(np.float64), labels_B)
         assert_close(ops, [loss, probs], [ref_loss, ref_probs], f"softmax_xent {B, C}")
-        assert_close(ops, [ops.softmax_xent_bwd(probs, labels)],
-                     [ref.softmax_xent_bwd(ref_probs, labels_B)], f"softmax_xent_bwd {B, C}")
+        assert_close(
+            ops,
+            [ops.softmax_xent_bwd(probs, labels)],
+            [ref.softmax_xent_bwd(ref_probs, labels_B)],
+            f"softmax_xent_bwd {B, C}",
+        )
 
 
 def test_xent_turns_a_label_out_of_range_into_nan_not_a_wild_read(emulators, tmp_path):
@@ -264,8 +314,11 @@ def test_xent_turns_a_label_out_of_range_into_nan_not_a_wild_read(emulators, tmp
 
 
 def test_optimizer_updates_match_reference(emulators, tmp_path):
-    ops, ref, rng = make(CudaTiled, emulators["address"], tmp_path), Reference(), \
-        np.random.default_rng(4)
+    ops, ref, rng = (
+        make(CudaTiled, emulators["address"], tmp_path),
+        Reference(),
+        np.random.default_rng(4),
+    )
     p_IO, g_IO, m_IO = host(rng, 7, 41), host(rng, 7, 41), host(rng, 7, 41) * 0.1
     v_IO = np.abs(host(rng, 7, 41)) * 0.1
     ref_state = [x.astype(np.float64) for x in (p_IO, m_IO, v_IO)]
@@ -277,22 +330,34 @@ def test_optimizer_updates_match_reference(emulators, tmp_path):
     ref.momentum(ref_state[0], g_IO, ref_state[1], lr=0.05, mu=0.9)
     for t in (1, 2, 3):
         ops.adam(*state[:1], g, *state[1:], t=t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
-        ref.adam(*ref_state[:1], g_IO, *ref_state[1:], t=t, lr=1e-3, beta1=0.9, beta2=0.999,
-                 eps=1e-8)
+        ref.adam(
+            *ref_state[:1], g_IO, *ref_state[1:], t=t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8
+        )
     assert_close(ops, state, ref_state, "sgd, momentum, adam")
 
 
 def test_head_layout_round_trips(emulators, tmp_path):
-    ops, ref, rng = make(CudaTiled, emulators["address"], tmp_path), Reference(), \
-        np.random.default_rng(5)
+    ops, ref, rng = (
+        make(CudaTiled, emulators["address"], tmp_path),
+        Reference(),
+        np.random.default_rng(5),
+    )
     x_RD = host(rng, 2 * 5, 3 * 4)  # B=2, T=5, G=3, E=4
     x = ops.put(x_RD, "activation")
     for transpose in (False, True):
         heads = ops.split_heads(x, 2, 3, transpose=transpose)
-        assert_close(ops, [heads], [ref.split_heads(x_RD, 2, 3, transpose=transpose)],
-                     f"split_heads transpose={transpose}")
-        assert_close(ops, [ops.merge_heads(heads, 2, 3, transposed=transpose)], [x_RD],
-                     f"merge_heads transposed={transpose}")
+        assert_close(
+            ops,
+            [heads],
+            [ref.split_heads(x_RD, 2, 3, transpose=transpose)],
+            f"split_heads transpose={transpose}",
+        )
+        assert_close(
+            ops,
+            [ops.merge_heads(heads, 2, 3, transposed=transpose)],
+            [x_RD],
+            f"merge_heads transposed={transpose}",
+        )
 
 
 # ---- whole workloads through the runner's correctness gate ----------------------------------
@@ -300,11 +365,13 @@ def test_head_layout_round_trips(emulators, tmp_path):
 # The workloads' own code (inputs, setup, models) at small odd sizes: every op composed.
 # The rungs differ only in their product kernel, tested above: one rung suffices here. A
 # backward's setup runs the forward, so "bwd" covers both.
-SMALL_CELLS = [("xor", {"B": 4, "layers": "2-4-2", "opt": "sgd"}, ("bwd", "step")),
-               ("mnist_mlp", {"B": 6, "layers": "13-9-5", "opt": "adam"}, ("step",)),
-               ("attention", {"B": 2, "T": 5, "D": 12, "G": 3}, ("bwd",)),
-               # 5 steps from zero state: a float32 (1 - beta2) in the kernel fails the gate
-               ("optim", {"I": 3, "O": 7, "opt": "adam", "steps": 5}, ("step",))]
+SMALL_CELLS = [
+    ("xor", {"B": 4, "layers": "2-4-2", "opt": "sgd"}, ("bwd", "step")),
+    ("mnist_mlp", {"B": 6, "layers": "13-9-5", "opt": "adam"}, ("step",)),
+    ("attention", {"B": 2, "T": 5, "D": 12, "G": 3}, ("bwd",)),
+    # 5 steps from zero state: a float32 (1 - beta2) in the kernel fails the gate
+    ("optim", {"I": 3, "O": 7, "opt": "adam", "steps": 5}, ("step",)),
+]
 
 
 def test_workloads_pass_the_correctness_gate(emulators, tmp_path):
@@ -339,14 +406,34 @@ def test_barrier_kernels_are_race_free(emulators, tmp_path):
 # (kernel file, the text removed or replaced in a copy of it, what replaces it, the sanitizer
 # that must object, the words of its report)
 BREAKAGES = {
-    "tile barrier": ("02_tiled.cu", "__syncthreads();  // everyone is done reading", "//",
-                     "thread", "ThreadSanitizer: data race"),
-    "reduction barrier": ("ops.cu", "__syncthreads();  // every thread's value is in", "//",
-                          "thread", "ThreadSanitizer: data race"),
-    "tile load bound": ("02_tiled.cu", "(m < M && ka < K) ?", "(m < M) ?", "address",
-                        "AddressSanitizer: heap-buffer-overflow"),
-    "edge thread guard": ("01_naive.cu", "if (m >= M || n >= N) return;", "", "address",
-                          "AddressSanitizer: heap-buffer-overflow"),
+    "tile barrier": (
+        "02_tiled.cu",
+        "__syncthreads();  // everyone is done reading",
+        "//",
+        "thread",
+        "ThreadSanitizer: data race",
+    ),
+    "reduction barrier": (
+        "ops.cu",
+        "__syncthreads();  // every thread's value is in",
+        "//",
+        "thread",
+        "ThreadSanitizer: data race",
+    ),
+    "tile load bound": (
+        "02_tiled.cu",
+        "(m < M && ka < K) ?",
+        "(m < M) ?",
+        "address",
+        "AddressSanitizer: heap-buffer-overflow",
+    ),
+    "edge thread guard": (
+        "01_naive.cu",
+        "if (m >= M || n >= N) return;",
+        "",
+        "address",
+        "AddressSanitizer: heap-buffer-overflow",
+    ),
 }
 
 
@@ -376,5 +463,6 @@ def test_sanitizers_catch_broken_copies(broken_emulators, tmp_path, breakage):
         if file == "ops.cu":
             ops.softmax(ops.put(host(rng, 1, 2, 150), "activation"))
         else:
-            ops.matmul(ops.put(host(rng, 37, 45), "activation"),
-                       ops.put(host(rng, 45, 29), "weight"))
+            ops.matmul(
+                ops.put(host(rng, 37, 45), "activation"), ops.put(host(rng, 45, 29), "weight")
+            )

@@ -44,10 +44,11 @@ def test_cuda_impls_define_every_contract_op():
 
 
 def test_importing_the_cuda_impls_does_not_import_cupy():
-    code = ("import sys, impls.cuda_naive, impls.cuda_tiled, impls.cuda_cublas, "
-            "harness.registry as r; r.names(); print('cupy' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    code = (
+        "import sys, impls.cuda_naive, impls.cuda_tiled, impls.cuda_cublas, "
+        "harness.registry as r; r.names(); print('cupy' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
 
@@ -58,7 +59,7 @@ def test_without_a_gpu_each_impl_says_why_and_nothing_else_fails():
         with pytest.raises(RuntimeError, match="unavailable here"):
             registry.create(name)
     cells = grid.plan(impls=list(CUDA_IMPLS), workloads=["matmul"], quick=True)
-    rows = [grid.failed(c, 'unavailable', REASON) for c in cells]
+    rows = [grid.failed(c, "unavailable", REASON) for c in cells]
     assert {row["status"] for row in rows} == {"unavailable"}
     assert registry.create("numpy").name == "numpy"  # the CPU rungs are untouched
 
@@ -80,8 +81,7 @@ def exercise_every_kernel() -> None:
     cupy.cuda.set_allocator(None)
     for name in CUDA_IMPLS:
         impl = registry.create(name)
-        for cell in grid.plan(impls=[name], workloads=["xor", "attention", "optim"],
-                                quick=True):
+        for cell in grid.plan(impls=[name], workloads=["xor", "attention", "optim"], quick=True):
             row, _ = lifecycle.check(impl, cell, budget=None)
             assert row["status"] == "ok", f"{cell.key()}: {row['reason']}"
     rng = np.random.default_rng(0)
@@ -94,14 +94,20 @@ def exercise_every_kernel() -> None:
 
 
 @needs_gpu
-@pytest.mark.skipif(shutil.which("compute-sanitizer") is None,
-                    reason="compute-sanitizer (CUDA toolkit) is not installed")
+@pytest.mark.skipif(
+    shutil.which("compute-sanitizer") is None,
+    reason="compute-sanitizer (CUDA toolkit) is not installed",
+)
 @pytest.mark.parametrize("tool", ["memcheck", "racecheck"])
 def test_compute_sanitizer_finds_nothing(tool):
     code = "import tests.test_cuda_impls as t; t.exercise_every_kernel()"
-    done = subprocess.run(["compute-sanitizer", f"--tool={tool}", "--error-exitcode=9",
-                           sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=900, cwd=Path(__file__).resolve().parent.parent)
+    done = subprocess.run(
+        ["compute-sanitizer", f"--tool={tool}", "--error-exitcode=9", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
 
 
@@ -122,8 +128,11 @@ def test_every_tiled_rung_matches_reference_on_odd_and_large_sizes(kernel):
     impl, ref = registry.get_class("cuda-tiled")(kernel=kernel), Reference()
     rng = np.random.default_rng(0)
     # The float4 rungs take K and N multiples of 4; the others any odd size.
-    sizes = [(127, 132, 252), (1000, 1000, 1000)] if kernel in ("vectorized", "warptile") \
+    sizes = (
+        [(127, 132, 252), (1000, 1000, 1000)]
+        if kernel in ("vectorized", "warptile")
         else [(127, 129, 255), (1000, 999, 1001)]
+    )
     for M, K, N in sizes:
         a_MK = rng.standard_normal((M, K)).astype(np.float32)
         b_KN = rng.standard_normal((K, N)).astype(np.float32)

@@ -33,8 +33,11 @@ def ptxas_table(ptxas_output: str) -> dict:
         if entry := _ENTRY.search(line):
             current = table.setdefault(entry.groups(), {})
         elif current is not None and (spills := _SPILLS.search(line)):
-            current.update(zip(("stack", "spill_stores", "spill_loads"),
-                               map(int, spills.groups()), strict=True))
+            current.update(
+                zip(
+                    ("stack", "spill_stores", "spill_loads"), map(int, spills.groups()), strict=True
+                )
+            )
         elif current is not None and (used := _USED.search(line)):
             smem = _SMEM.search(line)
             current.update(registers=int(used.group(1)), smem=int(smem.group(1)) if smem else 0)
@@ -45,10 +48,27 @@ def test_every_kernel_compiles_for_sm80_and_sm90_without_spills(tmp_path):
     gencode = [f"-gencode=arch=compute_{a[3:]},code={a}" for a in ARCHS]
     sources = sorted(KERNELS.glob("*.cu"))
     # All files at once: nvcc is mostly single-threaded, and CI has two cores.
-    running = [(source, subprocess.Popen(
-        [NVCC, "--fatbin", *gencode, "-Xptxas", "-v", "-o", str(tmp_path / f"{source.stem}.fatbin"),
-         str(source)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-        for source in sources]
+    running = [
+        (
+            source,
+            subprocess.Popen(
+                [
+                    NVCC,
+                    "--fatbin",
+                    *gencode,
+                    "-Xptxas",
+                    "-v",
+                    "-o",
+                    str(tmp_path / f"{source.stem}.fatbin"),
+                    str(source),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+        )
+        for source in sources
+    ]
     rows, problems = [], []
     for source, process in running:
         output, _ = process.communicate(timeout=300)
@@ -65,15 +85,23 @@ def test_every_kernel_compiles_for_sm80_and_sm90_without_spills(tmp_path):
                 rows.append((source.name, kernel, arch, info))
                 if info["spill_stores"] or info["spill_loads"]:
                     problems.append(f"{kernel} on {arch} spills: {info}")
-    print(f"\n{'file':<18} {'kernel':<20} {'arch':<6} {'regs':>5} {'smem B':>7} "
-          f"{'stack B':>8} {'spill st/ld B':>14}")
+    print(
+        f"\n{'file':<18} {'kernel':<20} {'arch':<6} {'regs':>5} {'smem B':>7} "
+        f"{'stack B':>8} {'spill st/ld B':>14}"
+    )
     for file, kernel, arch, info in rows:
-        print(f"{file:<18} {kernel:<20} {arch:<6} {info['registers']:>5} {info['smem']:>7} "
-              f"{info['stack']:>8} {info['spill_stores']:>7}/{info['spill_loads']}")
+        print(
+            f"{file:<18} {kernel:<20} {arch:<6} {info['registers']:>5} {info['smem']:>7} "
+            f"{info['stack']:>8} {info['spill_stores']:>7}/{info['spill_loads']}"
+        )
     assert not problems, "\n".join(problems)
     assert {kernel for _, kernel, _, _ in rows} >= {
-        "matmul_naive", "matmul_tiled", "matmul_blocktile", "matmul_vectorized",
-        "matmul_warptile"}
+        "matmul_naive",
+        "matmul_tiled",
+        "matmul_blocktile",
+        "matmul_vectorized",
+        "matmul_warptile",
+    }
 
 
 def test_ptxas_table_reads_a_spill():
@@ -82,5 +110,12 @@ ptxas info    : Function properties for k
     16 bytes stack frame, 8 bytes spill stores, 4 bytes spill loads
 ptxas info    : Used 255 registers, used 1 barriers, 8 bytes cumulative stack size, 8192 bytes\
  smem"""
-    assert ptxas_table(output) == {("k", "sm_90"): {
-        "stack": 16, "spill_stores": 8, "spill_loads": 4, "registers": 255, "smem": 8192}}
+    assert ptxas_table(output) == {
+        ("k", "sm_90"): {
+            "stack": 16,
+            "spill_stores": 8,
+            "spill_loads": 4,
+            "registers": 255,
+            "smem": 8192,
+        }
+    }

@@ -42,8 +42,10 @@ def fake_cupy(monkeypatch):
     cupy.uint8 = "uint8"
     cupy.empty = lambda n, dtype: Buffer(n)
     cupy.cuda = types.SimpleNamespace(
-        Event=Event, get_elapsed_time=lambda start, end: end.ms - start.ms,
-        Device=lambda: types.SimpleNamespace(attributes={"L2CacheSize": L2_BYTES}))
+        Event=Event,
+        get_elapsed_time=lambda start, end: end.ms - start.ms,
+        Device=lambda: types.SimpleNamespace(attributes={"L2CacheSize": L2_BYTES}),
+    )
     monkeypatch.setitem(sys.modules, "cupy", cupy)
     # A fresh import on the stand-in; monkeypatch puts back whatever was there before.
     monkeypatch.delitem(sys.modules, "harness.measure.timing_cuda", raising=False)
@@ -54,6 +56,7 @@ def fake_cupy(monkeypatch):
         def fn():
             clock["ms"] += ms
             log.append("fn")
+
         return fn
 
     yield timing_cuda, call_taking, log
@@ -67,9 +70,9 @@ def test_repeats_fill_the_budget_with_a_flush_before_every_timed_call(fake_cupy)
     stats = timing_cuda.measure(call_taking(2.0), sync=lambda: None, time_per_cell_s=0.1)
     assert stats.rounds == 50 and stats.loops == 1  # 0.1 s of 2 ms calls
     assert stats.samples_s == pytest.approx((0.002,) * 50)
-    timed = log[log.index(("flush", 2 * L2_BYTES)):]
+    timed = log[log.index(("flush", 2 * L2_BYTES)) :]
     assert timed == [("flush", 2 * L2_BYTES), "record", "fn", "record"] * 50
-    warmup = log[:len(log) - len(timed)]
+    warmup = log[: len(log) - len(timed)]
     assert warmup.count("fn") == timing_cuda.WARMUP_CALLS + timing_cuda.ESTIMATE_CALLS
 
 

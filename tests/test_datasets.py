@@ -11,8 +11,14 @@ import pytest
 from harness.train import datasets
 from harness.train.datasets import DatasetError, read_idx
 
-IDX_CODES = {np.dtype("u1"): 0x08, np.dtype("i1"): 0x09, np.dtype("i2"): 0x0B,
-             np.dtype("i4"): 0x0C, np.dtype("f4"): 0x0D, np.dtype("f8"): 0x0E}
+IDX_CODES = {
+    np.dtype("u1"): 0x08,
+    np.dtype("i1"): 0x09,
+    np.dtype("i2"): 0x0B,
+    np.dtype("i4"): 0x0C,
+    np.dtype("f4"): 0x0D,
+    np.dtype("f8"): 0x0E,
+}
 
 
 def idx_bytes(values: np.ndarray) -> bytes:
@@ -86,8 +92,11 @@ def test_read_idx_rejects_wrong_number_of_dimensions(tmp_path):
 def test_read_idx_rejects_truncated_data(tmp_path):
     path = tmp_path / "cut.idx"
     path.write_bytes(idx_bytes(np.zeros((4, 2, 2), np.uint8))[:-3])
-    with pytest.raises(DatasetError, match=r"cut\.idx: truncated: shape \(4, 2, 2\).*16 bytes.*"
-                                           r"has 13"):
+    with pytest.raises(
+        DatasetError,
+        match=r"cut\.idx: truncated: shape \(4, 2, 2\).*16 bytes.*"
+        r"has 13",
+    ):
         read_idx(path, 3)
 
 
@@ -136,16 +145,21 @@ def test_mnist_reads_a_folder(tmp_path, gz, dotted):
 def test_mnist_rejects_count_mismatch(tmp_path):
     write_mnist(tmp_path)
     write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(5, np.uint8))
-    with pytest.raises(DatasetError, match="train-images-idx3-ubyte holds 6 images but .*"
-                                           "train-labels-idx1-ubyte holds 5 labels"):
+    with pytest.raises(
+        DatasetError,
+        match="train-images-idx3-ubyte holds 6 images but .*train-labels-idx1-ubyte holds 5 labels",
+    ):
         datasets.mnist(tmp_path)
 
 
 def test_mnist_rejects_labels_out_of_range(tmp_path):
     write_mnist(tmp_path)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([1, 2, 12, 3], np.uint8))
-    with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte: labels must lie in 0\.\.9, "
-                                           r"got 1\.\.12"):
+    with pytest.raises(
+        DatasetError,
+        match=r"t10k-labels-idx1-ubyte: labels must lie in 0\.\.9, "
+        r"got 1\.\.12",
+    ):
         datasets.mnist(tmp_path)
 
 
@@ -166,8 +180,11 @@ def test_mnist_rejects_image_size_mismatch(tmp_path):
 def test_mnist_names_the_missing_file(tmp_path):
     write_mnist(tmp_path)
     (tmp_path / "t10k-labels-idx1-ubyte").unlink()
-    with pytest.raises(DatasetError, match="no t10k labels file: looked for "
-                                           r"t10k-labels-idx1-ubyte\[\.gz\]"):
+    with pytest.raises(
+        DatasetError,
+        match="no t10k labels file: looked for "
+        r"t10k-labels-idx1-ubyte\[\.gz\]",
+    ):
         datasets.mnist(tmp_path)
 
 
@@ -202,11 +219,9 @@ def test_synthetic_is_mnist_shaped_seeded_and_learnable():
     assert data.x_train_BI.shape == (2000, 784) and data.x_test_BI.shape == (500, 784)
     assert data.x_train_BI.dtype == np.float32 and 0 <= data.x_train_BI.min()
     assert data.x_train_BI.max() < 1.0
-    np.testing.assert_array_equal(datasets.synthetic(2000, 500, seed=3).x_test_BI,
-                                  data.x_test_BI)
+    np.testing.assert_array_equal(datasets.synthetic(2000, 500, seed=3).x_test_BI, data.x_test_BI)
     # Learnable: the nearest class mean of the training set classifies the test set.
-    means_CI = np.stack([data.x_train_BI[data.labels_train_B == c].mean(axis=0)
-                         for c in range(10)])
+    means_CI = np.stack([data.x_train_BI[data.labels_train_B == c].mean(axis=0) for c in range(10)])
     dist_BC = ((data.x_test_BI[:, None, :] - means_CI[None]) ** 2).sum(axis=2)
     assert np.mean(dist_BC.argmin(axis=1) == data.labels_test_B) > 0.9
 

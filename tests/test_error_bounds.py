@@ -33,8 +33,9 @@ def test_the_mlp_chains_its_layers_widths():
     assert bound("mnist_mlp", "bwd", **size) == math.sqrt(989 + 74 + 64) * U
     assert bound("mnist_mlp", "step", **size) == math.sqrt(1127 + 2) * U  # sgd: mul, sub
     xor = {"B": 4, "layers": "2-4-2", "opt": "sgd"}
-    assert [bound("xor", p, **xor) / U for p in ("fwd", "bwd", "step")] == \
-        pytest.approx([math.sqrt(10), 4.0, math.sqrt(18)])
+    assert [bound("xor", p, **xor) / U for p in ("fwd", "bwd", "step")] == pytest.approx(
+        [math.sqrt(10), 4.0, math.sqrt(18)]
+    )
 
 
 def test_the_optimizers_round_once_per_flop_and_step():

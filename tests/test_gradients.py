@@ -40,8 +40,11 @@ def rng():
 
 
 def test_matmul_bwd(rng):
-    a_MK, b_KN, dc_MN = rng.standard_normal((3, 5)), rng.standard_normal((5, 7)), \
-        rng.standard_normal((3, 7))
+    a_MK, b_KN, dc_MN = (
+        rng.standard_normal((3, 5)),
+        rng.standard_normal((5, 7)),
+        rng.standard_normal((3, 7)),
+    )
     da_MK, db_KN = REF.matmul_bwd(a_MK, b_KN, dc_MN)
     loss = lambda: np.sum(REF.matmul(a_MK, b_KN) * dc_MN)
     assert_close(da_MK, numeric_grad(loss, a_MK))
@@ -90,8 +93,9 @@ def test_softmax_xent_bwd(rng):
 
 def test_mlp_backward_through_the_model(rng):
     dims = [6, 5, 4, 3]
-    params = [rng.standard_normal(s) * 0.5 for i, o in zip(dims[:-1], dims[1:])
-              for s in ((i, o), (o,))]
+    params = [
+        rng.standard_normal(s) * 0.5 for i, o in zip(dims[:-1], dims[1:]) for s in ((i, o), (o,))
+    ]
     x_BI, labels_B = rng.standard_normal((7, dims[0])), rng.integers(0, dims[-1], 7)
     loss = lambda: models.mlp_forward(REF, params, x_BI, labels_B)[0]
     _, _, cache = models.mlp_forward(REF, params, x_BI, labels_B)

@@ -34,11 +34,16 @@ def fresh_machine_info():
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", "...", "../up", "a/b", "/abs", "a b", "x" * 65])
-def test_a_machine_name_that_is_not_one_folder_is_refused(tmp_path, monkeypatch, name,
-                                                           fresh_machine_info):
+def test_a_machine_name_that_is_not_one_folder_is_refused(
+    tmp_path, monkeypatch, name, fresh_machine_info
+):
     monkeypatch.setenv("NNLADDER_MACHINE", name)
-    with pytest.raises(ValueError, match=re.escape(f"NNLADDER_MACHINE={name!r} is not a "
-                                                   "machine name: expected 1 to 64 letters")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"NNLADDER_MACHINE={name!r} is not a machine name: expected 1 to 64 letters"
+        ),
+    ):
         store.open_run(tmp_path / "results")
     assert list(tmp_path.iterdir()) == []  # nothing written, inside results/ or beside it
 
@@ -49,8 +54,9 @@ def test_a_machine_name_that_is_a_folder_is_used(monkeypatch, name):
     assert machine.machine_name() == name
 
 
-@pytest.mark.parametrize(("host", "folder"), [("..", "unknown"), ("", "unknown"),
-                                              ("my host/1", "my-host-1")])
+@pytest.mark.parametrize(
+    ("host", "folder"), [("..", "unknown"), ("", "unknown"), ("my host/1", "my-host-1")]
+)
 def test_a_host_name_is_made_a_folder(monkeypatch, host, folder):
     monkeypatch.delenv("NNLADDER_MACHINE", raising=False)
     monkeypatch.setattr(machine.socket, "gethostname", lambda: host)
@@ -62,18 +68,27 @@ def good(impl, n, run="run-head", **extra):
 
 
 HOSTILE = [  # (line, what load says of it)
-    ("[1, 2]", "line 2: [1, 2] is not a row"), ('"x"', "line 3: \"x\" is not a row"),
-    ("null", "line 4: null is not a row"), ("{not json", "line 5: not a JSON line"),
+    ("[1, 2]", "line 2: [1, 2] is not a row"),
+    ('"x"', 'line 3: "x" is not a row'),
+    ("null", "line 4: null is not a row"),
+    ("{not json", "line 5: not a JSON line"),
     (json.dumps(good("numpy", 2, timestamp=5)), "line 6: timestamp 5 read as '5'"),
     (json.dumps(good("numpy", 3, t_median_s="0.5")), "line 7: t_median_s '0.5' read as 0.5"),
-    (json.dumps(good("numpy", 4, t_median_s="fast")), "line 8: t_median_s 'fast' is not a "
-                                                      "number: dropped"),
-    (json.dumps(good("numpy", 5, status=["ok"])), "line 9: status ['ok'] is not text: "
-                                                  "dropped; no status: row skipped"),
-    (json.dumps(good("numpy", 6, samples_s=["a"], dirty="yes", flops=[1])),
-     "line 10: flops [1] is not a number: dropped; samples_s ['a'] is not a list of numbers: "
-     "dropped; dirty 'yes' is not true or false: dropped"),
-    ("[" * 100_000, "line 11: not a JSON line"), (b"\xff\xfe{}", "line 12: not a JSON line"),
+    (
+        json.dumps(good("numpy", 4, t_median_s="fast")),
+        "line 8: t_median_s 'fast' is not a number: dropped",
+    ),
+    (
+        json.dumps(good("numpy", 5, status=["ok"])),
+        "line 9: status ['ok'] is not text: dropped; no status: row skipped",
+    ),
+    (
+        json.dumps(good("numpy", 6, samples_s=["a"], dirty="yes", flops=[1])),
+        "line 10: flops [1] is not a number: dropped; samples_s ['a'] is not a list of numbers: "
+        "dropped; dirty 'yes' is not true or false: dropped",
+    ),
+    ("[" * 100_000, "line 11: not a JSON line"),
+    (b"\xff\xfe{}", "line 12: not a JSON line"),
     ('{"impl": 7}', "line 13: impl 7 read as '7'; no status: row skipped"),
     ('{"impl": "numpy", "status": "ok", "run_id": "run-head"}', None),  # kept: NaN elsewhere
 ]
@@ -86,8 +101,11 @@ def hostile_results(tmp_path):
     base = store.RunWriter("run-base", machine.machine_name(), tmp_path)
     for n in range(1, 8):
         base.append(good("numpy", n, run="run-base", timestamp="run-base"))
-    lines = [json.dumps(good("numpy", 1))] + [line for line, _ in HOSTILE] \
+    lines = (
+        [json.dumps(good("numpy", 1))]
+        + [line for line, _ in HOSTILE]
         + [json.dumps(good("numpy", 7))]
+    )
     path = tmp_path / machine.machine_name() / "run-head.jsonl"
     path.write_bytes(b"\n".join(x if isinstance(x, bytes) else x.encode() for x in lines))
     return tmp_path, path
@@ -128,21 +146,29 @@ def stored_and_rendered(tmp_path, rows):
 
 
 def test_a_run_where_nothing_ran_ok_renders_with_its_statuses(tmp_path):
-    html = stored_and_rendered(tmp_path, [
-        row("numpy", 64, status="unavailable", reason="no BLAS"),
-        row("c", 64, status="error", reason="killed by signal SIGSEGV"),
-        row(MARKUP[0], 64, status="wrong", reason="rel err 0.5", rel_err=0.5),
-        row("c", 64, "bwd", status="unsupported", reason="c does not implement matmul")])
+    html = stored_and_rendered(
+        tmp_path,
+        [
+            row("numpy", 64, status="unavailable", reason="no BLAS"),
+            row("c", 64, status="error", reason="killed by signal SIGSEGV"),
+            row(MARKUP[0], 64, status="wrong", reason="rel err 0.5", rel_err=0.5),
+            row("c", 64, "bwd", status="unsupported", reason="c does not implement matmul"),
+        ],
+    )
     for status in ("unavailable", "error", "wrong", "unsupported"):
         assert f'class="l {status}">{status}<' in html
     assert "Nothing ran ok yet: no figures." in html and "killed by signal SIGSEGV" in html
-    assert f"<td class=\"l\">{MARKUP[0]}</td>" in html
+    assert f'<td class="l">{MARKUP[0]}</td>' in html
 
 
 def test_impl_names_that_are_mathtext_are_drawn_as_written(tmp_path):
-    rows = [good(name, n, run=run, commit=commit, timestamp=run) | {"phase": phase}
-            for name in [*MARKUP, "numpy", "pure_python"] for n in (64, 128)
-            for run, commit in (("r0", "b" * 40), ("r1", "a" * 40)) for phase in ("fwd", "bwd")]
+    rows = [
+        good(name, n, run=run, commit=commit, timestamp=run) | {"phase": phase}
+        for name in [*MARKUP, "numpy", "pure_python"]
+        for n in (64, 128)
+        for run, commit in (("r0", "b" * 40), ("r1", "a" * 40))
+        for phase in ("fwd", "bwd")
+    ]
     html = stored_and_rendered(tmp_path, rows)
     assert len(re.findall(r'<img src="data:image/png', html)) == 6
     cells = report.latest(store.load(tmp_path))
@@ -160,13 +186,31 @@ def drawn_as_written(texts) -> list:
 
 def test_training_figures_draw_mathtext_names_as_written():
     weights = train.init_weights((4, 3, 2), 0)
-    result = train.Result(loss_by_epoch=[1.0, None], train_acc_by_epoch=[0.5, 0.75],
-                          test_acc_by_epoch=[0.5, 0.5], seconds_by_epoch=[0.1, 0.1],
-                          test=train.metrics([0, 1], [0, 0], 2), weights=weights)
-    rows = pd.DataFrame([{"impl": name, "workload": "train", "phase": "train", "status": "ok",
-                          "machine": "box$x_$", "size": "layers=4-3-2 $^$", "timestamp": "t",
-                          "target_acc": 0.5, "t_median_s": 0.1, **train.result_fields(result)}
-                         for name in MARKUP])
+    result = train.Result(
+        loss_by_epoch=[1.0, None],
+        train_acc_by_epoch=[0.5, 0.75],
+        test_acc_by_epoch=[0.5, 0.5],
+        seconds_by_epoch=[0.1, 0.1],
+        test=train.metrics([0, 1], [0, 0], 2),
+        weights=weights,
+    )
+    rows = pd.DataFrame(
+        [
+            {
+                "impl": name,
+                "workload": "train",
+                "phase": "train",
+                "status": "ok",
+                "machine": "box$x_$",
+                "size": "layers=4-3-2 $^$",
+                "timestamp": "t",
+                "target_acc": 0.5,
+                "t_median_s": 0.1,
+                **train.result_fields(result),
+            }
+            for name in MARKUP
+        ]
+    )
     drawn = training.figures(rows)
     assert len(drawn) == 4
     for _, fig in drawn:
@@ -175,10 +219,25 @@ def test_training_figures_draw_mathtext_names_as_written():
 
 
 def test_training_rows_with_values_of_the_wrong_type_are_left_out_of_the_figures():
-    rows = pd.DataFrame([{"impl": "numpy", "workload": "train", "phase": "train",
-                          "status": "ok", "machine": "box", "size": "s", "timestamp": "t",
-                          "rounds": 1, "target_acc": 0.5, "test_acc": 0.5,
-                          "loss_by_epoch": None, "weight_hist": None, "confusion_CC": None}])
+    rows = pd.DataFrame(
+        [
+            {
+                "impl": "numpy",
+                "workload": "train",
+                "phase": "train",
+                "status": "ok",
+                "machine": "box",
+                "size": "s",
+                "timestamp": "t",
+                "rounds": 1,
+                "target_acc": 0.5,
+                "test_acc": 0.5,
+                "loss_by_epoch": None,
+                "weight_hist": None,
+                "confusion_CC": None,
+            }
+        ]
+    )
     assert training.figures(rows) == []
 
 
@@ -193,8 +252,22 @@ def test_the_figures_borrow_no_shape_letters():
 def test_cli_says_in_one_line_that_results_cannot_be_written(tmp_path, capsys):
     results = tmp_path / "results"
     results.write_text("notes\n")
-    code = cli.main(["run", "--results", str(results), "--impl", "numpy", "--workload", "xor",
-                     "--phase", "fwd", "--quick", "--in-process", "--no-report"])
+    code = cli.main(
+        [
+            "run",
+            "--results",
+            str(results),
+            "--impl",
+            "numpy",
+            "--workload",
+            "xor",
+            "--phase",
+            "fwd",
+            "--quick",
+            "--in-process",
+            "--no-report",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert f"error: cannot make the folder {results}/" in err

@@ -41,7 +41,8 @@ def npy(array) -> bytes:
 def npy_header(shape, descr="<f4") -> bytes:
     buffer = io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+        buffer, {"descr": descr, "fortran_order": False, "shape": shape}
+    )
     return buffer.getvalue()
 
 
@@ -76,7 +77,7 @@ def test_tampered_data_fails_its_checksum(saved):
     path, weights = saved
     raw = path.read_bytes()
     at = raw.index(weights["w0_IO"].tobytes()) + 5  # np.savez stores, so the data lies bare
-    path.write_bytes(raw[:at] + bytes([raw[at] ^ 1]) + raw[at + 1:])
+    path.write_bytes(raw[:at] + bytes([raw[at] ^ 1]) + raw[at + 1 :])
     with pytest.raises(train.WeightsError, match="Bad CRC-32"):
         train.load_weights(path, LAYERS)
 
@@ -91,7 +92,8 @@ def test_a_header_claiming_a_huge_shape_is_refused_unread(saved, tmp_path):
         train.load_weights(path, LAYERS)
     assert str(caught.value) == (
         f"{path} does not fit the MLP 5-4-3: b0_O has shape (100000000000,), expected (4,); "
-        "w1_IO has shape (1099511627776, 1048576), expected (4, 3)")
+        "w1_IO has shape (1099511627776, 1048576), expected (4, 3)"
+    )
 
 
 def test_data_shorter_or_longer_than_its_header_is_named(saved, tmp_path):
@@ -100,9 +102,12 @@ def test_data_shorter_or_longer_than_its_header_is_named(saved, tmp_path):
         members = {name: npy(w) for name, w in weights.items()}
         members["b0_O"] = npy_header((4,)) + data
         path = npz_with(tmp_path / f"{which}.npz", members)
-        with pytest.raises(train.WeightsError, match=rf"b0_O\.npy: its header says shape \(4,\) "
-                                                     rf"of float32 \(16 bytes\) but its data is "
-                                                     rf"{which}"):
+        with pytest.raises(
+            train.WeightsError,
+            match=rf"b0_O\.npy: its header says shape \(4,\) "
+            rf"of float32 \(16 bytes\) but its data is "
+            rf"{which}",
+        ):
             train.load_weights(path, LAYERS)
 
 
@@ -131,13 +136,16 @@ def test_pickled_objects_are_refused_unread(saved, tmp_path):
 
 def test_headers_that_are_not_npy_are_named(saved, tmp_path):
     _, weights = saved
-    bad = [b"hello",  # no .npy magic
-           b"\x93NUMPY\x09\x00" + b"\0" * 20,  # a format version that does not exist
-           b"\x93NUMPY\x01\x00" + (20).to_bytes(2, "little") + b"{'descr': '<f4'}    ",  # no shape
-           npy_header((4,))[:10] + b"\xff" * 30]  # a header that is not a dict
+    bad = [
+        b"hello",  # no .npy magic
+        b"\x93NUMPY\x09\x00" + b"\0" * 20,  # a format version that does not exist
+        b"\x93NUMPY\x01\x00" + (20).to_bytes(2, "little") + b"{'descr': '<f4'}    ",  # no shape
+        npy_header((4,))[:10] + b"\xff" * 30,
+    ]  # a header that is not a dict
     for raw in bad:
-        path = npz_with(tmp_path / "bad.npz", {**{n: npy(w) for n, w in weights.items()},
-                                               "b0_O": raw})
+        path = npz_with(
+            tmp_path / "bad.npz", {**{n: npy(w) for n, w in weights.items()}, "b0_O": raw}
+        )
         with pytest.raises(train.WeightsError, match=rf"^{path}: cannot read it as an npz"):
             train.load_weights(path, LAYERS)
         path.unlink()
@@ -157,9 +165,11 @@ def test_loaded_weights_are_writable_c_arrays(saved):
 def test_save_path_is_checked_without_leaving_anything(tmp_path):
     (tmp_path / "notes").write_text("mine")
     (tmp_path / "taken.npz").mkdir()
-    for path, why in ((tmp_path / "notes" / "w", "notes is a file, not a folder"),
-                      (tmp_path / "taken", "taken.npz: it is a folder"),
-                      ("/proc/nnladder-w.npz", "cannot create a file in /proc")):
+    for path, why in (
+        (tmp_path / "notes" / "w", "notes is a file, not a folder"),
+        (tmp_path / "taken", "taken.npz: it is a folder"),
+        ("/proc/nnladder-w.npz", "cannot create a file in /proc"),
+    ):
         with pytest.raises(atomic.WriteError, match=why) as caught:
             train.check_save_path(path)
         assert isinstance(caught.value, ValueError)  # the CLI prints it as one line

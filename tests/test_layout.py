@@ -17,12 +17,16 @@ def layout_section() -> str:
 
 def listed() -> set:
     """The module paths the section names at the start of a line, each followed by its job."""
-    return {m.group(1) for m in re.finditer(r"^\s*(harness/[\w/]+\.py)\s+\S", layout_section(),
-                                            re.M)}
+    return {
+        m.group(1) for m in re.finditer(r"^\s*(harness/[\w/]+\.py)\s+\S", layout_section(), re.M)
+    }
 
 
 def test_every_harness_module_is_in_the_readme_layout_with_its_job():
-    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "harness").rglob("*.py")
-               if p.name not in ("__init__.py", "__main__.py")}
+    modules = {
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "harness").rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py")
+    }
     assert not sorted(modules - listed()), "missing from README.md's layout section"
     assert not sorted(listed() - modules), "listed in README.md's layout but not in harness/"

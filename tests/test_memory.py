@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 libc = ctypes.CDLL(None)
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
-pytestmark = pytest.mark.skipif(bool(memory.rss_unavailable_reason()),
-                                reason=f"peak RSS: {memory.rss_unavailable_reason()}")
+pytestmark = pytest.mark.skipif(
+    bool(memory.rss_unavailable_reason()), reason=f"peak RSS: {memory.rss_unavailable_reason()}"
+)
 
 
 class NativeMallocImpl(NumpyImpl):
@@ -79,8 +80,9 @@ def test_without_proc_the_peak_is_none_with_the_reason(monkeypatch, tmp_path):
     memory.rss_unavailable_reason.cache_clear()
     try:
         assert memory.peak_rss_bytes(lambda: None, 0) == {
-            "peak_rss_bytes": None, "peak_rss_note": f"no VmHWM in {tmp_path / 'status'} "
-                                                     "(not Linux?)"}
+            "peak_rss_bytes": None,
+            "peak_rss_note": f"no VmHWM in {tmp_path / 'status'} (not Linux?)",
+        }
         assert memory.growth(lambda: 1) == (1, None)
     finally:
         memory.rss_unavailable_reason.cache_clear()
@@ -104,10 +106,33 @@ def test_sharded_ranks_report_each_peak_their_max_and_sum(tmp_path):
     if reason:
         pytest.skip(f"sharded-col: {reason}")
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--impl", "sharded-col", "--workload", "matmul",
-         "--phase", "fwd", "--quick", "--ranks", "2", "--time-per-cell", "0.01", "--no-report",
-         "--budget", "60", "--results", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--impl",
+            "sharded-col",
+            "--workload",
+            "matmul",
+            "--phase",
+            "fwd",
+            "--quick",
+            "--ranks",
+            "2",
+            "--time-per-cell",
+            "0.01",
+            "--no-report",
+            "--budget",
+            "60",
+            "--results",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     rows = store.load(tmp_path)
     ok = rows[rows.status == "ok"]

@@ -49,8 +49,9 @@ def test_op_matches_reference(impl_name, op, shape):
             got = op_cases.run(impl, op, case)
             assert [g.shape for g in got] == [e.shape for e in expected], (impl_name, op)
             err = rel_err(got, expected)
-            assert err <= TOL, (f"{impl_name}.{op} at {shape} {case.steps[0]}, repeat "
-                                f"{repeat}: rel err {err:.3g}")
+            assert err <= TOL, (
+                f"{impl_name}.{op} at {shape} {case.steps[0]}, repeat {repeat}: rel err {err:.3g}"
+            )
 
 
 def test_cases_hold_both_ends_of_every_label_range():

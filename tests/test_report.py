@@ -42,7 +42,7 @@ def html(stored):
 
 def section(html, name):
     start = html.index(f'<section id="{name}">')
-    return html[start:html.index("</section>", start)]
+    return html[start : html.index("</section>", start)]
 
 
 def test_the_page_opens_with_a_line_and_bars_per_workload(html):
@@ -51,8 +51,10 @@ def test_the_page_opens_with_a_line_and_bars_per_workload(html):
     assert glance.count('<div class="card">') == 4  # matmul, linear, mnist_mlp, attention
     # pure_python ran matmul at 64 only: 2*64^3 in 26.2 ms against c's 10.7 us; c, on both
     # cores, reached 48.8 GFLOP/s of min(240, 400 GB/s in L1 x 10.7 FLOP/B): the FMA peak
-    assert ("<b>matmul 64³ fwd</b>: c is 2,400x faster than pure_python; at 20% of its compute "
-            "roof (FMA peak (avx2), 2 cores)") in glance
+    assert (
+        "<b>matmul 64³ fwd</b>: c is 2,400x faster than pure_python; at 20% of its compute "
+        "roof (FMA peak (avx2), 2 cores)"
+    ) in glance
     assert "<b>mnist_mlp B=64 layers=784-128-64-10 opt=sgd step</b>" in glance  # step, not fwd
     bars = re.findall(r'<span class="name">([^<]+)</span>', glance.split('<div class="card">')[1])
     assert bars == ["pure_python", "c-naive", "sharded-col", "numpy", "c-blocked", "c"]
@@ -62,11 +64,18 @@ def test_the_headline_size_is_the_largest_every_impl_ran_ok():
     def at(impl, n, status="ok", **extra):
         return row(impl, n, status=status, seconds=1e-3 * n, **extra)
 
-    rows = [at("numpy", 64), at("numpy", 128), at("numpy", 256),
-            at("c", 64), at("c", 128), at("c", 256, "over_budget"),
-            at("cuda-naive", 64, "unavailable"), at("cuda-naive", 128, "unavailable"),
-            {**at("sharded-col", 128), "size": "M=128 K=128 N=128 P=2"},
-            {**at("sharded-col", 256), "size": "M=256 K=256 N=256 P=2"}]
+    rows = [
+        at("numpy", 64),
+        at("numpy", 128),
+        at("numpy", 256),
+        at("c", 64),
+        at("c", 128),
+        at("c", 256, "over_budget"),
+        at("cuda-naive", 64, "unavailable"),
+        at("cuda-naive", 128, "unavailable"),
+        {**at("sharded-col", 128), "size": "M=128 K=128 N=128 P=2"},
+        {**at("sharded-col", 256), "size": "M=256 K=256 N=256 P=2"},
+    ]
     assert headline.sizes(pd.DataFrame(rows)) == {("matmul", "fwd"): "M=128 K=128 N=128"}
     apart = [at("numpy", 64), at("numpy", 128, "wrong"), at("c", 64, "error"), at("c", 128)]
     assert headline.sizes(pd.DataFrame(apart)) == {("matmul", "fwd"): "M=128 K=128 N=128"}
@@ -75,32 +84,50 @@ def test_the_headline_size_is_the_largest_every_impl_ran_ok():
 def test_impls_that_cannot_run_here_are_one_line_each(html):
     statuses = section(html, "statuses")
     for impl in ("cuda-naive", "cuda-tiled", "cuda-cublas"):
-        assert re.search(rf'<td class="l">{impl}</td><td class="l unavailable">unavailable</td>'
-                         r"<td>17</td>", statuses)
+        assert re.search(
+            rf'<td class="l">{impl}</td><td class="l unavailable">unavailable</td>'
+            r"<td>17</td>",
+            statuses,
+        )
     assert html.count(NO_CUPY.replace("'", "&#39;")) == 3  # not one per cell
     assert "cuda-naive" not in section(html, "headline")
 
 
 def test_every_other_status_is_counted_in_colour_with_its_reason(html):
     statuses = section(html, "statuses")
-    over = re.search(r'<td class="l">pure_python</td><td class="l over_budget">over_budget</td>'
-                     r"<td>8</td><td class=\"reason\">predicted over the time budget</td>"
-                     r'<td class="where">([^<]+)</td>', statuses)
+    over = re.search(
+        r'<td class="l">pure_python</td><td class="l over_budget">over_budget</td>'
+        r"<td>8</td><td class=\"reason\">predicted over the time budget</td>"
+        r'<td class="where">([^<]+)</td>',
+        statuses,
+    )
     assert over and over.group(1).count("~40 s") == 8
-    for status, reason in (("wrong", "rel err 0.5 &gt; tolerance 1e-05"),
-                           ("error", "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; killed"),
-                           ("unsupported", "sharded-col does not implement bmm backward")):
-        assert re.search(rf'class="l {status}">{status}</td><td>1</td>'
-                         rf'<td class="reason">{re.escape(reason)}', statuses), status
+    for status, reason in (
+        ("wrong", "rel err 0.5 &gt; tolerance 1e-05"),
+        ("error", "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; killed"),
+        ("unsupported", "sharded-col does not implement bmm backward"),
+    ):
+        assert re.search(
+            rf'class="l {status}">{status}</td><td>1</td>'
+            rf'<td class="reason">{re.escape(reason)}',
+            statuses,
+        ), status
     assert "<script" not in html  # no script at all: the file reads without one
 
 
 def test_the_ladder_table_shows_each_impl_at_the_headline_size(html):
     ladder = section(html, "headline")
-    heads = re.findall(r'<th><span class="swatch" style="background: (#\w+)"></span>([^<]+)</th>',
-                       ladder)
-    assert [name for _, name in heads] == ["pure_python", "numpy", "c", "c-blocked", "c-naive",
-                                           "sharded-col"]
+    heads = re.findall(
+        r'<th><span class="swatch" style="background: (#\w+)"></span>([^<]+)</th>', ladder
+    )
+    assert [name for _, name in heads] == [
+        "pure_python",
+        "numpy",
+        "c",
+        "c-blocked",
+        "c-naive",
+        "sharded-col",
+    ]
     assert dict((n, c) for c, n in heads) == colours([n for _, n in heads])
     matmul = re.search(r"<tr><td class=\"l size\"><b>matmul fwd</b>.*?</tr>", ladder, re.S).group(0)
     assert 'class="ok best"' in matmul and ">10.7 us<br><small>2,400x · 20%</small>" in matmul
@@ -112,12 +139,12 @@ def test_unstable_rows_carry_a_flag_with_the_rules_they_broke(html):
     ladder = section(html, "headline")
     reason = REASON.replace(">", "&gt;")
     assert f'<span class="flag" title="{reason}">!</span>' in ladder
-    note = ladder[ladder.index('<div class="note">'):]
+    note = ladder[ladder.index('<div class="note">') :]
     assert "6 of\n91 timed cells" in note  # numpy's matmul: 3 sizes x 2 phases
     assert "<li><b>numpy</b>: 6 of 17 (spread 6, max 6)</li>" in note
     assert note.count("<li>numpy matmul") == 6  # each, with its rules
     assert "c-blocked" not in note  # checked and stable; other rows were never checked
-    correctness = html[html.index('<h2 id="correctness">'):]
+    correctness = html[html.index('<h2 id="correctness">') :]
     assert correctness.count(f'title="{reason}"') == 6  # every unstable cell
     assert section(html, "glance").count(f'title="{reason}"') == 1  # numpy's matmul bar
     assert tables.rule("5 rounds < 6 (mean to +-5% at 95%)") == "rounds"
@@ -133,18 +160,32 @@ def test_the_roofs_come_from_the_rows_or_are_judged_for_older_rows(monkeypatch):
     assert cells.iloc[1][bounds.VERDICT].tolist() == ["L2", 50.0, 8.4]  # measured: kept
     before = {k: v for k, v in CEILINGS.items() if k not in ("levels", "fma_gflops_per_s")}
     assert bounds.judged(pd.DataFrame([old]), before)["roof_pct"].isna().all()  # no hierarchy
-    monkeypatch.setattr(roofs, "levels", lambda c, d, s: [{"name": "L2", "bytes": 1 << 20,
-                                                           "gb_per_s": 400.0}])
-    monkeypatch.setattr(roofs, "compute_roofs", lambda c, d: [
-        {"name": "FMA peak, 2 cores", "gflops_per_s": 150.0, "scope": "all_cores"},
-        {"name": "FMA peak, 1 core", "gflops_per_s": 75.0, "scope": "one_core"}])
-    said = {bound: bounds.words({"device": "cpu", "roof_bound": bound, "roof_pct": 71.2,
-                                 "roof_gflops_per_s": 75.0}, CEILINGS)
-            for bound in ("L2", "compute")}
-    assert said == {"L2": "at 71% of its L2 roof (400 GB/s)",
-                    "compute": "at 71% of its compute roof (FMA peak, 1 core)"}
-    assert bounds.words({"device": "cpu", "roof_bound": np.nan, "roof_pct": np.nan}, None) \
+    monkeypatch.setattr(
+        roofs, "levels", lambda c, d, s: [{"name": "L2", "bytes": 1 << 20, "gb_per_s": 400.0}]
+    )
+    monkeypatch.setattr(
+        roofs,
+        "compute_roofs",
+        lambda c, d: [
+            {"name": "FMA peak, 2 cores", "gflops_per_s": 150.0, "scope": "all_cores"},
+            {"name": "FMA peak, 1 core", "gflops_per_s": 75.0, "scope": "one_core"},
+        ],
+    )
+    said = {
+        bound: bounds.words(
+            {"device": "cpu", "roof_bound": bound, "roof_pct": 71.2, "roof_gflops_per_s": 75.0},
+            CEILINGS,
+        )
+        for bound in ("L2", "compute")
+    }
+    assert said == {
+        "L2": "at 71% of its L2 roof (400 GB/s)",
+        "compute": "at 71% of its compute roof (FMA peak, 1 core)",
+    }
+    assert (
+        bounds.words({"device": "cpu", "roof_bound": np.nan, "roof_pct": np.nan}, None)
         == "no roof measured for it"
+    )
 
 
 def test_report_is_one_file_with_inline_images(stored, html):
@@ -163,8 +204,7 @@ def test_training_rows_stay_out_of_the_timing_tables(html):
 def test_rendering_leaves_stored_results_alone(stored):
     results, path, before, _ = stored
     assert path.read_bytes() == before
-    assert json.loads((results / machine.machine_name() / "ceilings.json").read_text()) \
-        == CEILINGS
+    assert json.loads((results / machine.machine_name() / "ceilings.json").read_text()) == CEILINGS
 
 
 def test_training_figures_come_from_train_report(monkeypatch):
@@ -213,7 +253,7 @@ def test_fitted_exponent():
 
 
 def test_machine_block_comes_from_the_newest_timed_run(html):
-    block = html[html.index('<h2 id="machine">'):]
+    block = html[html.index('<h2 id="machine">') :]
     assert "<dd>test cpu</dd>" in block and "<dd>nan</dd>" not in block
     assert "a" * 40 in block  # the commit of the newest run
 
@@ -222,7 +262,8 @@ def test_instruction_counts_stay_out_of_the_timing_report(tmp_path):
     ceilings.write(CEILINGS, tmp_path)
     timed = synthetic()
     counted = timed[timed.workload == "matmul"].assign(
-        measure="instructions", instructions=1e6, timestamp="r9", run_id="r9")
+        measure="instructions", instructions=1e6, timestamp="r9", run_id="r9"
+    )
     both = report.context(pd.concat([timed, counted], ignore_index=True), tmp_path)
     alone = report.context(timed, tmp_path)
     for key in ("cells", "glance", "ladder", "others_status", "unavailable"):
@@ -231,8 +272,16 @@ def test_instruction_counts_stay_out_of_the_timing_report(tmp_path):
 
 def test_a_row_that_never_ran_ok_anywhere_leaves_the_glance_to_the_others(tmp_path):
     ceilings.write(CEILINGS, tmp_path)
-    rows = [cell("numpy", "xor", {"B": 4, "layers": "2-4-2", "opt": "sgd"}, "step"),
-            cell("c", "xor", {"B": 4, "layers": "2-4-2", "opt": "sgd"}, "step", "error",
-                 reason="killed by signal SIGSEGV")]
+    rows = [
+        cell("numpy", "xor", {"B": 4, "layers": "2-4-2", "opt": "sgd"}, "step"),
+        cell(
+            "c",
+            "xor",
+            {"B": 4, "layers": "2-4-2", "opt": "sgd"},
+            "step",
+            "error",
+            reason="killed by signal SIGSEGV",
+        ),
+    ]
     glance = report.context(pd.DataFrame(rows), tmp_path)["glance"]
     assert [g["line"].split(";")[0] for g in glance] == ["only numpy ran it"]

@@ -26,8 +26,9 @@ def drawn():
     table = synthetic()
     cells = report.bounds.judged(report.latest(table[table.workload != "train"]), CEILINGS)
     order = report.ladder_order(table["impl"])
-    figures = report.figures(table[table.workload != "train"], cells, order, CEILINGS) \
-        + report.training_figures(table, order)
+    figures = report.figures(
+        table[table.workload != "train"], cells, order, CEILINGS
+    ) + report.training_figures(table, order)
     for _, fig in figures:
         fig.canvas.draw()
     return colours(order), figures
@@ -41,15 +42,18 @@ def test_no_two_impls_share_a_colour_and_each_family_keeps_its_hue():
     palette = colours(registry.names() + UNKNOWN)
     assert len(set(palette.values())) == len(palette)
     assert list(palette) == registry.names() + UNKNOWN
-    families = {"c": ["c", "c-blocked", "c-loops", "c-naive"],
-                "cuda": ["cuda-naive", "cuda-tiled", "cuda-cublas"],
-                "sharded": ["sharded-col", "sharded-row", "sharded-mlp"]}
+    families = {
+        "c": ["c", "c-blocked", "c-loops", "c-naive"],
+        "cuda": ["cuda-naive", "cuda-tiled", "cuda-cublas"],
+        "sharded": ["sharded-col", "sharded-row", "sharded-mlp"],
+    }
     for members in families.values():
         hues = [hue(palette[m]) for m in members]
         assert max(hues) - min(hues) < 0.1, members  # shades of one hue
-    singles = [hue(palette[impl]) for impl in ("pure_python", "numpy")] \
-        + [hue(palette[members[0]]) for members in families.values()]
-    assert min(abs(a - b) for i, a in enumerate(singles) for b in singles[i + 1:]) > 0.04
+    singles = [hue(palette[impl]) for impl in ("pure_python", "numpy")] + [
+        hue(palette[members[0]]) for members in families.values()
+    ]
+    assert min(abs(a - b) for i, a in enumerate(singles) for b in singles[i + 1 :]) > 0.04
     assert colours(["c", "numpy"]) == {k: palette[k] for k in ("c", "numpy")}  # a known
     # impl's colour does not depend on which others are drawn with it
 
@@ -66,8 +70,13 @@ def test_every_legend_lies_outside_every_axes(drawn):
                 box = legend.get_window_extent(renderer)
                 assert not any(box.overlaps(other) for other in boxes), (title, legend)
         assert not fig.legends, title  # figure legends: none (constrained layout skips them)
-    assert {"Time against work", "Roofline", "Forward against backward", "Peak memory",
-            "History across commits"} <= with_legends
+    assert {
+        "Time against work",
+        "Roofline",
+        "Forward against backward",
+        "Peak memory",
+        "History across commits",
+    } <= with_legends
     assert sum(t.startswith(("Learning curves", "Weight histograms")) for t in with_legends) == 2
 
 
@@ -100,8 +109,9 @@ def test_every_figure_gives_an_impl_the_colour_of_the_palette(drawn):
     names = [t.get_text() for t in speedups.axes[0].get_xticklabels()]
     assert [to_hex(b.get_facecolor()) for b in bars] == [palette[n] for n in names]
     times = next(fig for title, fig in figures if title.startswith("Time to accuracy"))
-    assert [to_hex(b.get_facecolor()) for b in times.axes[0].patches] == \
-        [palette[t.get_text()] for t in times.axes[0].get_yticklabels()]
+    assert [to_hex(b.get_facecolor()) for b in times.axes[0].patches] == [
+        palette[t.get_text()] for t in times.axes[0].get_yticklabels()
+    ]
 
 
 def test_one_titled_panel_per_workload(drawn):
@@ -110,23 +120,27 @@ def test_one_titled_panel_per_workload(drawn):
     for title in ("Speedup across the ladder", "Time against work"):
         fig = dict(figures)[title]
         shown = [ax.get_title() for ax in fig.axes if ax.get_visible()]
-        assert shown == (expect if title.startswith("Speedup") else
-                         ["matmul", "linear", "attention"]), title  # mnist_mlp: one size
-    assert [ax.get_title() for ax in dict(figures)["History across commits"].axes
-            if ax.get_visible()] == ["matmul"]
+        assert shown == (
+            expect if title.startswith("Speedup") else ["matmul", "linear", "attention"]
+        ), title  # mnist_mlp: one size
+    assert [
+        ax.get_title() for ax in dict(figures)["History across commits"].axes if ax.get_visible()
+    ] == ["matmul"]
 
 
 def test_the_roofline_draws_every_roof_named_with_each_row_under_its_own(drawn):
     _, figures = drawn
     fig = dict(figures)["Roofline"]
     panels = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in panels] == [f"Roofline, {plots.PANELS[p]}" for p in
-                                                 (("cpu", "one_core"), ("cpu", "all_cores"))]
+    assert [ax.get_title() for ax in panels] == [
+        f"Roofline, {plots.PANELS[p]}" for p in (("cpu", "one_core"), ("cpu", "all_cores"))
+    ]
     for ax, scope in zip(panels, roofs.SCOPES, strict=True):
         names = [t.get_text().split(":")[0] for t in ax.texts]
         assert names[:4] == ["L1", "L2", "L3", "DRAM"]
-        assert sorted(names[4:]) == sorted(c["name"] for c in roofs.compute_roofs(CEILINGS, "cpu")
-                                           if c["scope"] == scope)
+        assert sorted(names[4:]) == sorted(
+            c["name"] for c in roofs.compute_roofs(CEILINGS, "cpu") if c["scope"] == scope
+        )
     impls = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in panels]
     assert impls == [["pure_python", "numpy", "c-blocked", "c-naive"], ["c", "sharded-col"]]
 

@@ -11,8 +11,10 @@ from harness.measure.budget import CALLS_PER_CELL, Budget
 
 def run_in_process(impl_name, workloads, phases=("fwd",)):
     impl, budget = registry.create(impl_name), Budget(60)
-    return [lifecycle.run_cell(impl, c, budget, lifecycle.Timed(0.01))
-            for c in grid.plan([impl_name], workloads, phases, quick=True)]
+    return [
+        lifecycle.run_cell(impl, c, budget, lifecycle.Timed(0.01))
+        for c in grid.plan([impl_name], workloads, phases, quick=True)
+    ]
 
 
 def test_a_wrong_impl_is_recorded_wrong_and_not_timed(faults):
@@ -38,8 +40,7 @@ def test_ok_rows_carry_timing_flops_and_memory():
     assert row["gflops_per_s"] == pytest.approx(row["flops"] / row["t_median_s"] / 1e9)
 
 
-@pytest.mark.parametrize("impl_name,cause", [("fault-segv", "SIGSEGV"),
-                                             ("fault-hang", "timeout")])
+@pytest.mark.parametrize("impl_name,cause", [("fault-segv", "SIGSEGV"), ("fault-hang", "timeout")])
 def test_a_crash_or_hang_costs_one_cell_and_the_run_goes_on(faults, impl_name, cause):
     cells = grid.plan([impl_name, "numpy"], ["matmul"], ["fwd"], quick=True)
     rows = []
@@ -58,8 +59,9 @@ def test_budget_fits_the_exponent_and_skips_what_would_take_too_long():
         budget.record("matmul", "fwd", 2 * n**3, 1e-9 * n**3)
     assert budget.predict("matmul", "fwd", 2 * 1024**3) == pytest.approx(1e-9 * 1024**3)
     assert budget.over("matmul", "fwd", 2 * 512**3) is None  # 0.13 s x 9 calls ~ 1.2 s
-    assert budget.over("matmul", "fwd", 2 * 1024**3) == \
-        pytest.approx(CALLS_PER_CELL * 1024**3 * 1e-9)
+    assert budget.over("matmul", "fwd", 2 * 1024**3) == pytest.approx(
+        CALLS_PER_CELL * 1024**3 * 1e-9
+    )
 
 
 def test_budget_first_size_uses_the_impls_best_throughput():

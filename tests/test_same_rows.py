@@ -18,9 +18,12 @@ MEASURED = {"rel_err"}  # float32 rounding: the BLAS kernel a CPU gets may move 
 
 
 def rows_now() -> list:
-    cells = [c for c in grid.plan(["numpy", "c-blocked"], None, None, quick=True)
-             + grid.plan(["pure_python"], ["xor"], None, quick=True)
-             if c.workload != "optim"]
+    cells = [
+        c
+        for c in grid.plan(["numpy", "c-blocked"], None, None, quick=True)
+        + grid.plan(["pure_python"], ["xor"], None, quick=True)
+        if c.workload != "optim"
+    ]
     options = lifecycle.Options(budget_s=1e9, time_per_cell_s=0.001)
     rows = []
     for name, impl_cells in grid.by_impl(cells).items():
@@ -28,16 +31,17 @@ def rows_now() -> list:
     return rows
 
 
-@pytest.mark.skipif(bool(registry.unavailable_reason("c-blocked")),
-                    reason="the C extension is not built")
+@pytest.mark.skipif(
+    bool(registry.unavailable_reason("c-blocked")), reason="the C extension is not built"
+)
 def test_a_run_gives_the_rows_it_gave_before():
     before = json.loads(FIXTURE.read_text())
     now = {(r["impl"], r["workload"], r["size"], r["phase"]): r for r in rows_now()}
-    assert sorted(now) == sorted((r["impl"], r["workload"], r["size"], r["phase"])
-                                 for r in before)
+    assert sorted(now) == sorted((r["impl"], r["workload"], r["size"], r["phase"]) for r in before)
     for old in before:
         new = now[(old["impl"], old["workload"], old["size"], old["phase"])]
-        assert {k: new.get(k) for k in old if k not in MEASURED} == \
-            {k: v for k, v in old.items() if k not in MEASURED}, old["size"]
+        assert {k: new.get(k) for k in old if k not in MEASURED} == {
+            k: v for k, v in old.items() if k not in MEASURED
+        }, old["size"]
         assert new["rel_err"] <= new["tol"]
         assert new["rel_err"] == pytest.approx(old["rel_err"], rel=1.0, abs=1e-9)

@@ -23,13 +23,19 @@ from harness.api import call
 ROOT = Path(__file__).resolve().parent.parent
 COL = registry.get_class("sharded-col")
 pytestmark = pytest.mark.skipif(
-    bool(COL.unavailable_reason()), reason=f"sharded rungs: {COL.unavailable_reason()}")
+    bool(COL.unavailable_reason()), reason=f"sharded rungs: {COL.unavailable_reason()}"
+)
 
 
 def mpiexec(ranks: int, *command, env=None, timeout=120):
-    return subprocess.run([*COL.launch_prefix(ranks), *command], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*COL.launch_prefix(ranks), *command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.mark.parametrize("ranks", [1, 2, 3, 4])
@@ -53,10 +59,32 @@ def test_a_rank_failing_alone_in_the_check_ends_the_job_and_the_run_goes_on(tmp_
     job; a split the ranks cannot share is an ordinary error row on every rank."""
     start = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--impl", "sharded-col-faulty", "--workload",
-         "xor,linear", "--phase", "fwd,bwd", "--quick", "--ranks", "3", "--no-report",
-         "--timeout", "60", "--results", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, **FAULTY})
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--impl",
+            "sharded-col-faulty",
+            "--workload",
+            "xor,linear",
+            "--phase",
+            "fwd,bwd",
+            "--quick",
+            "--ranks",
+            "3",
+            "--no-report",
+            "--timeout",
+            "60",
+            "--results",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **FAULTY},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert time.monotonic() - start < 60  # AGREE_S (5 s) and three MPI starts, not a timeout
     rows = pd.concat(pd.read_json(p, lines=True) for p in tmp_path.rglob("*.jsonl"))
@@ -68,18 +96,36 @@ def test_a_rank_failing_alone_in_the_check_ends_the_job_and_the_run_goes_on(tmp_
     assert by_cell[("linear", "bwd")].status == "ok"  # the run went on in a fresh job
     refused = by_cell[("xor", "fwd")]
     assert refused.status == "error"
-    assert "cannot split axis 1 of the weight of shape (4, 2) over P=3 ranks: it has 2 " \
-           "entries there" in refused.reason and "--ranks <= 2" in refused.reason
+    assert (
+        "cannot split axis 1 of the weight of shape (4, 2) over P=3 ranks: it has 2 entries there"
+        in refused.reason
+        and "--ranks <= 2" in refused.reason
+    )
 
 
 def test_a_rank_failing_while_timed_aborts_a_user_launched_job_with_its_error(tmp_path):
     """`mpiexec -n 2 python -m harness run`: rank 1 raises inside the timed rounds (its third
     call), where no one catches it: the job ends non-zero with rank 1's traceback."""
     start = time.monotonic()
-    done = mpiexec(2, sys.executable, "-m", "harness", "run", "--impl", "sharded-col-faulty",
-                   "--workload", "linear", "--phase", "fwd", "--quick", "--no-report",
-                   "--results", str(tmp_path),
-                   env={**FAULTY, "NNLADDER_TEST_FAIL_CALL": "3"}, timeout=60)
+    done = mpiexec(
+        2,
+        sys.executable,
+        "-m",
+        "harness",
+        "run",
+        "--impl",
+        "sharded-col-faulty",
+        "--workload",
+        "linear",
+        "--phase",
+        "fwd",
+        "--quick",
+        "--no-report",
+        "--results",
+        str(tmp_path),
+        env={**FAULTY, "NNLADDER_TEST_FAIL_CALL": "3"},
+        timeout=60,
+    )
     assert done.returncode != 0
     assert time.monotonic() - start < 30
     assert "RuntimeError: injected fault on rank 1 at call 3" in done.stderr
@@ -89,9 +135,21 @@ def test_a_rank_failing_while_timed_aborts_a_user_launched_job_with_its_error(tm
 def test_a_user_launched_job_stores_one_table_from_rank_0(tmp_path):
     """`mpiexec -n 2 python -m harness run --impl sharded-row`: rank 0 alone writes the rows,
     which carry the ranks, the slowest-rank time split and the per-rank memory."""
-    done = mpiexec(2, sys.executable, "-m", "harness", "run", "--impl", "sharded-row",
-                   "--workload", "linear", "--quick", "--no-report", "--results",
-                   str(tmp_path))
+    done = mpiexec(
+        2,
+        sys.executable,
+        "-m",
+        "harness",
+        "run",
+        "--impl",
+        "sharded-row",
+        "--workload",
+        "linear",
+        "--quick",
+        "--no-report",
+        "--results",
+        str(tmp_path),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     files = list(tmp_path.rglob("*.jsonl"))
     assert len(files) == 1 and done.stdout.count("stored 2 rows") == 1

@@ -30,8 +30,10 @@ def four_cores(monkeypatch):
 
 
 def test_steady_rounds_on_a_quiet_machine_hold():
-    assert judged(STEADY, steal_frac=0.0, others_running=0) == {"unstable": False,
-                                                                "unstable_reason": ""}
+    assert judged(STEADY, steal_frac=0.0, others_running=0) == {
+        "unstable": False,
+        "unstable_reason": "",
+    }
 
 
 def test_spread_past_a_tenth_of_the_mean_is_unstable():
@@ -40,8 +42,13 @@ def test_spread_past_a_tenth_of_the_mean_is_unstable():
     assert verdict["unstable"] and "spread 13.4% >= 10%" in verdict["unstable_reason"]
 
 
-@pytest.mark.parametrize("outlier, words", [(0.4e-3, "min 0.4 ms is 60% off the median 1 ms"),
-                                            (1.6e-3, "max 1.6 ms is 60% off the median 1 ms")])
+@pytest.mark.parametrize(
+    "outlier, words",
+    [
+        (0.4e-3, "min 0.4 ms is 60% off the median 1 ms"),
+        (1.6e-3, "max 1.6 ms is 60% off the median 1 ms"),
+    ],
+)
 def test_a_round_half_the_median_away_is_an_outlier(outlier, words):
     samples = [1e-3] * 99 + [outlier]  # one round: the spread stays under 10%
     verdict = judged(samples)
@@ -53,8 +60,10 @@ def test_rounds_shorter_than_the_timer_trusts_are_unstable():
     short = judged([s / 2 for s in STEADY], loops=1)
     assert short["unstable_reason"] == f"shortest round 0.5 ms < {MIN_ROUND_S / 2 * 1e3:g} ms"
     assert not judged([2e-5] * 20, loops=1, device="cuda")["unstable"]  # events resolve 0.5 us
-    assert "shortest round 0.005 ms < 0.01 ms" in \
-        judged([5e-6] * 20, loops=1, device="cuda")["unstable_reason"]
+    assert (
+        "shortest round 0.005 ms < 0.01 ms"
+        in judged([5e-6] * 20, loops=1, device="cuda")["unstable_reason"]
+    )
 
 
 def test_too_few_rounds_for_their_spread_are_unstable():
@@ -93,8 +102,10 @@ def test_steal_is_the_share_of_every_cpus_ticks_taken_while_measured():
 def test_other_work_on_half_the_cores_at_both_ends_is_unstable(four_cores):
     around = window([(0, 100), (0, 200)], [4, 3], own=1)  # 3, then 2 threads of other work
     assert around["others_running"] == 2
-    assert judged(STEADY, **around)["unstable_reason"] == \
-        "run queue: 2 runnable threads of other work on 4 cores"
+    assert (
+        judged(STEADY, **around)["unstable_reason"]
+        == "run queue: 2 runnable threads of other work on 4 cores"
+    )
     passing = window([(0, 100), (0, 200)], [5, 1], own=1)  # busy only when it began
     assert passing["others_running"] == 0 and not judged(STEADY, **passing)["unstable"]
 
@@ -114,10 +125,13 @@ def test_every_broken_rule_is_named_with_its_numbers(four_cores):
     samples = [1e-4] * 3 + [3e-4]
     reason = judged(samples, loops=1, steal_frac=0.2, others_running=3)["unstable_reason"]
     assert reason.split("; ") == [
-        "spread 66.7% >= 10% (stddev / mean)", "max 0.3 ms is 200% off the median 0.1 ms",
-        "shortest round 0.1 ms < 1 ms", "4 rounds < 5 (mean to +-5% at 95%)",
+        "spread 66.7% >= 10% (stddev / mean)",
+        "max 0.3 ms is 200% off the median 0.1 ms",
+        "shortest round 0.1 ms < 1 ms",
+        "4 rounds < 5 (mean to +-5% at 95%)",
         "steal 20.0% of the CPU time > 5%",
-        "run queue: 3 runnable threads of other work on 4 cores"]
+        "run queue: 3 runnable threads of other work on 4 cores",
+    ]
 
 
 # ---- the run's machine state -------------------------------------------------------------
@@ -125,8 +139,7 @@ def test_every_broken_rule_is_named_with_its_numbers(four_cores):
 
 def test_the_run_state_is_a_few_scalars_and_none_where_unreadable():
     state = machine.state(gpu=False)
-    assert set(state) == {"cpu_mhz", "governor", "smt", "aslr", "steal_since_boot",
-                          "thread_env"}
+    assert set(state) == {"cpu_mhz", "governor", "smt", "aslr", "steal_since_boot", "thread_env"}
     assert all(v is None or isinstance(v, (int, float, str, bool)) for v in state.values())
     if os.path.exists("/proc/sys/kernel/randomize_va_space"):
         assert state["aslr"] in (0, 1, 2)
@@ -144,8 +157,12 @@ def fake_pynvml(throttle: int, spelling: str) -> types.ModuleType:
     nvml = types.ModuleType("pynvml")
     nvml.NVMLError = type("NVMLError", (Exception,), {})
     nvml.NVML_CLOCK_SM, nvml.NVML_CLOCK_MEM, nvml.NVML_TEMPERATURE_GPU = 1, 2, 0
-    for reason, bit in (("GpuIdle", 0x1), ("SwPowerCap", 0x4), ("HwThermalSlowdown", 0x40),
-                        ("All", 0x45)):
+    for reason, bit in (
+        ("GpuIdle", 0x1),
+        ("SwPowerCap", 0x4),
+        ("HwThermalSlowdown", 0x40),
+        ("All", 0x45),
+    ):
         setattr(nvml, f"nvmlClocks{spelling}Reason{reason}", bit)
     nvml.nvmlInit = nvml.nvmlShutdown = lambda: None
     nvml.nvmlDeviceGetHandleByIndex = lambda index: "gpu0"
@@ -160,21 +177,36 @@ def fake_pynvml(throttle: int, spelling: str) -> types.ModuleType:
 def test_a_gpu_state_comes_from_nvml_and_its_throttle_reasons_by_name(monkeypatch, spelling):
     monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(0x44, spelling))
     gpu = {k: v for k, v in machine.state(gpu=True).items() if k.startswith("gpu_")}
-    assert gpu == {"gpu_sm_mhz": 1980, "gpu_mem_mhz": 2619, "gpu_power_w": 123.456,
-                   "gpu_temp_c": 41, "gpu_throttle": "SwPowerCap HwThermalSlowdown"}
+    assert gpu == {
+        "gpu_sm_mhz": 1980,
+        "gpu_mem_mhz": 2619,
+        "gpu_power_w": 123.456,
+        "gpu_temp_c": 41,
+        "gpu_throttle": "SwPowerCap HwThermalSlowdown",
+    }
 
 
 def test_without_nvidia_ml_py_the_gpu_state_says_it_is_not_recorded(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)  # an import that fails
-    assert machine.state(gpu=True)["gpu_state"] == \
-        "not recorded: nvidia-ml-py (pynvml) is not installed"
+    assert (
+        machine.state(gpu=True)["gpu_state"]
+        == "not recorded: nvidia-ml-py (pynvml) is not installed"
+    )
 
 
 # ---- one cell's life carries every new column ----------------------------------------------
 
 
-NEW = ("peak_rss_bytes", "peak_mem_bytes", "err_bound", "err_ratio", "steal_frac",
-       "others_running", "unstable", "unstable_reason")
+NEW = (
+    "peak_rss_bytes",
+    "peak_mem_bytes",
+    "err_bound",
+    "err_ratio",
+    "steal_frac",
+    "others_running",
+    "unstable",
+    "unstable_reason",
+)
 
 
 def test_every_row_of_a_run_carries_memory_error_bound_stability_and_roof(tmp_path):
@@ -190,8 +222,9 @@ def test_every_row_of_a_run_carries_memory_error_bound_stability_and_roof(tmp_pa
         assert isinstance(row["unstable"], bool)
         assert row["unstable"] == bool(row["unstable_reason"])
         assert row["roof_level"] == "L1"  # a few hundred bytes, judged by measure/roofs.py
-        assert row["roof_pct"] == pytest.approx(100 * row["gflops_per_s"]
-                                                / row["roof_gflops_per_s"])
+        assert row["roof_pct"] == pytest.approx(
+            100 * row["gflops_per_s"] / row["roof_gflops_per_s"]
+        )
     writer = store.RunWriter("r1", "here", tmp_path)
     for row in rows:
         writer.append(row)

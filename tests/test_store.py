@@ -19,9 +19,17 @@ from harness.results import atomic, store
 
 
 def row(i, **extra):
-    return {"run_id": "r", "impl": "numpy", "workload": "matmul", "size": f"M={i}",
-            "phase": "fwd", "status": "ok", "t_median_s": 0.001 * i,
-            "samples_s": [0.001 * i] * 3, **extra}
+    return {
+        "run_id": "r",
+        "impl": "numpy",
+        "workload": "matmul",
+        "size": f"M={i}",
+        "phase": "fwd",
+        "status": "ok",
+        "t_median_s": 0.001 * i,
+        "samples_s": [0.001 * i] * 3,
+        **extra,
+    }
 
 
 def test_rows_round_trip_through_load(tmp_path):
@@ -75,9 +83,13 @@ ROOT = Path(__file__).resolve().parent.parent  # the project whose harness the w
 
 
 def start_writer(root, kill_at=0):
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(root), str(kill_at)],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(root), str(kill_at)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def stored_sizes(root):
@@ -129,8 +141,7 @@ def test_result_files_are_readable_by_others_as_a_plain_open_makes_them(tmp_path
 
 
 @pytest.mark.parametrize("failing", ["write", "fsync"])
-def test_a_full_disk_is_one_clear_error_and_the_stored_rows_stay(tmp_path, monkeypatch,
-                                                                 failing):
+def test_a_full_disk_is_one_clear_error_and_the_stored_rows_stay(tmp_path, monkeypatch, failing):
     writer = store.RunWriter("run-a", "box", tmp_path)
     writer.append(row(1))
     writer.append(row(2))
@@ -156,8 +167,11 @@ def test_a_full_disk_is_one_clear_error_and_the_stored_rows_stay(tmp_path, monke
 def test_results_that_is_a_file_is_one_clear_error_and_the_file_stays(tmp_path):
     results = tmp_path / "results"
     results.write_text("my notes\n")
-    with pytest.raises(atomic.WriteError, match=rf"cannot make the folder {results}/box: "
-                                                rf"{results} is a file, not a folder"):
+    with pytest.raises(
+        atomic.WriteError,
+        match=rf"cannot make the folder {results}/box: "
+        rf"{results} is a file, not a folder",
+    ):
         store.RunWriter("run-a", "box", results)
     assert results.read_text() == "my notes\n"
 
@@ -173,8 +187,11 @@ def test_a_read_only_results_folder_is_one_clear_error(tmp_path):
     (tmp_path / "box").mkdir()
     (tmp_path / "box").chmod(0o555)
     try:
-        with pytest.raises(atomic.WriteError, match=rf"cannot create {tmp_path}/box/run-a"
-                                                    r"\.jsonl: Permission denied"):
+        with pytest.raises(
+            atomic.WriteError,
+            match=rf"cannot create {tmp_path}/box/run-a"
+            r"\.jsonl: Permission denied",
+        ):
             store.RunWriter("run-a", "box", tmp_path)
     finally:
         (tmp_path / "box").chmod(0o755)

@@ -47,8 +47,12 @@ def digits():
 
 def subset(data, n_train, n_test):
     return dataclasses.replace(
-        data, x_train_BI=data.x_train_BI[:n_train], labels_train_B=data.labels_train_B[:n_train],
-        x_test_BI=data.x_test_BI[:n_test], labels_test_B=data.labels_test_B[:n_test])
+        data,
+        x_train_BI=data.x_train_BI[:n_train],
+        labels_train_B=data.labels_train_B[:n_train],
+        x_test_BI=data.x_test_BI[:n_test],
+        labels_test_B=data.labels_test_B[:n_test],
+    )
 
 
 @lru_cache(maxsize=4)
@@ -67,11 +71,13 @@ def test_metrics_match_scikit_learn():
     right_B = (rng.random(300) < 0.7) & (labels_B < 4)
     pred_B = np.where(right_B, labels_B, rng.integers(0, 4, 300))  # class 4 never predicted
     got = train.metrics(labels_B, pred_B, 5)
-    np.testing.assert_array_equal(got["confusion_CC"],
-                                  sk.confusion_matrix(labels_B, pred_B, labels=range(5)))
+    np.testing.assert_array_equal(
+        got["confusion_CC"], sk.confusion_matrix(labels_B, pred_B, labels=range(5))
+    )
     assert got["accuracy"] == pytest.approx(sk.accuracy_score(labels_B, pred_B))
-    precision_C = sk.precision_score(labels_B, pred_B, labels=range(5), average=None,
-                                     zero_division=0)
+    precision_C = sk.precision_score(
+        labels_B, pred_B, labels=range(5), average=None, zero_division=0
+    )
     recall_C = sk.recall_score(labels_B, pred_B, labels=range(5), average=None)
     np.testing.assert_allclose(got["precision_C"][:4], precision_C[:4])
     assert got["precision_C"][4] is None  # class 4 is never predicted: no precision
@@ -99,11 +105,13 @@ def test_batch_order_covers_every_sample_once_and_is_seeded():
 
 def test_init_weights_are_seeded_and_have_the_model_shapes():
     weights = train.init_weights((5, 4, 3), seed=2)
-    assert {k: w.shape for k, w in weights.items()} == train.weight_shapes((5, 4, 3)) \
+    assert (
+        {k: w.shape for k, w in weights.items()}
+        == train.weight_shapes((5, 4, 3))
         == {"w0_IO": (5, 4), "b0_O": (4,), "w1_IO": (4, 3), "b1_O": (3,)}
+    )
     assert all(w.dtype == np.float32 for w in weights.values())
-    np.testing.assert_array_equal(train.init_weights((5, 4, 3), seed=2)["w1_IO"],
-                                  weights["w1_IO"])
+    np.testing.assert_array_equal(train.init_weights((5, 4, 3), seed=2)["w1_IO"], weights["w1_IO"])
 
 
 def test_weights_round_trip_through_npz(tmp_path):
@@ -127,8 +135,12 @@ def test_load_weights_says_every_mismatch(tmp_path):
         train.load_weights(path, (5, 4, 3))
     message = str(caught.value)
     assert message.startswith(f"{path} does not fit the MLP 5-4-3: ")
-    for part in ("b1_O has dtype float64, expected float32", "missing w1_IO (shape (4, 3))",
-                 "unexpected extra_O (shape (3,))", "w0_IO has shape (5, 2), expected (5, 4)"):
+    for part in (
+        "b1_O has dtype float64, expected float32",
+        "missing w1_IO (shape (4, 3))",
+        "unexpected extra_O (shape (3,))",
+        "w0_IO has shape (5, 2), expected (5, 4)",
+    ):
         assert part in message
 
 
@@ -143,8 +155,9 @@ def test_load_weights_names_a_file_that_is_not_npz(tmp_path):
 
 
 def test_train_rejects_a_model_that_does_not_fit_the_data():
-    with pytest.raises(ValueError, match="MLP 60-32-10 does not fit dataset digits: it has 64 "
-                                         "features"):
+    with pytest.raises(
+        ValueError, match="MLP 60-32-10 does not fit dataset digits: it has 64 features"
+    ):
         train.train(NumpyImpl(), digits(), dataclasses.replace(DIGITS, layers=(60, 32, 10)))
 
 
@@ -158,27 +171,33 @@ def test_evaluation_is_outside_the_training_clock(monkeypatch):
             now[0] += 100.0
             return super().get(x)
 
-    result = train.train(SlowGet(), subset(digits(), 200, 100),
-                         dataclasses.replace(TINY, epochs=2, target_acc=0.01))
+    result = train.train(
+        SlowGet(), subset(digits(), 200, 100), dataclasses.replace(TINY, epochs=2, target_acc=0.01)
+    )
     assert now[0] > 0  # evaluation did call get
     assert result.seconds_by_epoch == [0.0, 0.0]
     assert (result.epochs_to_target, result.time_to_target_s) == (1, 0.0)
 
 
 def test_time_to_target_is_the_training_time_up_to_that_epoch():
-    result = train.train(NumpyImpl(), subset(digits(), 400, 200),
-                         dataclasses.replace(TINY, epochs=4, target_acc=0.5))
+    result = train.train(
+        NumpyImpl(), subset(digits(), 400, 200), dataclasses.replace(TINY, epochs=4, target_acc=0.5)
+    )
     hit = next(i for i, acc in enumerate(result.test_acc_by_epoch) if acc >= 0.5)
     assert result.epochs_to_target == hit + 1
-    assert result.time_to_target_s == pytest.approx(sum(result.seconds_by_epoch[:hit + 1]))
+    assert result.time_to_target_s == pytest.approx(sum(result.seconds_by_epoch[: hit + 1]))
 
 
 def test_trained_weights_load_back_and_evaluate_the_same(tmp_path):
     data = subset(digits(), 400, 200)
     result = train.train(NumpyImpl(), data, TINY)
     path = train.save_weights(tmp_path / "w.npz", result.weights)
-    again = train.train(NumpyImpl(), data, dataclasses.replace(TINY, epochs=0),
-                        weights=train.load_weights(path, TINY.layers))
+    again = train.train(
+        NumpyImpl(),
+        data,
+        dataclasses.replace(TINY, epochs=0),
+        weights=train.load_weights(path, TINY.layers),
+    )
     assert again.test == result.test
     assert again.test["accuracy"] == result.test_acc_by_epoch[-1]
 
@@ -261,8 +280,9 @@ def fake_registry(monkeypatch):
 
 def run_train(tmp_path, *args):
     """The command on the fake registry, which only this process knows: --in-process."""
-    return cli.main(["train", "--epochs", "2", "--results", str(tmp_path / "results"),
-                     "--in-process", *args])
+    return cli.main(
+        ["train", "--epochs", "2", "--results", str(tmp_path / "results"), "--in-process", *args]
+    )
 
 
 def test_an_impl_that_segfaults_costs_its_own_row_only(tmp_path, monkeypatch, capsys):
@@ -270,8 +290,19 @@ def test_an_impl_that_segfaults_costs_its_own_row_only(tmp_path, monkeypatch, ca
     monkeypatch.setenv("NNLADDER_IMPLS", "tests.fault_impls")
     registry._discover.cache_clear()
     try:
-        code = cli.main(["train", "--epochs", "1", "--results", str(tmp_path / "results"),
-                         "--impl", "fault-segv-train,numpy", "--save", str(tmp_path / "w")])
+        code = cli.main(
+            [
+                "train",
+                "--epochs",
+                "1",
+                "--results",
+                str(tmp_path / "results"),
+                "--impl",
+                "fault-segv-train,numpy",
+                "--save",
+                str(tmp_path / "w"),
+            ]
+        )
     finally:
         registry._discover.cache_clear()
     captured = capsys.readouterr()
@@ -290,8 +321,9 @@ def test_an_impl_that_segfaults_costs_its_own_row_only(tmp_path, monkeypatch, ca
 
 def test_command_stores_one_row_per_impl_and_saves_weights(tmp_path, fake_registry, capsys):
     digits()
-    code = run_train(tmp_path, "--impl", "numpy,norelu", "--impl", "absent",
-                     "--save", str(tmp_path / "w.npz"))
+    code = run_train(
+        tmp_path, "--impl", "numpy,norelu", "--impl", "absent", "--save", str(tmp_path / "w.npz")
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     table = store.load(tmp_path / "results")
@@ -312,8 +344,9 @@ def test_command_stores_one_row_per_impl_and_saves_weights(tmp_path, fake_regist
     weights = train.load_weights(tmp_path / "w-numpy.npz", (64, 32, 10))
     assert not (tmp_path / "w-norelu.npz").exists()
     # Loading them with --epochs 0 evaluates the same accuracy.
-    code = run_train(tmp_path, "--impl", "numpy", "--epochs", "0",
-                     "--load", str(tmp_path / "w-numpy.npz"))
+    code = run_train(
+        tmp_path, "--impl", "numpy", "--epochs", "0", "--load", str(tmp_path / "w-numpy.npz")
+    )
     assert code == 0
     table = store.load(tmp_path / "results")
     latest = table[table.epochs == 0].iloc[0]
@@ -377,8 +410,7 @@ def test_layers_come_from_the_dataset_and_hidden():
 
 def test_report_has_no_training_figures_without_training_rows(tmp_path):
     assert train_report.figures(store.load(tmp_path)) == []  # empty table, schema only
-    other = store.load(tmp_path).reindex([0]).assign(workload="matmul", phase="fwd",
-                                                     status="ok")
+    other = store.load(tmp_path).reindex([0]).assign(workload="matmul", phase="fwd", status="ok")
     assert train_report.figures(other) == []
 
 
@@ -392,8 +424,12 @@ def test_report_draws_four_figures_per_training_config(tmp_path, fake_registry):
     assert len(drawn) == 8, titles  # two trained configs; the 0-epoch run draws nothing
     assert sum("layers=64-8-10" in t for t in titles) == 4
     both = [(t, f) for t, f in drawn if "layers=64-32-10" in t]
-    assert [t.split(":")[0] for t, _ in both] == \
-        ["Learning curves", "Time to accuracy", "Weight histograms", "Confusion matrix"]
+    assert [t.split(":")[0] for t, _ in both] == [
+        "Learning curves",
+        "Time to accuracy",
+        "Weight histograms",
+        "Confusion matrix",
+    ]
     curves = both[0][1]
     assert [line.get_label() for line in curves.axes[0].get_lines()] == ["numpy", "flipped"]
     labels = [text.get_text() for text in both[1][1].axes[0].texts]
@@ -407,10 +443,22 @@ def test_report_draws_four_figures_per_training_config(tmp_path, fake_registry):
 def test_report_renders_results_of_training_alone(tmp_path, fake_registry, monkeypatch):
     """A results folder where only `train` has run: no timing cells, the training figures."""
     digits()
-    monkeypatch.setattr(ceilings, "measure", lambda: {
-        "machine": machine.machine_name(), "measured_at": "2026-01-01T00:00:00+00:00",
-        "gemm_gflops_per_s": 100.0, "copy_gb_per_s": 10.0, "gemm_n": 2048,
-        "copy_bytes": 1 << 28, "cpu": "test", "gpu": "", "blas": "test", "threads": 1})
+    monkeypatch.setattr(
+        ceilings,
+        "measure",
+        lambda: {
+            "machine": machine.machine_name(),
+            "measured_at": "2026-01-01T00:00:00+00:00",
+            "gemm_gflops_per_s": 100.0,
+            "copy_gb_per_s": 10.0,
+            "gemm_n": 2048,
+            "copy_bytes": 1 << 28,
+            "cpu": "test",
+            "gpu": "",
+            "blas": "test",
+            "threads": 1,
+        },
+    )
     assert run_train(tmp_path, "--impl", "numpy") == 0
     out = tmp_path / "summary.html"
     assert cli.main(["report", "--results", str(tmp_path / "results"), "--out", str(out)]) == 0
@@ -431,8 +479,20 @@ def test_command_names_a_weights_file_cut_short_in_one_line(tmp_path, fake_regis
 def test_an_unwritable_save_path_fails_before_training(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    assert cli.main(["train", "--epochs", "50", "--save", str(blocker / "w.npz"),
-                     "--results", str(tmp_path / "results")]) == 2
+    assert (
+        cli.main(
+            [
+                "train",
+                "--epochs",
+                "50",
+                "--save",
+                str(blocker / "w.npz"),
+                "--results",
+                str(tmp_path / "results"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "a-file" in err and "epoch" not in err
     assert not list((tmp_path / "results").glob("*/*.jsonl"))

@@ -83,12 +83,16 @@ class Counting(registry.get_class("numpy")):
 @pytest.mark.parametrize("opt", ["sgd", "momentum", "adam"])
 def test_flops_and_bytes_count_every_step_and_the_reset(opt):
     impl, size = Counting(), {**SMALL, "opt": opt}
-    step = optim.OPTIM.setup(impl, size, "step",
-                             Placed(impl, optim.OPTIM.inputs(size, np.random.default_rng(0))))
+    step = optim.OPTIM.setup(
+        impl, size, "step", Placed(impl, optim.OPTIM.inputs(size, np.random.default_rng(0)))
+    )
     step()
     resets = impl.entries.pop("reset", 0)  # a multiply and a subtract; one array in and out
     assert impl.entries == {opt: optim.STEPS * size["I"] * size["O"]}
-    assert optim.OPTIM.flops(size, "step") == \
-        optim.FLOPS_PER_STEP[opt] * impl.entries[opt] + 2 * resets
-    assert optim.OPTIM.bytes(size, "step") == \
-        4 * (sum(optim.ARRAYS_PER_STEP[opt]) * impl.entries[opt] + 2 * resets)
+    assert (
+        optim.OPTIM.flops(size, "step")
+        == optim.FLOPS_PER_STEP[opt] * impl.entries[opt] + 2 * resets
+    )
+    assert optim.OPTIM.bytes(size, "step") == 4 * (
+        sum(optim.ARRAYS_PER_STEP[opt]) * impl.entries[opt] + 2 * resets
+    )

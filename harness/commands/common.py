@@ -16,8 +16,10 @@ def names(values, option: str) -> list | None:
         return None
     found = [n.strip() for value in values for n in value.split(",") if n.strip()]
     if not found:
-        raise ValueError(f"{option} {' '.join(map(repr, values))} names nothing: give one or "
-                         f"more names (see `python -m harness list`), or leave {option} out")
+        raise ValueError(
+            f"{option} {' '.join(map(repr, values))} names nothing: give one or "
+            f"more names (see `python -m harness list`), or leave {option} out"
+        )
     return found
 
 
@@ -26,41 +28,73 @@ def seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") \
-            from None
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a positive, finite number of seconds, "
-                                         f"got {text}")
+        raise argparse.ArgumentTypeError(
+            f"expected a positive, finite number of seconds, got {text}"
+        )
     return value
 
 
-def add_results(parser, what: str = "results folder",
-                default: str = "results/ in the project") -> None:
-    parser.add_argument("--results", default=None, metavar="DIR",
-                        help=f"{what} (default: {default})")
+def add_results(
+    parser, what: str = "results folder", default: str = "results/ in the project"
+) -> None:
+    parser.add_argument(
+        "--results", default=None, metavar="DIR", help=f"{what} (default: {default})"
+    )
 
 
 def add_verdict_options(parser) -> None:
     """The options `compare` and `ab` share: thresholds and where the markdown goes."""
     from harness import compare
 
-    parser.add_argument("--threshold", type=float, default=compare.THRESHOLD, metavar="F",
-                        help="smallest relative change that counts (default 0.10 = 10%%)")
-    parser.add_argument("--count-threshold", type=float, default=compare.COUNT_THRESHOLD,
-                        metavar="F", help="smallest relative change of an instruction count "
-                        "that counts (`run --instructions`; default 0.005 = 0.5%%)")
-    parser.add_argument("--confidence", type=float, default=compare.CONFIDENCE, metavar="F",
-                        help="confidence of the interval on each ratio (default 0.95)")
-    parser.add_argument("--markdown", default=None, metavar="FILE",
-                        help="also write the comparison as markdown (a pull-request comment)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=compare.THRESHOLD,
+        metavar="F",
+        help="smallest relative change that counts (default 0.10 = 10%%)",
+    )
+    parser.add_argument(
+        "--count-threshold",
+        type=float,
+        default=compare.COUNT_THRESHOLD,
+        metavar="F",
+        help="smallest relative change of an instruction count "
+        "that counts (`run --instructions`; default 0.005 = 0.5%%)",
+    )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=compare.CONFIDENCE,
+        metavar="F",
+        help="confidence of the interval on each ratio (default 0.95)",
+    )
+    parser.add_argument(
+        "--markdown",
+        default=None,
+        metavar="FILE",
+        help="also write the comparison as markdown (a pull-request comment)",
+    )
 
 
 def add_cell_filters(parser, verb: str = "run") -> None:
     """--impl, --workload, --phase: which cells of the grid (repeatable or comma-separated)."""
-    parser.add_argument("--impl", action="append", metavar="NAME",
-                        help=f"impl(s) to {verb}, repeatable or comma-separated (default: all; "
-                             "see `list`)")
-    parser.add_argument("--workload", action="append", metavar="NAME",
-                        help=f"workload(s) to {verb} (default: all of {', '.join(WORKLOADS)})")
-    parser.add_argument("--phase", action="append", metavar="PHASE",
-                        help=f"phase(s) to {verb}: {', '.join(PHASES)} (default: all)")
+    parser.add_argument(
+        "--impl",
+        action="append",
+        metavar="NAME",
+        help=f"impl(s) to {verb}, repeatable or comma-separated (default: all; see `list`)",
+    )
+    parser.add_argument(
+        "--workload",
+        action="append",
+        metavar="NAME",
+        help=f"workload(s) to {verb} (default: all of {', '.join(WORKLOADS)})",
+    )
+    parser.add_argument(
+        "--phase",
+        action="append",
+        metavar="PHASE",
+        help=f"phase(s) to {verb}: {', '.join(PHASES)} (default: all)",
+    )

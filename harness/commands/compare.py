@@ -17,20 +17,25 @@ HEX = re.compile(r"[0-9a-fA-F]{4,40}")
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "compare", help="compare the stored results of two commits or runs",
+        "compare",
+        help="compare the stored results of two commits or runs",
         description="Compare two commits (or run ids) from the results stored under results/: "
-                    "per cell the ratio HEAD/BASE of run times, a confidence interval from "
-                    "the raw samples (method: harness/compare/stats.py), and a verdict (faster / "
-                    "slower / same) that needs both the ratio threshold and significance. "
-                    "Exit code 1 when a cell is significantly slower past the threshold, or "
-                    "went from ok to wrong or error.")
+        "per cell the ratio HEAD/BASE of run times, a confidence interval from "
+        "the raw samples (method: harness/compare/stats.py), and a verdict (faster / "
+        "slower / same) that needs both the ratio threshold and significance. "
+        "Exit code 1 when a cell is significantly slower past the threshold, or "
+        "went from ok to wrong or error.",
+    )
     add_verdict_options(parser)
     parser.add_argument("base", metavar="BASE", help="commit (sha, prefix or ref) or run id")
     parser.add_argument("head", metavar="HEAD", help="commit (sha, prefix or ref) or run id")
     add_results(parser)
-    parser.add_argument("--machine", default=None,
-                        help="compare the runs of this machine (default: this one, when both "
-                             "sides have runs of it)")
+    parser.add_argument(
+        "--machine",
+        default=None,
+        help="compare the runs of this machine (default: this one, when both "
+        "sides have runs of it)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -57,8 +62,10 @@ def select(table: pd.DataFrame, ref: str) -> pd.DataFrame:
     if HEX.fullmatch(ref):
         rows = table[commits.str.startswith(ref.lower())]
         if rows["commit"].nunique() > 1:
-            raise ValueError(f"{ref!r} is ambiguous: it starts the commits "
-                             f"{', '.join(sorted(rows['commit'].unique()))}")
+            raise ValueError(
+                f"{ref!r} is ambiguous: it starts the commits "
+                f"{', '.join(sorted(rows['commit'].unique()))}"
+            )
         if not rows.empty:
             return rows
     sha = _commit_of(ref)
@@ -66,8 +73,10 @@ def select(table: pd.DataFrame, ref: str) -> pd.DataFrame:
     if rows.empty:
         known = ", ".join(sorted({c[:10] for c in commits.unique()})) or "none"
         what = f"commit {sha[:10]}" if sha else "a run id, stored commit or git ref"
-        raise ValueError(f"no stored results for {ref!r} ({what}); stored commits: {known}. "
-                         "Run `python -m harness run` at that commit, or use `ab`.")
+        raise ValueError(
+            f"no stored results for {ref!r} ({what}); stored commits: {known}. "
+            "Run `python -m harness run` at that commit, or use `ab`."
+        )
     return rows
 
 
@@ -75,27 +84,39 @@ def _one_machine(base: pd.DataFrame, head: pd.DataFrame, wanted: str | None) -> 
     common = sorted(set(base["machine"]) & set(head["machine"]))
     if wanted:
         if wanted not in common:
-            raise ValueError(f"--machine {wanted!r}: both sides need runs of it; machines with "
-                             f"runs on both sides: {', '.join(common) or 'none'}")
+            raise ValueError(
+                f"--machine {wanted!r}: both sides need runs of it; machines with "
+                f"runs on both sides: {', '.join(common) or 'none'}"
+            )
         return wanted
     here = machine.machine_name()
     if here in common:
         return here
     if len(common) == 1:
         return common[0]
-    raise ValueError(f"the two sides share no single machine (common: {', '.join(common) or 'none'}"
-                     "): timings of different machines do not compare; pick one with --machine")
+    raise ValueError(
+        f"the two sides share no single machine (common: {', '.join(common) or 'none'}"
+        "): timings of different machines do not compare; pick one with --machine"
+    )
 
 
-def report(base: pd.DataFrame, head: pd.DataFrame, base_label: str, head_label: str,
-           args) -> int:
+def report(base: pd.DataFrame, head: pd.DataFrame, base_label: str, head_label: str, args) -> int:
     """Compare, print the terminal table, write the markdown if asked; -> the exit code."""
     result = compare.compare(base, head, args.threshold, args.confidence, args.count_threshold)
     print(compare.to_terminal(result, args.threshold, args.confidence, args.count_threshold))
     if args.markdown:
-        path = write_atomic(args.markdown, compare.to_markdown(
-            result, base_label, head_label, args.threshold, args.confidence,
-            args.count_threshold) + "\n")
+        path = write_atomic(
+            args.markdown,
+            compare.to_markdown(
+                result,
+                base_label,
+                head_label,
+                args.threshold,
+                args.confidence,
+                args.count_threshold,
+            )
+            + "\n",
+        )
         print(f"markdown: {path}")
     if compare.regressed(result):
         print("significant regression: exit code 1", file=sys.stderr)
@@ -110,7 +131,9 @@ def run(args) -> int:
     name = _one_machine(base, head, args.machine)
     for label, rows in ((args.base, base), (args.head, head)):
         if rows["dirty"].fillna(False).astype(bool).any():
-            print(f"note: {label} includes runs of a tree with uncommitted changes",
-                  file=sys.stderr)
-    return report(base[base["machine"] == name], head[head["machine"] == name],
-                  args.base, args.head, args)
+            print(
+                f"note: {label} includes runs of a tree with uncommitted changes", file=sys.stderr
+            )
+    return report(
+        base[base["machine"] == name], head[head["machine"] == name], args.base, args.head, args
+    )

@@ -8,9 +8,11 @@ from harness.workloads import WORKLOADS, size_label
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "list", help="list impls (available or why not) and workloads",
+        "list",
+        help="list impls (available or why not) and workloads",
         description="List every impl with whether it can run here (and why not), and every "
-                    "workload with its phases and sizes.")
+        "workload with its phases and sizes.",
+    )
     parser.set_defaults(func=run)
 
 

@@ -27,6 +27,20 @@ from harness.compare.verdicts import (
     verdict,
 )
 
-__all__ = ["CONFIDENCE", "COUNT_FLOOR", "COUNT_THRESHOLD", "THRESHOLD", "compare",
-           "count_ratio", "format_count", "format_seconds", "ratio_ci", "regressed",
-           "side_time", "summary_line", "to_markdown", "to_terminal", "verdict"]
+__all__ = [
+    "CONFIDENCE",
+    "COUNT_FLOOR",
+    "COUNT_THRESHOLD",
+    "THRESHOLD",
+    "compare",
+    "count_ratio",
+    "format_count",
+    "format_seconds",
+    "ratio_ci",
+    "regressed",
+    "side_time",
+    "summary_line",
+    "to_markdown",
+    "to_terminal",
+    "verdict",
+]

@@ -28,31 +28,60 @@ def build(tree: Path) -> None:
     """Build the C extension in place when the commit has a setup.py; say why if it fails."""
     if not (tree / "setup.py").exists():
         return
-    done = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=tree,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if done.returncode != 0:
-        raise RuntimeError(f"building the C extension of {tree.name} failed "
-                           f"(python setup.py build_ext --inplace, exit {done.returncode}):\n"
-                           f"{_tail(done.stdout + done.stderr)}")
+        raise RuntimeError(
+            f"building the C extension of {tree.name} failed "
+            f"(python setup.py build_ext --inplace, exit {done.returncode}):\n"
+            f"{_tail(done.stdout + done.stderr)}"
+        )
 
 
 def run_once(tree: Path, results: Path, run_args: list) -> str:
     """One `python -m harness run` in a worktree -> the id of the run it stored."""
     before = set(results.glob("*/*.jsonl"))
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run([sys.executable, "-m", "harness", "run", "--no-report",
-                           "--results", str(results), *run_args],
-                          cwd=tree, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--no-report",
+            "--results",
+            str(results),
+            *run_args,
+        ],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     new = sorted(set(results.glob("*/*.jsonl")) - before)
     if done.returncode != 0 or len(new) != 1:
-        raise RuntimeError(f"`python -m harness run {' '.join(run_args)}` at {tree.name} "
-                           f"failed (exit {done.returncode}, {len(new)} runs stored):\n"
-                           f"{_tail(done.stdout + done.stderr)}")
+        raise RuntimeError(
+            f"`python -m harness run {' '.join(run_args)}` at {tree.name} "
+            f"failed (exit {done.returncode}, {len(new)} runs stored):\n"
+            f"{_tail(done.stdout + done.stderr)}"
+        )
     return new[0].stem
 
 
-def ab(base_ref: str, head_ref: str, run_args: list, repeats: int, results: Path,
-       log=print, build_ext: bool = True) -> tuple:
+def ab(
+    base_ref: str,
+    head_ref: str,
+    run_args: list,
+    repeats: int,
+    results: Path,
+    log=print,
+    build_ext: bool = True,
+) -> tuple:
     """Run BASE and HEAD interleaved `repeats` times each -> (base rows, head rows).
 
     build_ext=False skips building the C extension, for grids without a C impl."""
@@ -67,8 +96,9 @@ def ab(base_ref: str, head_ref: str, run_args: list, repeats: int, results: Path
         with git.worktree(shas["base"], Path(tmp)) as trees["base"]:
             # the same commit on both sides shares one checkout: the runs still alternate
             same = shas["head"] == shas["base"]
-            with (nullcontext(trees["base"]) if same else git.worktree(shas["head"], Path(tmp))) \
-                    as trees["head"]:
+            with (
+                nullcontext(trees["base"]) if same else git.worktree(shas["head"], Path(tmp))
+            ) as trees["head"]:
                 for side in dict.fromkeys(trees.values()) if build_ext else ():
                     build(side)
                 for repeat in range(repeats):

@@ -39,56 +39,89 @@ def _lines(result: pd.DataFrame) -> list:
     for r in result.itertuples(index=False):
         counted = r.measure == "instructions"
         digits = 4 if counted else 3
-        ci = "-" if not np.isfinite(r.ratio) else \
-            f"[{r.ci_low:.{digits}f}, {r.ci_high:.{digits}f}]"
+        ci = "-" if not np.isfinite(r.ratio) else f"[{r.ci_low:.{digits}f}, {r.ci_high:.{digits}f}]"
         ratio = "-" if not np.isfinite(r.ratio) else f"{r.ratio:.{digits}f}"
-        base, head = ((format_count(r.base_n), format_count(r.head_n)) if counted else
-                      (format_seconds(r.base_s), format_seconds(r.head_s)))
+        base, head = (
+            (format_count(r.base_n), format_count(r.head_n))
+            if counted
+            else (format_seconds(r.base_s), format_seconds(r.head_s))
+        )
         marked = f"{r.verdict} {UNSTABLE}" if getattr(r, "unstable", False) else r.verdict
         rows.append([r.impl, r.workload, r.size, r.phase, base, head, ratio, ci, marked])
     return rows
 
 
-def summary_line(result: pd.DataFrame, threshold: float, confidence: float,
-                 count_threshold: float = COUNT_THRESHOLD) -> str:
+def summary_line(
+    result: pd.DataFrame,
+    threshold: float,
+    confidence: float,
+    count_threshold: float = COUNT_THRESHOLD,
+) -> str:
     counts = result["verdict"].value_counts()
     parts = ", ".join(f"{n} {v}" for v, n in counts.items())
     unstable = int(result["unstable"].eq(True).sum()) if "unstable" in result else 0
     if unstable:
         parts += f"; {unstable} marked {UNSTABLE}: a run of either side was unstable"
     counted = result["measure"] == "instructions"
-    rules = [f"threshold {threshold:.0%}, {confidence:.0%} confidence interval"] \
-        if counted.empty or not counted.all() else []
+    rules = (
+        [f"threshold {threshold:.0%}, {confidence:.0%} confidence interval"]
+        if counted.empty or not counted.all()
+        else []
+    )
     if counted.any():
-        rules.append(f"instruction counts: threshold {count_threshold:.1%} and "
-                     f"{COUNT_FLOOR:,} a call")
+        rules.append(
+            f"instruction counts: threshold {count_threshold:.1%} and {COUNT_FLOOR:,} a call"
+        )
     return f"{len(result)} cells: {parts} ({'; '.join(rules)})"
 
 
-def to_terminal(result: pd.DataFrame, threshold: float = THRESHOLD,
-                confidence: float = CONFIDENCE, count_threshold: float = COUNT_THRESHOLD) -> str:
+def to_terminal(
+    result: pd.DataFrame,
+    threshold: float = THRESHOLD,
+    confidence: float = CONFIDENCE,
+    count_threshold: float = COUNT_THRESHOLD,
+) -> str:
     rows = [HEADER, *_lines(result)]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(HEADER))]
-    text = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-            for r in rows]
+    text = [
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    ]
     return "\n".join([*text, "", summary_line(result, threshold, confidence, count_threshold)])
 
 
-def to_markdown(result: pd.DataFrame, base_label: str, head_label: str,
-                threshold: float = THRESHOLD, confidence: float = CONFIDENCE,
-                count_threshold: float = COUNT_THRESHOLD) -> str:
+def to_markdown(
+    result: pd.DataFrame,
+    base_label: str,
+    head_label: str,
+    threshold: float = THRESHOLD,
+    confidence: float = CONFIDENCE,
+    count_threshold: float = COUNT_THRESHOLD,
+) -> str:
     """A pull-request comment: the verdict first, then the cells that moved, then all."""
+
     def table(rows):
         escaped = [[str(c).replace("|", "\\|") for c in r] for r in rows]
-        return "\n".join(["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER),
-                          *("| " + " | ".join(r) + " |" for r in escaped)])
+        return "\n".join(
+            [
+                "| " + " | ".join(HEADER) + " |",
+                "|" + "---|" * len(HEADER),
+                *("| " + " | ".join(r) + " |" for r in escaped),
+            ]
+        )
 
     lines = _lines(result)
     moved = [r for r, v in zip(lines, result["verdict"], strict=True) if v != "same"]
-    head = (":x: **significant regression**" if regressed(result)
-            else ":white_check_mark: no significant regression")
-    parts = [f"### nnladder benchmarks: `{head_label}` vs `{base_label}`", "",
-             f"{head}. {summary_line(result, threshold, confidence, count_threshold)}.", ""]
+    head = (
+        ":x: **significant regression**"
+        if regressed(result)
+        else ":white_check_mark: no significant regression"
+    )
+    parts = [
+        f"### nnladder benchmarks: `{head_label}` vs `{base_label}`",
+        "",
+        f"{head}. {summary_line(result, threshold, confidence, count_threshold)}.",
+        "",
+    ]
     if moved:
         parts += ["Cells that changed:", "", table(moved), ""]
     parts += ["<details><summary>All cells</summary>", "", table(lines), "", "</details>"]

@@ -74,14 +74,19 @@ def _welch(log_base: np.ndarray, log_head: np.ndarray, confidence: float) -> tup
     shift = log_head.mean() - log_base.mean()
     if min(len(log_base), len(log_head)) == 1:  # one run on a side: assume equal spreads
         df = len(log_base) + len(log_head) - 2
-        pooled = (np.sum((log_base - log_base.mean()) ** 2)
-                  + np.sum((log_head - log_head.mean()) ** 2)) / df
+        pooled = (
+            np.sum((log_base - log_base.mean()) ** 2) + np.sum((log_head - log_head.mean()) ** 2)
+        ) / df
         se = np.sqrt(pooled * (1 / len(log_base) + 1 / len(log_head)))
         return _t_interval(shift, se, df, confidence)
     var_base, var_head = (x.var(ddof=1) / len(x) for x in (log_base, log_head))
     se = np.sqrt(var_base + var_head)
-    df = (var_base + var_head) ** 2 / (var_base**2 / (len(log_base) - 1)
-                                       + var_head**2 / (len(log_head) - 1)) if se else 1.0
+    df = (
+        (var_base + var_head) ** 2
+        / (var_base**2 / (len(log_base) - 1) + var_head**2 / (len(log_head) - 1))
+        if se
+        else 1.0
+    )
     return _t_interval(shift, se, df, confidence)
 
 
@@ -99,8 +104,8 @@ def _u_cut(m: int, n: int, confidence: float) -> int:
         row = [np.ones(1)]
         for j in range(1, n + 1):
             grown = np.zeros(i * j + 1)
-            grown[j:j + len(counts[j])] += counts[j]  # the largest value is BASE's: > all j
-            grown[:len(row[j - 1])] += row[j - 1]  # it is HEAD's: it adds no pair to U
+            grown[j : j + len(counts[j])] += counts[j]  # the largest value is BASE's: > all j
+            grown[: len(row[j - 1])] += row[j - 1]  # it is HEAD's: it adds no pair to U
             row.append(grown)
         counts = row
     cdf = np.cumsum(counts[n]) / counts[n].sum()
@@ -111,8 +116,11 @@ def _ranks(log_base: np.ndarray, log_head: np.ndarray, confidence: float) -> tup
     """Hodges-Lehmann shift of log HEAD over log BASE and its Mann-Whitney interval."""
     diffs = np.sort((log_head[None, :] - log_base[:, None]).ravel())
     k = _u_cut(len(log_base), len(log_head), confidence)
-    return (float(np.exp(np.median(diffs))), float(np.exp(diffs[k - 1])),
-            float(np.exp(diffs[len(diffs) - k])))
+    return (
+        float(np.exp(np.median(diffs))),
+        float(np.exp(diffs[k - 1])),
+        float(np.exp(diffs[len(diffs) - k])),
+    )
 
 
 def _between_runs(base_runs: list, head_runs: list, confidence: float) -> tuple:
@@ -122,25 +130,32 @@ def _between_runs(base_runs: list, head_runs: list, confidence: float) -> tuple:
     return _welch(log_base, log_head, confidence)
 
 
-def _within_run(base: np.ndarray, head: np.ndarray, confidence: float, resamples: int,
-                seed: int) -> tuple:
+def _within_run(
+    base: np.ndarray, head: np.ndarray, confidence: float, resamples: int, seed: int
+) -> tuple:
     """One run a side: percentile bootstrap of the ratio of median rounds."""
     rng = np.random.default_rng(seed)
     # one median round per resample: rows of `resamples` draws of the run's rounds
     base_medians, head_medians = (
-        np.median(x[rng.integers(0, len(x), (resamples, len(x)))], axis=1)
-        for x in (base, head))
+        np.median(x[rng.integers(0, len(x), (resamples, len(x)))], axis=1) for x in (base, head)
+    )
     tail = (1 - confidence) / 2
     low, high = np.quantile(head_medians / base_medians, [tail, 1 - tail])
     return float(np.median(head) / np.median(base)), float(low), float(high)
 
 
-def ratio_ci(base_runs: list, head_runs: list, confidence: float = CONFIDENCE,
-             resamples: int = RESAMPLES, seed: int = 0) -> tuple:
+def ratio_ci(
+    base_runs: list,
+    head_runs: list,
+    confidence: float = CONFIDENCE,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> tuple:
     """-> (ratio, ci_low, ci_high) of HEAD / BASE for one cell. A side is a list of runs,
     each a sequence of per-round seconds."""
-    base_runs, head_runs = (_undisturbed([np.asarray(r, dtype=float) for r in runs])
-                            for runs in (base_runs, head_runs))
+    base_runs, head_runs = (
+        _undisturbed([np.asarray(r, dtype=float) for r in runs]) for runs in (base_runs, head_runs)
+    )
     if len(base_runs) == 1 and len(head_runs) == 1:
         return _within_run(base_runs[0], head_runs[0], confidence, resamples, seed)
     return _between_runs(base_runs, head_runs, confidence)
@@ -150,6 +165,8 @@ def count_ratio(base_counts, head_counts) -> tuple:
     """-> (ratio, low, high) of HEAD / BASE instruction counts: the ratio of the medians and
     the range of the ratios between any run of one side and any run of the other."""
     base_counts, head_counts = (np.asarray(c, dtype=float) for c in (base_counts, head_counts))
-    return (float(np.median(head_counts) / np.median(base_counts)),
-            float(head_counts.min() / base_counts.max()),
-            float(head_counts.max() / base_counts.min()))
+    return (
+        float(np.median(head_counts) / np.median(base_counts)),
+        float(head_counts.min() / base_counts.max()),
+        float(head_counts.max() / base_counts.min()),
+    )

@@ -39,8 +39,11 @@ def _run_samples(rows: pd.DataFrame) -> list:
     if "samples_s" not in rows:  # instruction counts only
         return []
     rows = rows.sort_values(["timestamp", "run_id"], kind="stable")
-    return [np.asarray(s, dtype=float) for s in rows["samples_s"]
-            if isinstance(s, (list, tuple, np.ndarray)) and len(s)]
+    return [
+        np.asarray(s, dtype=float)
+        for s in rows["samples_s"]
+        if isinstance(s, (list, tuple, np.ndarray)) and len(s)
+    ]
 
 
 def _unstable(rows: pd.DataFrame) -> bool:
@@ -67,9 +70,13 @@ def _with_measure(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.assign(measure=measure)
 
 
-def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD,
-            confidence: float = CONFIDENCE,
-            count_threshold: float = COUNT_THRESHOLD) -> pd.DataFrame:
+def compare(
+    base: pd.DataFrame,
+    head: pd.DataFrame,
+    threshold: float = THRESHOLD,
+    confidence: float = CONFIDENCE,
+    count_threshold: float = COUNT_THRESHOLD,
+) -> pd.DataFrame:
     """Every cell of either side: base_s, head_s (or base_n, head_n: instruction counts),
     ratio, ci_low, ci_high, verdict.
 
@@ -82,17 +89,28 @@ def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD
         if value < 0:
             raise ValueError(f"{name} must be 0 or more (0.10 means 10%), got {value}")
     keys = [*KEYS, "measure"]
-    sides = {name: _with_measure(rows[rows["workload"] != "train"]) for name, rows in
-             (("base", base), ("head", head))}
+    sides = {
+        name: _with_measure(rows[rows["workload"] != "train"])
+        for name, rows in (("base", base), ("head", head))
+    }
     cells = pd.concat([s[keys] for s in sides.values()]).drop_duplicates()
     groups = {name: dict(list(s.groupby(keys, sort=False))) for name, s in sides.items()}
     empty = sides["base"].iloc[0:0]
     out = []
     for key in cells.itertuples(index=False, name=None):
         base_rows, head_rows = (groups[n].get(key, empty) for n in ("base", "head"))
-        row = dict(zip(keys, key, strict=True), base_status=_status(base_rows),
-                   head_status=_status(head_rows), base_s=np.nan, head_s=np.nan,
-                   base_n=np.nan, head_n=np.nan, ratio=np.nan, ci_low=np.nan, ci_high=np.nan)
+        row = dict(
+            zip(keys, key, strict=True),
+            base_status=_status(base_rows),
+            head_status=_status(head_rows),
+            base_s=np.nan,
+            head_s=np.nan,
+            base_n=np.nan,
+            head_n=np.nan,
+            ratio=np.nan,
+            ci_low=np.nan,
+            ci_high=np.nan,
+        )
         base_ok, head_ok = (rows[rows["status"] == "ok"] for rows in (base_rows, head_rows))
         base_runs, head_runs = _run_samples(base_ok), _run_samples(head_ok)
         row["unstable"] = _unstable(base_ok) or _unstable(head_ok)
@@ -100,12 +118,24 @@ def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD
             ratio, low, high = count_ratio(base_ok["instructions"], head_ok["instructions"])
             base_n, head_n = (float(ok["instructions"].median()) for ok in (base_ok, head_ok))
             moved = abs(head_n - base_n) > COUNT_FLOOR
-            row.update(base_n=base_n, head_n=head_n, ratio=ratio, ci_low=low, ci_high=high,
-                       verdict=verdict(ratio, low, high, count_threshold) if moved else "same")
+            row.update(
+                base_n=base_n,
+                head_n=head_n,
+                ratio=ratio,
+                ci_low=low,
+                ci_high=high,
+                verdict=verdict(ratio, low, high, count_threshold) if moved else "same",
+            )
         elif base_runs and head_runs:
             ratio, low, high = ratio_ci(base_runs, head_runs, confidence)
-            row.update(base_s=side_time(base_runs), head_s=side_time(head_runs), ratio=ratio,
-                       ci_low=low, ci_high=high, verdict=verdict(ratio, low, high, threshold))
+            row.update(
+                base_s=side_time(base_runs),
+                head_s=side_time(head_runs),
+                ratio=ratio,
+                ci_low=low,
+                ci_high=high,
+                verdict=verdict(ratio, low, high, threshold),
+            )
         elif row["base_status"] == "ok" and row["head_status"] in BROKEN:
             row["verdict"] = "broken"
         elif base_rows.empty or head_rows.empty:
@@ -115,9 +145,23 @@ def compare(base: pd.DataFrame, head: pd.DataFrame, threshold: float = THRESHOLD
         else:
             row["verdict"] = f"{row['base_status']} -> {row['head_status']}"
         out.append(row)
-    return pd.DataFrame(out, columns=[*keys, "base_status", "head_status", "base_s", "head_s",
-                                      "base_n", "head_n", "ratio", "ci_low", "ci_high",
-                                      "verdict", "unstable"])
+    return pd.DataFrame(
+        out,
+        columns=[
+            *keys,
+            "base_status",
+            "head_status",
+            "base_s",
+            "head_s",
+            "base_n",
+            "head_n",
+            "ratio",
+            "ci_low",
+            "ci_high",
+            "verdict",
+            "unstable",
+        ],
+    )
 
 
 def regressed(result: pd.DataFrame) -> bool:

@@ -43,6 +43,7 @@ def channel():
 
     def send(**message):
         protocol.write(PREFIX + json.dumps(message) + "\n")
+
     return send
 
 
@@ -59,14 +60,21 @@ class Child:
     """One worker process: started with its spec, read message by message, always reaped."""
 
     def __init__(self, module: str, spec: dict, prefix=(), env=None, echo: bool = False):
-        self.proc = subprocess.Popen([*prefix, sys.executable, "-m", module], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [*prefix, sys.executable, "-m", module],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         self.tail: collections.deque = collections.deque(maxlen=TAIL_LINES)
         self.messages: queue.Queue = queue.Queue()
-        self.readers = [threading.Thread(target=self._read_stdout, daemon=True),
-                        threading.Thread(target=self._read_stderr, args=(echo,), daemon=True)]
+        self.readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, args=(echo,), daemon=True),
+        ]
         for reader in self.readers:
             reader.start()
         try:
@@ -78,7 +86,7 @@ class Child:
     def _read_stdout(self):
         for line in self.proc.stdout:
             if line.startswith(PREFIX):
-                self.messages.put(json.loads(line[len(PREFIX):]))
+                self.messages.put(json.loads(line[len(PREFIX) :]))
         self.messages.put(None)  # end of stream: the child has exited or closed stdout
 
     def _read_stderr(self, echo: bool):

@@ -54,8 +54,10 @@ def plan(impls=None, workloads=None, phases=None, quick=False) -> list:
     cells = []
     for impl in impls:
         for work in chosen:
-            sizes = sorted(work.quick_sizes if quick else work.sizes,
-                           key=lambda s: work.flops(s, work.phases[0]))
+            sizes = sorted(
+                work.quick_sizes if quick else work.sizes,
+                key=lambda s: work.flops(s, work.phases[0]),
+            )
             for phase in work.phases:
                 if phases and phase not in phases:
                     continue
@@ -76,9 +78,18 @@ def describe(cell: Cell) -> dict:
     work, size = get_workload(cell.workload), cell.size_dict
     flops, nbytes = work.flops(size, cell.phase), work.bytes(size, cell.phase)
     cls = registry.get_class(cell.impl)
-    return {"impl": cell.impl, "device": cls.device, "workload": cell.workload,
-            "size": size_label(size), **size, "phase": cell.phase, "flops": flops,
-            "bytes": nbytes, "intensity": flops / nbytes, "tol": work.tol}
+    return {
+        "impl": cell.impl,
+        "device": cls.device,
+        "workload": cell.workload,
+        "size": size_label(size),
+        **size,
+        "phase": cell.phase,
+        "flops": flops,
+        "bytes": nbytes,
+        "intensity": flops / nbytes,
+        "tol": work.tol,
+    }
 
 
 def failed(cell: Cell, status: str, reason: str) -> dict:

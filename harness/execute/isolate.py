@@ -32,8 +32,12 @@ def _launch(name: str, options: lifecycle.Options, scratch: str) -> tuple:
 
 def _run_child(name, cells, options, history, on_row) -> int:
     """Run cells in one worker until it finishes or fails. -> how many cells were settled."""
-    spec = {"impl": name, "cells": [c.to_json() for c in cells],
-            "options": options.to_json(), "history": history}
+    spec = {
+        "impl": name,
+        "cells": [c.to_json() for c in cells],
+        "options": options.to_json(),
+        "history": history,
+    }
     with tempfile.TemporaryDirectory() as scratch:
         prefix, env = _launch(name, options, scratch)
         with Child(WORKER, spec, prefix, env) as child:
@@ -44,8 +48,13 @@ def _run_child(name, cells, options, history, on_row) -> int:
                 except ChildTimeout:
                     child.kill()
                     stuck = settled if current is None else current  # hung before it said
-                    on_row(failed(cells[stuck], "error",
-                                  f"timeout: no result after {options.timeout_s:g} s"))
+                    on_row(
+                        failed(
+                            cells[stuck],
+                            "error",
+                            f"timeout: no result after {options.timeout_s:g} s",
+                        )
+                    )
                     return stuck + 1
                 if message is None:  # the worker ended before its last row
                     cause = child.cause()
@@ -62,8 +71,9 @@ def _run_child(name, cells, options, history, on_row) -> int:
                     row = message["row"]
                     on_row(row)
                     if row.get("status") == "ok" and row.get("t_median_s"):
-                        history.append([row["workload"], row["phase"], row["flops"],
-                                        row["t_median_s"]])
+                        history.append(
+                            [row["workload"], row["phase"], row["flops"], row["t_median_s"]]
+                        )
                     settled, current = message["index"] + 1, None
             child.finish()  # a worker that stays alive after its last cell is ended
             return settled
@@ -83,7 +93,7 @@ def run_impl(name: str, cells: list, options: lifecycle.Options, on_row) -> None
     batch = 1 if options.instructions else len(cells)
     start = 0
     while start < len(cells):
-        start += _run_child(name, cells[start:start + batch], options, history, on_row)
+        start += _run_child(name, cells[start : start + batch], options, history, on_row)
 
 
 def run_all(cells: list, options: lifecycle.Options, on_row) -> None:

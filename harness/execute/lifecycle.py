@@ -77,30 +77,42 @@ def check(impl, cell: Cell, budget: Budget | None, seed: int = SEED):
     row = describe(cell)
     predicted = budget.over(cell.workload, cell.phase, row["flops"]) if budget else None
     if predicted is not None:
-        return {**row, "status": "over_budget", "t_predicted_s": predicted,
-                "reason": f"predicted {predicted:.3g} s > budget {budget.seconds:g} s"}, None
+        return {
+            **row,
+            "status": "over_budget",
+            "t_predicted_s": predicted,
+            "reason": f"predicted {predicted:.3g} s > budget {budget.seconds:g} s",
+        }, None
     row.update({"threads": machine.blas()["threads"], **impl.info()})  # as the run stores it
     work = get_workload(cell.workload)
     try:
         host = host_inputs(cell.workload, cell.size, seed)
         fn, placed_bytes = memory.growth(  # the resident pages of the inputs, the setup's too
-            lambda: work.setup(impl, cell.size_dict, cell.phase, Placed(impl, host)))
+            lambda: work.setup(impl, cell.size_dict, cell.phase, Placed(impl, host))
+        )
         start = time.perf_counter()
         outputs = fn()
         impl.sync()
         first_call_s = time.perf_counter() - start
-        err = rel_err(to_host(impl, outputs),
-                      reference_outputs(cell.workload, cell.size, cell.phase, seed))
+        err = rel_err(
+            to_host(impl, outputs), reference_outputs(cell.workload, cell.size, cell.phase, seed)
+        )
     except NotImplementedError as error:
-        return {**row, "status": "unsupported",
-                "reason": f"{cell.impl} does not implement {missing_op(error)}"}, None
+        return {
+            **row,
+            "status": "unsupported",
+            "reason": f"{cell.impl} does not implement {missing_op(error)}",
+        }, None
     except Exception as error:  # noqa: BLE001 - an impl's failure is a result, not a crash
         return {**row, "status": "error", "reason": f"{type(error).__name__}: {error}"}, None
     bound = work.error_bound(cell.size_dict, cell.phase)
     row.update(rel_err=err, err_bound=bound, err_ratio=err / bound)
     if not err <= work.tol:  # NaN fails too; a wrong cell teaches the budget nothing
-        return {**row, "status": "wrong",
-                "reason": f"rel err {err:.3g} > tolerance {work.tol:g}"}, None
+        return {
+            **row,
+            "status": "wrong",
+            "reason": f"rel err {err:.3g} > tolerance {work.tol:g}",
+        }, None
     if budget:  # the first call is the budget's first estimate; finish() adds the median
         budget.record(cell.workload, cell.phase, row["flops"], first_call_s)
     row.update(memory.peaks(impl, fn, placed_bytes))
@@ -165,8 +177,9 @@ def finish(row: dict, columns: dict, budget: Budget | None = None, ceilings=None
     return row
 
 
-def run_cell(impl, cell: Cell, budget: Budget | None, measurement: Measurement,
-             ceilings: dict | None = None) -> dict:
+def run_cell(
+    impl, cell: Cell, budget: Budget | None, measurement: Measurement, ceilings: dict | None = None
+) -> dict:
     """One cell's whole life -> its row."""
     measurement.before(impl)
     row, fn = check(impl, cell, budget)
@@ -217,8 +230,7 @@ def measurement_for(impl, options: Options) -> Measurement:
     return Timed(options.time_per_cell_s)
 
 
-def run_impl(name: str, cells: list, options: Options, on_row, on_start=None,
-             history=()) -> None:
+def run_impl(name: str, cells: list, options: Options, on_row, on_start=None, history=()) -> None:
     """Every cell of one impl, in order: on_start(index) before each, on_row(row) after.
 
     `history` is [(workload, phase, flops, seconds)] the budget learned before (a child that
@@ -236,8 +248,9 @@ def run_impl(name: str, cells: list, options: Options, on_row, on_start=None,
         impl = registry.create(name)
     except Exception as error:  # noqa: BLE001 - a constructor that fails costs its cells only
         for cell in cells:
-            on_row(failed(cell, "error", f"creating {name} failed: "
-                                         f"{type(error).__name__}: {error}"))
+            on_row(
+                failed(cell, "error", f"creating {name} failed: {type(error).__name__}: {error}")
+            )
         return
     budget = None if options.instructions else Budget(options.budget_s)
     for workload, phase, flops, seconds in history if budget else ():

@@ -111,14 +111,18 @@ def line_up(give_up=None) -> None:
 def _agree(world, row: dict) -> None:
     """Return when every rank reached this point with the same status; abort the job when
     this rank failed alone (the others are stuck in a collective) or when the ranks disagree."""
-    alone = f"rank {world.rank} of {world.size}: {row.get('reason')} (the other ranks did " \
-            f"not fail within {AGREE_S:g} s: aborting the job)"
+    alone = (
+        f"rank {world.rank} of {world.size}: {row.get('reason')} (the other ranks did "
+        f"not fail within {AGREE_S:g} s: aborting the job)"
+    )
     line_up((lambda: _abort(world, alone)) if row["status"] == "error" else None)
     statuses = world.allgather(f"{row['status']}: {row.get('reason', '')}")
     if len(set(statuses)) > 1:
-        _abort(world, f"ranks disagree on {row['impl']} {row['workload']} {row['size']} "
-                      f"{row['phase']}: " +
-               "; ".join(f"rank {r}: {s}" for r, s in enumerate(statuses)))
+        _abort(
+            world,
+            f"ranks disagree on {row['impl']} {row['workload']} {row['size']} "
+            f"{row['phase']}: " + "; ".join(f"rank {r}: {s}" for r, s in enumerate(statuses)),
+        )
 
 
 # ---- timing: every rank runs the same rounds, the cell's time is the slowest rank's ------
@@ -137,8 +141,12 @@ class DistStats(Stats):
     def as_dict(self) -> dict:
         # Compute is what the median time leaves after the median communication time.
         comm = statistics.median(self.comm_s)
-        return {**super().as_dict(), "t_comm_s": comm, "t_compute_s": self.median - comm,
-                **self.traffic}
+        return {
+            **super().as_dict(),
+            "t_comm_s": comm,
+            "t_compute_s": self.median - comm,
+            **self.traffic,
+        }
 
 
 def _per_call_traffic(before: list, after: list, calls: int) -> dict:
@@ -149,19 +157,23 @@ def _per_call_traffic(before: list, after: list, calls: int) -> dict:
     (P-1)/P * S for an all-gather of S bytes) and the most any rank sent (uneven splits).
     """
     columns = {}
-    names = sorted(k[:-len("_calls")] for k in after[0] if k.endswith("_calls"))
+    names = sorted(k[: -len("_calls")] for k in after[0] if k.endswith("_calls"))
     for name in names:
-        sent = [(a[f"{name}_bytes"] - b[f"{name}_bytes"]) / calls
-                for b, a in zip(before, after, strict=True)]
-        columns[f"comm_{name}_calls"] = (after[0][f"{name}_calls"]
-                                         - before[0][f"{name}_calls"]) / calls
+        sent = [
+            (a[f"{name}_bytes"] - b[f"{name}_bytes"]) / calls
+            for b, a in zip(before, after, strict=True)
+        ]
+        columns[f"comm_{name}_calls"] = (
+            after[0][f"{name}_calls"] - before[0][f"{name}_calls"]
+        ) / calls
         columns[f"comm_{name}_bytes"] = sum(sent) / len(sent)
         columns[f"comm_{name}_bytes_max"] = max(sent)
     return columns
 
 
-def measure(fn, impl, time_per_cell_s: float = 0.5, min_rounds: int = 5,
-            max_rounds: int = 1000) -> DistStats:
+def measure(
+    fn, impl, time_per_cell_s: float = 0.5, min_rounds: int = 5, max_rounds: int = 1000
+) -> DistStats:
     """measure/timing.measure for all ranks together (fn already warmed up by the check).
 
     A barrier lines the ranks up before each round; the round's sample is the largest
@@ -221,15 +233,21 @@ class OnRanks(lifecycle.Timed):
     def after_measure(self, impl, row):
         world = _world()
         # Each rank's own peaks are those of its shard's work: a process sees itself only.
-        ranks_peak, ranks_rss = zip(*world.allgather((row["peak_mem_bytes"],
-                                                      row["peak_rss_bytes"])))
+        ranks_peak, ranks_rss = zip(
+            *world.allgather((row["peak_mem_bytes"], row["peak_rss_bytes"]))
+        )
         ranks_weight = world.allgather(impl.traffic()["weight_bytes"] - self.held_before)
         unread = None in ranks_rss  # a rank that could not read its peak: no max, no sum
-        return {**row, "rank_peak_mem_bytes": list(ranks_peak), "peak_mem_bytes": max(ranks_peak),
-                "rank_peak_rss_bytes": list(ranks_rss),
-                "peak_rss_bytes": None if unread else max(ranks_rss),
-                "peak_rss_sum_bytes": None if unread else sum(ranks_rss),
-                "rank_weight_bytes": ranks_weight, "weight_bytes": max(ranks_weight)}
+        return {
+            **row,
+            "rank_peak_mem_bytes": list(ranks_peak),
+            "peak_mem_bytes": max(ranks_peak),
+            "rank_peak_rss_bytes": list(ranks_rss),
+            "peak_rss_bytes": None if unread else max(ranks_rss),
+            "peak_rss_sum_bytes": None if unread else sum(ranks_rss),
+            "rank_weight_bytes": ranks_weight,
+            "weight_bytes": max(ranks_weight),
+        }
 
     def after_cell(self, budget):
         if budget:  # every rank decides the next cell's budget as rank 0 does

@@ -29,9 +29,14 @@ def main() -> int:
             send(kind="row", index=len(done), row=row)
         done.append(row["status"])
 
-    lifecycle.run_impl(spec["impl"], [Cell.from_json(c) for c in spec["cells"]],
-                       lifecycle.Options(**spec["options"]), on_row, on_start,
-                       spec["history"])
+    lifecycle.run_impl(
+        spec["impl"],
+        [Cell.from_json(c) for c in spec["cells"]],
+        lifecycle.Options(**spec["options"]),
+        on_row,
+        on_start,
+        spec["history"],
+    )
     return 0
 
 

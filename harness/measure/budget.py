@@ -44,14 +44,17 @@ class Budget:
         if not points:
             return flops / max(rates) if rates else None
         if len(points) == 1:
-            (f_last, t_last), = points
+            ((f_last, t_last),) = points
             return t_last + max(flops - f_last, 0) / max(rates)
         xs = [math.log(f) for f, _ in points]
         ys = [math.log(t) for _, t in points]
         x_mean, y_mean = sum(xs) / len(xs), sum(ys) / len(ys)
         spread = sum((x - x_mean) ** 2 for x in xs)
-        slope = 1.0 if spread == 0 else \
-            sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, ys)) / spread
+        slope = (
+            1.0
+            if spread == 0
+            else sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, ys)) / spread
+        )
         slope = min(max(slope, 1.0), MAX_SLOPE)
         x_last, y_last = xs[-1], ys[-1]
         return math.exp(y_last + slope * (math.log(flops) - x_last))

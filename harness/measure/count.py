@@ -51,16 +51,19 @@ def unavailable_reason() -> str | None:
     try:
         from harness.measure import _callgrind  # noqa: F401 - built by setup.py
     except ImportError as error:
-        return (f"harness.measure._callgrind is not built ({error}): it needs valgrind's headers "
-                "(valgrind/callgrind.h) when the project is installed; reinstall with them")
+        return (
+            f"harness.measure._callgrind is not built ({error}): it needs valgrind's headers "
+            "(valgrind/callgrind.h) when the project is installed; reinstall with them"
+        )
     return None
 
 
 def unsupported_reason(impl_class) -> str | None:
     """Why an impl's work cannot be counted, or None for a CPU rung in one process."""
     if impl_class.device != "cpu":
-        return (f"{impl_class.name} runs on {impl_class.device}: instruction counts see CPU "
-                "work only")
+        return (
+            f"{impl_class.name} runs on {impl_class.device}: instruction counts see CPU work only"
+        )
     if impl_class.runs_on_ranks:
         return f"{impl_class.name} runs on MPI ranks: instruction counts cover one process"
     return None
@@ -68,8 +71,14 @@ def unsupported_reason(impl_class) -> str | None:
 
 def launch(out_dir: Path) -> tuple:
     """(command prefix, environment) that run a worker under callgrind, its files in out_dir."""
-    prefix = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--collect-atstart=no",
-              f"--callgrind-out-file={out_dir}/callgrind.%p", "--quiet"]
+    prefix = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        "--collect-atstart=no",
+        f"--callgrind-out-file={out_dir}/callgrind.%p",
+        "--quiet",
+    ]
     env = {**os.environ, **ONE_THREAD, "PYTHONHASHSEED": "0", OUT_DIR_VAR: str(out_dir)}
     return prefix, env
 
@@ -108,5 +117,8 @@ class Counted(Measurement):
             _callgrind.count(fn, CALLS, label)
         finally:
             gc.enable()
-        return {"measure": "instructions", "instructions": _read_dump(label) / CALLS,
-                "rounds": CALLS}
+        return {
+            "measure": "instructions",
+            "instructions": _read_dump(label) / CALLS,
+            "rounds": CALLS,
+        }

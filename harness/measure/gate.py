@@ -47,5 +47,6 @@ def rel_err(outputs, references) -> float:
 
 def to_host(ops, outputs) -> list:
     """Outputs of a phase (impl-native arrays and plain floats) as host arrays."""
-    return [np.asarray(o, dtype=np.float64) if isinstance(o, float) else ops.get(o)
-            for o in outputs]
+    return [
+        np.asarray(o, dtype=np.float64) if isinstance(o, float) else ops.get(o) for o in outputs
+    ]

@@ -22,8 +22,11 @@ from pathlib import Path
 SYSFS_CACHES = Path("/sys/devices/system/cpu/cpu0/cache")
 # (bytes of one, CPUs sharing one; 0 for all) where the OS says nothing: a recent x86 core's
 DEFAULT_CACHES = {"L1": (32 << 10, 1), "L2": (1 << 20, 1), "L3": (32 << 20, 0)}
-SYSCONF = {"L1": "SC_LEVEL1_DCACHE_SIZE", "L2": "SC_LEVEL2_CACHE_SIZE",
-           "L3": "SC_LEVEL3_CACHE_SIZE"}
+SYSCONF = {
+    "L1": "SC_LEVEL1_DCACHE_SIZE",
+    "L2": "SC_LEVEL2_CACHE_SIZE",
+    "L3": "SC_LEVEL3_CACHE_SIZE",
+}
 SCOPES = ("one_core", "all_cores")
 KINDS = ("read", "update")  # the bandwidths measured at each CPU level
 
@@ -59,8 +62,10 @@ def caches(sysfs: Path | str = SYSFS_CACHES) -> tuple:
     names = getattr(os, "sysconf_names", {})
     sizes = {lvl: os.sysconf(key) if key in names else 0 for lvl, key in SYSCONF.items()}
     if sizes["L1"] > 0 and sizes["L2"] > 0:
-        return ({lvl: (size, 0 if lvl == "L3" else 1) for lvl, size in sizes.items() if size > 0},
-                f"sysconf ({sysfs} unreadable)")
+        return (
+            {lvl: (size, 0 if lvl == "L3" else 1) for lvl, size in sizes.items() if size > 0},
+            f"sysconf ({sysfs} unreadable)",
+        )
     return dict(DEFAULT_CACHES), f"defaults: {sysfs} and sysconf unreadable"
 
 
@@ -72,10 +77,17 @@ def _positive(value) -> bool:
 
 
 def _levels_ok(levels, figures: tuple) -> bool:
-    return isinstance(levels, list) and len(levels) > 0 and all(
-        isinstance(lv, dict) and isinstance(lv.get("name"), str)
-        and (lv.get("bytes") is None or _positive(lv["bytes"]))
-        and all(_positive(lv.get(f)) for f in figures) for lv in levels)
+    return (
+        isinstance(levels, list)
+        and len(levels) > 0
+        and all(
+            isinstance(lv, dict)
+            and isinstance(lv.get("name"), str)
+            and (lv.get("bytes") is None or _positive(lv["bytes"]))
+            and all(_positive(lv.get(f)) for f in figures)
+            for lv in levels
+        )
+    )
 
 
 def whole(ceilings: dict) -> bool:
@@ -83,13 +95,20 @@ def whole(ceilings: dict) -> bool:
     figure this module reads; one that is not there at all (a file from before it) is fine."""
     cpu = "levels" not in ceilings or (
         _levels_ok(ceilings["levels"], ("read_gb_per_s", "update_gb_per_s", "shared_by"))
-        and all(_positive(ceilings.get(k)) for k in ("fma_gflops_per_s", "blas_gflops_per_s",
-                                                      "cores", "gemm_n"))
-        and isinstance(ceilings.get("isas"), list) and len(ceilings["isas"]) > 0)
+        and all(
+            _positive(ceilings.get(k))
+            for k in ("fma_gflops_per_s", "blas_gflops_per_s", "cores", "gemm_n")
+        )
+        and isinstance(ceilings.get("isas"), list)
+        and len(ceilings["isas"]) > 0
+    )
     cuda = "cuda_levels" not in ceilings or (
         _levels_ok(ceilings["cuda_levels"], ("read_gb_per_s",))
-        and all(_positive(ceilings.get(f"cuda_{k}"))
-                for k in ("fma_gflops_per_s", "gemm_gflops_per_s", "gemm_n")))
+        and all(
+            _positive(ceilings.get(f"cuda_{k}"))
+            for k in ("fma_gflops_per_s", "gemm_gflops_per_s", "gemm_n")
+        )
+    )
     return cpu and cuda
 
 
@@ -120,8 +139,13 @@ def _cpu_levels(ceilings: dict, scope: str) -> list:
             continue
         instances = max(1, ceilings["cores"] // lv["shared_by"])
         team = max(lv[f"{kind}_gb_per_s"]["all_cores"] for kind in KINDS)
-        out.append({"name": lv["name"], "bytes": lv["bytes"] and lv["bytes"] * instances,
-                    "gb_per_s": max(team, one_core * instances)})
+        out.append(
+            {
+                "name": lv["name"],
+                "bytes": lv["bytes"] and lv["bytes"] * instances,
+                "gb_per_s": max(team, one_core * instances),
+            }
+        )
     return out
 
 
@@ -134,8 +158,10 @@ def levels(ceilings: dict | None, device: str = "cpu", scope: str = "one_core") 
         raise ValueError(f"levels: scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     ceilings = ceilings or {}
     if device == "cuda":
-        out = [{"name": lv["name"], "bytes": lv["bytes"], "gb_per_s": lv["read_gb_per_s"]}
-               for lv in ceilings.get("cuda_levels", [])]
+        out = [
+            {"name": lv["name"], "bytes": lv["bytes"], "gb_per_s": lv["read_gb_per_s"]}
+            for lv in ceilings.get("cuda_levels", [])
+        ]
     else:
         out = _cpu_levels(ceilings, scope)
     if not out:
@@ -155,17 +181,29 @@ def compute_roofs(ceilings: dict | None, device: str = "cpu") -> list:
     if device == "cuda":
         if "cuda_fma_gflops_per_s" not in ceilings:
             return []
-        return [{"name": "FP32 FMA peak", "gflops_per_s": ceilings["cuda_fma_gflops_per_s"],
-                 "scope": "device"},
-                {"name": f"cuBLAS GEMM {ceilings['cuda_gemm_n']}^3",
-                 "gflops_per_s": ceilings["cuda_gemm_gflops_per_s"], "scope": "device"}]
+        return [
+            {
+                "name": "FP32 FMA peak",
+                "gflops_per_s": ceilings["cuda_fma_gflops_per_s"],
+                "scope": "device",
+            },
+            {
+                "name": f"cuBLAS GEMM {ceilings['cuda_gemm_n']}^3",
+                "gflops_per_s": ceilings["cuda_gemm_gflops_per_s"],
+                "scope": "device",
+            },
+        ]
     if "levels" not in ceilings:
         return []
     cores = {"one_core": "1 core", "all_cores": f"{ceilings['cores']} cores"}
-    return [{"name": f"{what}, {cores[s]}", "gflops_per_s": ceilings[key][s], "scope": s}
-            for what, key in ((f"FMA peak ({ceilings['isas'][0]})", "fma_gflops_per_s"),
-                              (f"BLAS GEMM {ceilings['gemm_n']}^3", "blas_gflops_per_s"))
-            for s in SCOPES]
+    return [
+        {"name": f"{what}, {cores[s]}", "gflops_per_s": ceilings[key][s], "scope": s}
+        for what, key in (
+            (f"FMA peak ({ceilings['isas'][0]})", "fma_gflops_per_s"),
+            (f"BLAS GEMM {ceilings['gemm_n']}^3", "blas_gflops_per_s"),
+        )
+        for s in SCOPES
+    ]
 
 
 def working_set(row) -> float:
@@ -201,9 +239,11 @@ def judge(row, ceilings: dict | None) -> dict:
         return {}
     level, peak = fitting[0], max(peaks)
     bandwidth_roof = level["gb_per_s"] * flops / nbytes  # GB/s x FLOP/byte
-    out = {"roof_level": level["name"],
-           "roof_bound": "compute" if peak <= bandwidth_roof else level["name"],
-           "roof_gflops_per_s": min(peak, bandwidth_roof)}
+    out = {
+        "roof_level": level["name"],
+        "roof_bound": "compute" if peak <= bandwidth_roof else level["name"],
+        "roof_gflops_per_s": min(peak, bandwidth_roof),
+    }
     achieved = _number(row, "gflops_per_s")
     if math.isfinite(achieved):
         out["roof_pct"] = 100 * achieved / out["roof_gflops_per_s"]

@@ -61,9 +61,10 @@ class Window:
     def close(self) -> dict:
         (ticks_0, others_0), (ticks_1, others_1) = self.opened, self._now()
         spent = ticks_0 and ticks_1 and ticks_1[1] - ticks_0[1]
-        return {"steal_frac": (ticks_1[0] - ticks_0[0]) / spent if spent else None,
-                "others_running": None if None in (others_0, others_1)
-                else min(others_0, others_1)}
+        return {
+            "steal_frac": (ticks_1[0] - ticks_0[0]) / spent if spent else None,
+            "others_running": None if None in (others_0, others_1) else min(others_0, others_1),
+        }
 
 
 def _ms(seconds: float) -> str:
@@ -86,14 +87,18 @@ def judge(row: dict) -> dict:
     short_s = SHORT_ROUND_S.get(row.get("device"), SHORT_ROUND_S["cpu"])
     if min(samples) * loops < short_s:
         broken.append(f"shortest round {_ms(min(samples) * loops)} < {_ms(short_s)}")
-    needed = MIN_ROUNDS if spread >= SPREAD else \
-        max(MIN_ROUNDS, math.ceil((Z_95 * spread / HALF_WIDTH) ** 2))
+    needed = (
+        MIN_ROUNDS
+        if spread >= SPREAD
+        else max(MIN_ROUNDS, math.ceil((Z_95 * spread / HALF_WIDTH) ** 2))
+    )
     if rounds < needed:
         broken.append(f"{rounds} rounds < {needed} (mean to +-{HALF_WIDTH:.0%} at 95%)")
     steal, others = row.get("steal_frac"), row.get("others_running")
     if steal is not None and steal > STEAL:
         broken.append(f"steal {steal:.1%} of the CPU time > {STEAL:.0%}")
     if others is not None and machine.busy(others):
-        broken.append(f"run queue: {others:g} runnable threads of other work on "
-                      f"{os.cpu_count() or 1} cores")
+        broken.append(
+            f"run queue: {others:g} runnable threads of other work on {os.cpu_count() or 1} cores"
+        )
     return {"unstable": bool(broken), "unstable_reason": "; ".join(broken)}

@@ -52,9 +52,16 @@ class Stats:
         return statistics.stdev(self.samples_s) if self.rounds > 1 else 0.0
 
     def as_dict(self) -> dict:
-        return {"rounds": self.rounds, "loops": self.loops, "t_min_s": self.min,
-                "t_median_s": self.median, "t_iqr_s": self.iqr, "t_mean_s": self.mean,
-                "t_stddev_s": self.stddev, "samples_s": list(self.samples_s)}
+        return {
+            "rounds": self.rounds,
+            "loops": self.loops,
+            "t_min_s": self.min,
+            "t_median_s": self.median,
+            "t_iqr_s": self.iqr,
+            "t_mean_s": self.mean,
+            "t_stddev_s": self.stddev,
+            "samples_s": list(self.samples_s),
+        }
 
 
 def _round(fn, sync, loops) -> float:
@@ -76,8 +83,9 @@ def calibrate(round_s) -> tuple:
     return loops, elapsed
 
 
-def measure(fn, sync=lambda: None, time_per_cell_s: float = 0.5, min_rounds: int = 5,
-            max_rounds: int = 1000) -> Stats:
+def measure(
+    fn, sync=lambda: None, time_per_cell_s: float = 0.5, min_rounds: int = 5, max_rounds: int = 1000
+) -> Stats:
     """Time fn: warm up for WARMUP_S, calibrate loops, then fill time_per_cell_s with rounds."""
     warm_until = time.perf_counter() + WARMUP_S
     while True:
@@ -87,7 +95,8 @@ def measure(fn, sync=lambda: None, time_per_cell_s: float = 0.5, min_rounds: int
     loops, elapsed = calibrate(lambda loops: _round(fn, sync, loops))
     samples = [elapsed / loops]
     deadline = time.perf_counter() + time_per_cell_s
-    while len(samples) < max_rounds and (len(samples) < min_rounds
-                                         or time.perf_counter() < deadline):
+    while len(samples) < max_rounds and (
+        len(samples) < min_rounds or time.perf_counter() < deadline
+    ):
         samples.append(_round(fn, sync, loops) / loops)
     return Stats(tuple(samples), loops)

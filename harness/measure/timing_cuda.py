@@ -28,8 +28,9 @@ def _l2_flush_buffer():
     return cupy.empty(max(2 * l2_bytes, 1 << 20), dtype=cupy.uint8)
 
 
-def measure(fn, sync, time_per_cell_s: float = 0.5, min_rounds: int = 5,
-            max_rounds: int = 1000) -> Stats:
+def measure(
+    fn, sync, time_per_cell_s: float = 0.5, min_rounds: int = 5, max_rounds: int = 1000
+) -> Stats:
     """Time fn (already run once by the caller's correctness check): one sample per call."""
     flush = _l2_flush_buffer()
     for _ in range(WARMUP_CALLS):
@@ -51,6 +52,7 @@ def measure(fn, sync, time_per_cell_s: float = 0.5, min_rounds: int = 5,
         fn()
         end.record()
     sync()
-    samples = tuple(cupy.cuda.get_elapsed_time(s, e) / 1e3
-                    for s, e in zip(starts, ends, strict=True))
+    samples = tuple(
+        cupy.cuda.get_elapsed_time(s, e) / 1e3 for s, e in zip(starts, ends, strict=True)
+    )
     return Stats(samples, loops=1)

@@ -47,6 +47,9 @@ def words(row, ceilings) -> str:
         return f"at {percent(pct)} of its {bound} roof ({memory[bound]['gb_per_s']:,.0f} GB/s)"
     # compute: the peak it was judged against is the roof it stands under
     peaks = roofs.compute_roofs(ceilings, device)
-    named = min(peaks, default={"name": bound}, key=lambda r: abs(math.log(
-        r["gflops_per_s"] / row["roof_gflops_per_s"])))
+    named = min(
+        peaks,
+        default={"name": bound},
+        key=lambda r: abs(math.log(r["gflops_per_s"] / row["roof_gflops_per_s"])),
+    )
     return f"at {percent(pct)} of its compute roof ({named['name']})"

@@ -44,8 +44,13 @@ def panels(count: int, cols: int, width: float, height: float):
 def legend_beside(ax, corner: str = "upper", **options):
     """The axes' legend to their right, top- or bottom-aligned: outside the data."""
     anchor = (1.02, 1.0) if corner == "upper" else (1.02, 0.0)
-    return ax.legend(loc=f"{corner} left", bbox_to_anchor=anchor, borderaxespad=0,
-                     frameon=False, **{"fontsize": 7, **options})
+    return ax.legend(
+        loc=f"{corner} left",
+        bbox_to_anchor=anchor,
+        borderaxespad=0,
+        frameon=False,
+        **{"fontsize": 7, **options},
+    )
 
 
 def to_data_uri(fig) -> str:

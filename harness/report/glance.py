@@ -26,8 +26,10 @@ def lines(cells: pd.DataFrame, sizes: dict, palette: dict, ceilings) -> list:
     """Per workload (in `cells` order): its sentence and its bars, slowest rung first."""
     out = []
     for workload in dict.fromkeys(cells["workload"]):
-        phase = next((p for p in PICK if (workload, p) in sizes),
-                     next((p for w, p in sizes if w == workload), None))
+        phase = next(
+            (p for p in PICK if (workload, p) in sizes),
+            next((p for w, p in sizes if w == workload), None),
+        )
         if phase is None:
             continue
         size = sizes[(workload, phase)]
@@ -35,17 +37,31 @@ def lines(cells: pd.DataFrame, sizes: dict, palette: dict, ceilings) -> list:
         rows = rows[rows["ok"]].sort_values("t_median_s", ascending=False, kind="stable")
         slowest, fastest = rows.iloc[0], rows.iloc[-1]
         speedup = slowest["t_median_s"] / fastest["t_median_s"]
-        sentence = (f"{fastest['impl']} is {times(speedup)}x faster than {slowest['impl']}; "
-                    if len(rows) > 1 else f"only {fastest['impl']} ran it; ")
+        sentence = (
+            f"{fastest['impl']} is {times(speedup)}x faster than {slowest['impl']}; "
+            if len(rows) > 1
+            else f"only {fastest['impl']} ran it; "
+        )
         # bar lengths on a log scale that starts a decade below the fastest rung
         low = math.log10(fastest["t_median_s"]) - 1
         span = math.log10(slowest["t_median_s"]) - low
-        bars = [{"impl": r["impl"], "colour": palette[r["impl"]], "flag": flag(r),
-                 "time": format_seconds(r["t_median_s"]),
-                 "speedup": times(slowest["t_median_s"] / r["t_median_s"]),
-                 "width": 100 * (math.log10(r["t_median_s"]) - low) / span}
-                for _, r in rows.iterrows()]
-        out.append({"title": f"{workload} {short(size)} {phase}",
-                    "line": sentence + bounds.words(fastest, ceilings),
-                    "bars": bars, "flag": flag(fastest)})
+        bars = [
+            {
+                "impl": r["impl"],
+                "colour": palette[r["impl"]],
+                "flag": flag(r),
+                "time": format_seconds(r["t_median_s"]),
+                "speedup": times(slowest["t_median_s"] / r["t_median_s"]),
+                "width": 100 * (math.log10(r["t_median_s"]) - low) / span,
+            }
+            for _, r in rows.iterrows()
+        ]
+        out.append(
+            {
+                "title": f"{workload} {short(size)} {phase}",
+                "line": sentence + bounds.words(fastest, ceilings),
+                "bars": bars,
+                "flag": flag(fastest),
+            }
+        )
     return out

@@ -33,18 +33,25 @@ def sizes(cells: pd.DataFrame) -> dict:
     for key, group in ok.groupby(["workload", "phase"], sort=False):
         per_size = group.groupby("problem").agg(impls=("impl", "nunique"), flops=("flops", "max"))
         everyone = per_size[per_size["impls"] == group["impl"].nunique()]
-        out[key] = (everyone if not everyone.empty else per_size) \
-            .sort_values(["impls", "flops"]).index[-1]
+        out[key] = (
+            (everyone if not everyone.empty else per_size).sort_values(["impls", "flops"]).index[-1]
+        )
     return out
 
 
 def at_size(cells: pd.DataFrame, workload: str, phase: str, size: str) -> pd.DataFrame:
     """Every impl's cell of one workload and phase at one problem size, timed ones first
     (column `ok`): for an impl measured at several rank counts, its fastest."""
-    rows = cells[(cells["workload"] == workload) & (cells["phase"] == phase)
-                 & (cells["size"].map(problem) == size)]
-    return rows.assign(ok=timed(rows)).sort_values(
-        ["ok", "t_median_s"], ascending=[False, True], kind="stable").drop_duplicates("impl")
+    rows = cells[
+        (cells["workload"] == workload)
+        & (cells["phase"] == phase)
+        & (cells["size"].map(problem) == size)
+    ]
+    return (
+        rows.assign(ok=timed(rows))
+        .sort_values(["ok", "t_median_s"], ascending=[False, True], kind="stable")
+        .drop_duplicates("impl")
+    )
 
 
 def flag(row) -> str:

@@ -46,6 +46,10 @@ def colours(impls) -> dict:
     for name, names in members.items():
         _, colormap, light, dark = FAMILIES[name]
         values = np.linspace(dark, light, len(names)) if len(names) > 1 else [(light + dark) / 2]
-        shade.update({n: to_hex(matplotlib.colormaps[colormap](v))
-                      for n, v in zip(names, values, strict=True)})
+        shade.update(
+            {
+                n: to_hex(matplotlib.colormaps[colormap](v))
+                for n, v in zip(names, values, strict=True)
+            }
+        )
     return {impl: shade[impl] for impl in impls}

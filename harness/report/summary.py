@@ -30,14 +30,26 @@ REPORTS = ROOT / "reports"
 BASELINES = ("pure_python", "numpy")  # the rungs the speedup figure is drawn against
 KEYS = ["impl", "workload", "size", "phase"]
 RANK = {name: i for i, name in enumerate([*WORKLOADS, *PHASES])}  # unknown names sort last
-INFO = ["machine", "cpu", "cores", "gpu", "platform", "python", "numpy", "blas", "threads",
-        "commit", "dirty"]
+INFO = [
+    "machine",
+    "cpu",
+    "cores",
+    "gpu",
+    "platform",
+    "python",
+    "numpy",
+    "blas",
+    "threads",
+    "commit",
+    "dirty",
+]
 
 
 def ordered(frame: pd.DataFrame, by: list, ranks: dict) -> pd.DataFrame:
     """A stable sort on `by`, ranking the columns named in `ranks` by their given order."""
-    return frame.sort_values(by, kind="stable",
-                             key=lambda c: c.map(ranks[c.name]) if c.name in ranks else c)
+    return frame.sort_values(
+        by, kind="stable", key=lambda c: c.map(ranks[c.name]) if c.name in ranks else c
+    )
 
 
 def latest(table: pd.DataFrame) -> pd.DataFrame:
@@ -83,14 +95,27 @@ def roof_lines(ceilings) -> list:
     out = []
     for (device, scope), panel in plots.PANELS.items():
         where = panel.split(":")[0]
-        out += [(f"{where}: {c['name']}", f"{c['gflops_per_s']:,.1f} GFLOP/s")
-                for c in roofs.compute_roofs(ceilings, device) if c["scope"] in ("device", scope)]
-        out += [(f"{where}: {m['name']} bandwidth", f"{m['gb_per_s']:,.1f} GB/s"
-                 + (f" ({m['bytes'] / 2**10:,.0f} KiB)" if np.isfinite(m["bytes"]) else ""))
-                for m in roofs.levels(ceilings, device, scope)]
+        out += [
+            (f"{where}: {c['name']}", f"{c['gflops_per_s']:,.1f} GFLOP/s")
+            for c in roofs.compute_roofs(ceilings, device)
+            if c["scope"] in ("device", scope)
+        ]
+        out += [
+            (
+                f"{where}: {m['name']} bandwidth",
+                f"{m['gb_per_s']:,.1f} GB/s"
+                + (f" ({m['bytes'] / 2**10:,.0f} KiB)" if np.isfinite(m["bytes"]) else ""),
+            )
+            for m in roofs.levels(ceilings, device, scope)
+        ]
     if not out:
-        return [("roofs", "not measured for this machine (render the report on it, or "
-                          "python -m harness report --remeasure-ceilings)")]
+        return [
+            (
+                "roofs",
+                "not measured for this machine (render the report on it, or "
+                "python -m harness report --remeasure-ceilings)",
+            )
+        ]
     return out + [("roofs measured", ceilings.get("measured_at", ""))]
 
 
@@ -114,23 +139,32 @@ def context(table: pd.DataFrame, results=None, remeasure: bool = False) -> dict:
     timed = table[table["workload"] != "train"]
     if "measure" in timed:  # instruction counts (run --instructions) are not times
         timed = timed[timed["measure"] != "instructions"]
-    ceilings = (machine_ceilings.for_this_machine(results, remeasure)
-                if name == machine.machine_name() else machine_ceilings.read(name, results))
+    ceilings = (
+        machine_ceilings.for_this_machine(results, remeasure)
+        if name == machine.machine_name()
+        else machine_ceilings.read(name, results)
+    )
     cells = bounds.judged(latest(timed), ceilings) if not timed.empty else timed
     order = ladder_order(table["impl"])
     palette = colours(order)
     sizes = headline.sizes(cells) if not cells.empty else {}
-    drawn = (figures(timed, cells, order, ceilings) if not cells.empty else []) \
-        + training_figures(table, order)
+    drawn = (figures(timed, cells, order, ceilings) if not cells.empty else []) + training_figures(
+        table, order
+    )
     newest = (timed if not timed.empty else table).sort_values("timestamp", kind="stable").iloc[-1]
     return {
-        "empty": False, "machine": name, "others": others,
-        "runs": table["run_id"].nunique(), "cells": len(cells),
-        "commits": table["commit"].nunique(), "palette": palette,
+        "empty": False,
+        "machine": name,
+        "others": others,
+        "runs": table["run_id"].nunique(),
+        "cells": len(cells),
+        "commits": table["commit"].nunique(),
+        "palette": palette,
         "statuses": {s: int(n) for s, n in cells["status"].value_counts().items()},
         "glance": glance.lines(cells, sizes, palette, ceilings) if sizes else [],
-        "unavailable": tables.unavailable(cells), "others_status": tables.other_statuses(
-            cells, order), "unstable": tables.unstable(cells, order),
+        "unavailable": tables.unavailable(cells),
+        "others_status": tables.other_statuses(cells, order),
+        "unstable": tables.unstable(cells, order),
         "ladder": tables.ladder(cells, sizes, order, ceilings),
         "figures": [(title, draw.to_data_uri(fig)) for title, fig in drawn],
         "correctness": tables.correctness(cells, order, RANK),
@@ -140,8 +174,9 @@ def context(table: pd.DataFrame, results=None, remeasure: bool = False) -> dict:
     }
 
 
-def render(table: pd.DataFrame, out: Path | None = None, results=None,
-           remeasure: bool = False) -> Path:
+def render(
+    table: pd.DataFrame, out: Path | None = None, results=None, remeasure: bool = False
+) -> Path:
     """Write the report (atomically: a reader never sees half a file) -> its path.
 
     `results` is the results folder the table came from: this machine's ceilings are kept

@@ -28,9 +28,15 @@ def cell_name(row) -> str:
 def unavailable(cells: pd.DataFrame) -> list:
     """One row per impl that cannot run here: its reason (the most frequent), its cells."""
     rows = cells[cells["status"] == "unavailable"]
-    return [{"impl": impl, "status": "unavailable", "cells": len(group),
-             "reason": group["reason"].map(text).mode().iloc[0]}
-            for impl, group in rows.groupby("impl", sort=False)]
+    return [
+        {
+            "impl": impl,
+            "status": "unavailable",
+            "cells": len(group),
+            "reason": group["reason"].map(text).mode().iloc[0],
+        }
+        for impl, group in rows.groupby("impl", sort=False)
+    ]
 
 
 def other_statuses(cells: pd.DataFrame, order: list) -> list:
@@ -43,29 +49,50 @@ def other_statuses(cells: pd.DataFrame, order: list) -> list:
     names = rows.apply(cell_name, axis=1)
     rows = rows.assign(
         why=rows["reason"].map(text).where(~over, "predicted over the time budget"),
-        what=names.where(~over, names + " ~" + rows["t_predicted_s"].map(format_seconds)))
+        what=names.where(~over, names + " ~" + rows["t_predicted_s"].map(format_seconds)),
+    )
     rank = {impl: i for i, impl in enumerate(order)}
-    out = [{"impl": impl, "status": status, "cells": len(group), "reason": why,
-            "where": "; ".join(group["what"])}
-           for (impl, status, why), group in rows.groupby(["impl", "status", "why"], sort=False)]
+    out = [
+        {
+            "impl": impl,
+            "status": status,
+            "cells": len(group),
+            "reason": why,
+            "where": "; ".join(group["what"]),
+        }
+        for (impl, status, why), group in rows.groupby(["impl", "status", "why"], sort=False)
+    ]
     return sorted(out, key=lambda r: (rank.get(r["impl"], len(rank)), r["status"]))
 
 
 def _cell(row, fastest_s: float, base_s: float, ceilings) -> dict:
     """One impl at one headline size: time, speedup over the row's slowest rung, % of roof."""
     if not row["ok"]:
-        predicted = (f"predicted {format_seconds(row['t_predicted_s'])}"
-                     if row["status"] == "over_budget" else "")
-        return {"status": row["status"], "text": row["status"].replace("_", " "),
-                "sub": predicted, "flag": "",
-                "title": f"{row['impl']} {row['size']}: {text(row['reason'])}"}
+        predicted = (
+            f"predicted {format_seconds(row['t_predicted_s'])}"
+            if row["status"] == "over_budget"
+            else ""
+        )
+        return {
+            "status": row["status"],
+            "text": row["status"].replace("_", " "),
+            "sub": predicted,
+            "flag": "",
+            "title": f"{row['impl']} {row['size']}: {text(row['reason'])}",
+        }
     roof = f" · {bounds.percent(row['roof_pct'])}" if np.isfinite(row["roof_pct"]) else ""
-    return {"status": "ok", "text": format_seconds(row["t_median_s"]), "flag": flag(row),
-            "best": row["t_median_s"] == fastest_s,
-            "sub": ("slowest" if row["t_median_s"] == base_s
-                    else f"{times(base_s / row['t_median_s'])}x") + roof,
-            "title": f"{row['impl']} {row['size']}: {number(row['gflops_per_s'], '.3g')} "
-                     f"GFLOP/s, {bounds.words(row, ceilings)}"}
+    return {
+        "status": "ok",
+        "text": format_seconds(row["t_median_s"]),
+        "flag": flag(row),
+        "best": row["t_median_s"] == fastest_s,
+        "sub": (
+            "slowest" if row["t_median_s"] == base_s else f"{times(base_s / row['t_median_s'])}x"
+        )
+        + roof,
+        "title": f"{row['impl']} {row['size']}: {number(row['gflops_per_s'], '.3g')} "
+        f"GFLOP/s, {bounds.words(row, ceilings)}",
+    }
 
 
 def ladder(cells: pd.DataFrame, sizes: dict, order: list, ceilings) -> dict:
@@ -75,10 +102,20 @@ def ladder(cells: pd.DataFrame, sizes: dict, order: list, ceilings) -> dict:
     for (workload, phase), size in sizes.items():
         here = at_size(cells, workload, phase, size).set_index("impl", drop=False)
         ok = here.loc[here["ok"], "t_median_s"]
-        rows.append({"workload": workload, "phase": phase, "size": size, "base": ok.idxmax(),
-                     "cells": [_cell(here.loc[i], ok.min(), ok.max(), ceilings)
-                               if i in here.index else {"status": "", "text": ""}
-                               for i in shown]})
+        rows.append(
+            {
+                "workload": workload,
+                "phase": phase,
+                "size": size,
+                "base": ok.idxmax(),
+                "cells": [
+                    _cell(here.loc[i], ok.min(), ok.max(), ceilings)
+                    if i in here.index
+                    else {"status": "", "text": ""}
+                    for i in shown
+                ],
+            }
+        )
     return {"impls": shown, "rows": rows}
 
 
@@ -97,20 +134,38 @@ def unstable(cells: pd.DataFrame, order: list) -> dict:
     for impl in [i for i in order if i in set(flagged["impl"])]:
         mine = flagged[flagged["impl"] == impl]
         rules = pd.Series([rule(part) for r in mine.apply(flag, axis=1) for part in r.split("; ")])
-        by_impl.append({"impl": impl, "cells": len(mine), "of": int((rows["impl"] == impl).sum()),
-                        "rules": ", ".join(f"{k} {n}" for k, n in rules.value_counts().items())})
-    return {"cells": len(flagged), "of": len(rows), "by_impl": by_impl,
-            "each": [f"{r['impl']} {cell_name(r)}: {flag(r)}" for _, r in flagged.iterrows()]}
+        by_impl.append(
+            {
+                "impl": impl,
+                "cells": len(mine),
+                "of": int((rows["impl"] == impl).sum()),
+                "rules": ", ".join(f"{k} {n}" for k, n in rules.value_counts().items()),
+            }
+        )
+    return {
+        "cells": len(flagged),
+        "of": len(rows),
+        "by_impl": by_impl,
+        "each": [f"{r['impl']} {cell_name(r)}: {flag(r)}" for _, r in flagged.iterrows()],
+    }
 
 
 def correctness(cells: pd.DataFrame, order: list, ranks: dict) -> list:
     """Every cell that was tried here (unavailable ones were not), by workload and impl."""
     rows = cells[cells["status"] != "unavailable"]
     rank = {"impl": {impl: i for i, impl in enumerate(order)}, "workload": ranks}
-    rows = rows.sort_values(["workload", "impl"], kind="stable",
-                            key=lambda c: c.map(rank[c.name]))
-    return [{"impl": r["impl"], "workload": r["workload"], "size": r["size"],
-             "phase": r["phase"], "status": r["status"], "reason": text(r["reason"]),
-             "rel_err": number(r["rel_err"], ".2e"), "tol": number(r["tol"], ".0e"),
-             "flag": flag(r)}
-            for _, r in rows.iterrows()]
+    rows = rows.sort_values(["workload", "impl"], kind="stable", key=lambda c: c.map(rank[c.name]))
+    return [
+        {
+            "impl": r["impl"],
+            "workload": r["workload"],
+            "size": r["size"],
+            "phase": r["phase"],
+            "status": r["status"],
+            "reason": text(r["reason"]),
+            "rel_err": number(r["rel_err"], ".2e"),
+            "tol": number(r["tol"], ".0e"),
+            "flag": flag(r),
+        }
+        for _, r in rows.iterrows()
+    ]

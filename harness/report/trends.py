@@ -44,15 +44,21 @@ def speedups(cells: pd.DataFrame, order: list, baselines: tuple):
         impls = [i for i in order if i in means.index]
         # each bar from 1x to its speedup: up when faster than the baseline, down when slower
         ax.bar(range(len(impls)), means[impls] - 1, bottom=1, color=[palette[i] for i in impls])
-        ax.set_xticks(range(len(impls)), [draw.plain(i) for i in impls], rotation=40,
-                      ha="right", fontsize=8)
+        ax.set_xticks(
+            range(len(impls)), [draw.plain(i) for i in impls], rotation=40, ha="right", fontsize=8
+        )
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
         ax.yaxis.set_minor_formatter(NullFormatter())
         ax.axhline(1, color="grey", linewidth=0.8)
         for x, value in enumerate(means[impls]):
-            ax.annotate(f"{value:.3g}x", (x, value), ha="center", fontsize=7,
-                        va="bottom" if value >= 1 else "top")
+            ax.annotate(
+                f"{value:.3g}x",
+                (x, value),
+                ha="center",
+                fontsize=7,
+                va="bottom" if value >= 1 else "top",
+            )
         ax.set(title=draw.plain(workload), ylabel=f"speedup over {draw.plain(base)}")
     return fig
 
@@ -64,17 +70,25 @@ def fit_exponent(work, seconds) -> float:
 
 def _series(rows: pd.DataFrame) -> pd.Series:
     """The workload's non-axis parameters of each row (layers, optimizer): one line each."""
+
     def label(row):
         params = get_workload(row["workload"]).params if row["workload"] in WORKLOADS else ()
         return " ".join(f"{p}={row[p]}" for p in params if p in row and pd.notna(row[p]))
+
     return rows.apply(label, axis=1) if not rows.empty else pd.Series(dtype=str)
 
 
 def _in_order(groups, order: list):
     """groupby groups keyed (impl, phase, ...): in ladder order, then fwd, bwd, step."""
     phases = list(PHASE_STYLE)
-    return sorted(groups, key=lambda g: (order.index(g[0][0]), phases.index(g[0][1])
-                                         if g[0][1] in phases else len(phases), *g[0][2:]))
+    return sorted(
+        groups,
+        key=lambda g: (
+            order.index(g[0][0]),
+            phases.index(g[0][1]) if g[0][1] in phases else len(phases),
+            *g[0][2:],
+        ),
+    )
 
 
 def scaling(cells: pd.DataFrame, order: list):
@@ -92,10 +106,17 @@ def scaling(cells: pd.DataFrame, order: list):
         for (impl, phase, series), line in _in_order(rows.groupby(lines[1:]), order):
             line = line.sort_values("flops")
             slope = fit_exponent(line["flops"], line["t_median_s"])
-            ax.loglog(line["flops"], line["t_median_s"], PHASE_STYLE.get(phase, "-"),
-                      marker="o", markersize=3, color=palette[impl],
-                      label=draw.plain(" ".join(filter(None, (impl, phase, series)))
-                                       + f": t ~ W^{slope:.2f}"))
+            ax.loglog(
+                line["flops"],
+                line["t_median_s"],
+                PHASE_STYLE.get(phase, "-"),
+                marker="o",
+                markersize=3,
+                color=palette[impl],
+                label=draw.plain(
+                    " ".join(filter(None, (impl, phase, series))) + f": t ~ W^{slope:.2f}"
+                ),
+            )
         ax.set(title=draw.plain(workload), xlabel="work (FLOPs)", ylabel="median time (s)")
         draw.legend_beside(ax, fontsize=6.5)
     return fig
@@ -108,17 +129,21 @@ def history(rows: pd.DataFrame, order: list):
     commits = list(rows.sort_values("timestamp").drop_duplicates("commit")["commit"])
     rank = {c: i for i, c in enumerate(commits)}
     latest = rows.sort_values("timestamp").drop_duplicates(
-        ["commit", "impl", "workload", "size", "phase"], keep="last")
-    latest = latest[latest.groupby(["impl", "workload", "size", "phase"])["commit"]
-                    .transform("nunique") >= 2]
+        ["commit", "impl", "workload", "size", "phase"], keep="last"
+    )
+    latest = latest[
+        latest.groupby(["impl", "workload", "size", "phase"])["commit"].transform("nunique") >= 2
+    ]
     phases = latest.groupby("workload")["phase"].transform(
-        lambda p: next((x for x in PICK if x in set(p)), p.iloc[0]))
+        lambda p: next((x for x in PICK if x in set(p)), p.iloc[0])
+    )
     latest = latest[latest["phase"] == phases]
     if latest.empty:
         return None
     known = list(WORKLOADS)  # panels in the order of the others, unknown workloads after
-    workloads = sorted(set(latest["workload"]),
-                       key=lambda w: (known.index(w) if w in known else len(known), w))
+    workloads = sorted(
+        set(latest["workload"]), key=lambda w: (known.index(w) if w in known else len(known), w)
+    )
     palette = colours(order)
     fig, axes = draw.panels(len(workloads), COLS, 6.6, 3.4)
     for ax, workload in zip(axes, workloads, strict=True):
@@ -126,11 +151,22 @@ def history(rows: pd.DataFrame, order: list):
         for (impl, phase), line in _in_order(mine.groupby(["impl", "phase"]), order):
             largest = line.sort_values("flops")["size"].iloc[-1]
             line = line[line["size"] == largest].sort_values("commit", key=lambda c: c.map(rank))
-            ax.semilogy(line["commit"].map(rank), line["t_median_s"],
-                        PHASE_STYLE.get(phase, "-"), marker="o", markersize=3,
-                        color=palette[impl], label=draw.plain(f"{impl} {phase} {largest}"))
-        ax.set_xticks(range(len(commits)), [draw.plain(c[:7]) for c in commits], rotation=45,
-                      ha="right", fontsize=7)
+            ax.semilogy(
+                line["commit"].map(rank),
+                line["t_median_s"],
+                PHASE_STYLE.get(phase, "-"),
+                marker="o",
+                markersize=3,
+                color=palette[impl],
+                label=draw.plain(f"{impl} {phase} {largest}"),
+            )
+        ax.set_xticks(
+            range(len(commits)),
+            [draw.plain(c[:7]) for c in commits],
+            rotation=45,
+            ha="right",
+            fontsize=7,
+        )
         ax.set(title=draw.plain(workload), ylabel="median time (s)")
         draw.legend_beside(ax, fontsize=6.5)
     return fig

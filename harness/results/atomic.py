@@ -41,8 +41,11 @@ def _cause(path: Path, error: OSError) -> str:
     file stands where a folder must, else the system's reason."""
     blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
     if isinstance(error, (FileExistsError, NotADirectoryError)) and blocker is not None:
-        return "it is a file, not a folder" if blocker == path \
+        return (
+            "it is a file, not a folder"
+            if blocker == path
             else f"{blocker} is a file, not a folder"
+        )
     return error.strerror or str(error)
 
 
@@ -62,8 +65,7 @@ def make_folder(folder: Path | str) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise _error(f"cannot make the folder {folder}: {_cause(folder, error)}", error) \
-            from error
+        raise _error(f"cannot make the folder {folder}: {_cause(folder, error)}", error) from error
     return folder
 
 
@@ -86,7 +88,7 @@ def reserve(path: Path | str) -> Path:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:  # os.write may write less than asked (a signal, a pipe, a nearly full disk)
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def write_atomic(path: Path | str, data: str | bytes) -> Path:
@@ -137,7 +139,9 @@ def check_writable(path: Path | str) -> Path:
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, MODE))
     except OSError as error:
-        raise _error(f"cannot write {path}: cannot create a file in {existing}: "
-                     f"{error.strerror or error}", error) from error
+        raise _error(
+            f"cannot write {path}: cannot create a file in {existing}: {error.strerror or error}",
+            error,
+        ) from error
     probe.unlink()
     return path

@@ -82,18 +82,37 @@ def _hierarchy(cores: int) -> dict:
         # a thread's buffer: DRAM's share; else well inside the level and well beyond the one
         # before (their geometric mean; half of L1), where a level is fastest: on a Zen 4 VM
         # L3 (32 MiB) is updated at 150 GB/s with 6 MiB, 110 with half of it
-        each = {s: int(math.sqrt(before[s] * mine[s]) if before[s] else mine[s] // 2)
-                if size else dram // (1 if s == "one_core" else cores) for s in roofs.SCOPES}
+        each = {
+            s: int(math.sqrt(before[s] * mine[s]) if before[s] else mine[s] // 2)
+            if size
+            else dram // (1 if s == "one_core" else cores)
+            for s in roofs.SCOPES
+        }
         before = mine
-        rates = {kind: {scope: _probe(probes, kind, each[scope], threads, isas)
-                        for scope, threads in zip(roofs.SCOPES, (1, cores))}
-                 for kind in roofs.KINDS}
-        levels.append({"name": name, "bytes": size, "shared_by": share[name],
-                       "working_set_bytes": each,
-                       **{f"{kind}_gb_per_s": rate for kind, rate in rates.items()}})
-    return {"isas": isas, "caches_from": source, "levels": levels,
-            "fma_gflops_per_s": {s: _probe(probes, "fma", 0, t, isas)
-                                 for s, t in zip(roofs.SCOPES, (1, cores))}}
+        rates = {
+            kind: {
+                scope: _probe(probes, kind, each[scope], threads, isas)
+                for scope, threads in zip(roofs.SCOPES, (1, cores))
+            }
+            for kind in roofs.KINDS
+        }
+        levels.append(
+            {
+                "name": name,
+                "bytes": size,
+                "shared_by": share[name],
+                "working_set_bytes": each,
+                **{f"{kind}_gb_per_s": rate for kind, rate in rates.items()},
+            }
+        )
+    return {
+        "isas": isas,
+        "caches_from": source,
+        "levels": levels,
+        "fma_gflops_per_s": {
+            s: _probe(probes, "fma", 0, t, isas) for s, t in zip(roofs.SCOPES, (1, cores))
+        },
+    }
 
 
 def _cpu() -> dict:
@@ -110,11 +129,15 @@ def _cpu() -> dict:
     src_N = np.ones(COPY_BYTES // 4, dtype=np.float32)
     dst_N = np.empty_like(src_N)
     copy_s = _best_seconds(lambda: np.copyto(dst_N, src_N))
-    return {"gemm_gflops_per_s": blas["all_cores"] / 1e9,
-            "copy_gb_per_s": 2 * COPY_BYTES / copy_s / 1e9, "gemm_n": GEMM_N,
-            "copy_bytes": COPY_BYTES, "cores": cores,
-            "blas_gflops_per_s": {scope: rate / 1e9 for scope, rate in blas.items()},
-            **_hierarchy(cores)}
+    return {
+        "gemm_gflops_per_s": blas["all_cores"] / 1e9,
+        "copy_gb_per_s": 2 * COPY_BYTES / copy_s / 1e9,
+        "gemm_n": GEMM_N,
+        "copy_bytes": COPY_BYTES,
+        "cores": cores,
+        "blas_gflops_per_s": {scope: rate / 1e9 for scope, rate in blas.items()},
+        **_hierarchy(cores),
+    }
 
 
 CUDA_PROBES = r"""
@@ -151,14 +174,24 @@ extern "C" __global__ void read_loop(const float4* buf, long long n4, int passes
 def _cuda_hierarchy(cp, sync) -> dict:
     """FP32 FMA peak, L2 and HBM read bandwidth (RawKernels of CUDA_PROBES), the SM clock."""
     rt, device = cp.cuda.runtime, cp.cuda.Device().id
-    sms, l2, clock_khz = (rt.deviceGetAttribute(a, device) for a in (
-        rt.cudaDevAttrMultiProcessorCount, rt.cudaDevAttrL2CacheSize, rt.cudaDevAttrClockRate))
+    sms, l2, clock_khz = (
+        rt.deviceGetAttribute(a, device)
+        for a in (
+            rt.cudaDevAttrMultiProcessorCount,
+            rt.cudaDevAttrL2CacheSize,
+            rt.cudaDevAttrClockRate,
+        )
+    )
     probes = cp.RawModule(code=CUDA_PROBES)
     fma, read = probes.get_function("fma_loop"), probes.get_function("read_loop")
     blocks, threads, steps = 8 * sms, 256, 1 << 16  # ~5 ms of FMAs on an H100
     out = cp.empty(blocks * threads, dtype=cp.float32)
-    fma_s = _best_seconds(lambda: fma((blocks,), (threads,), (
-        out, np.int32(steps), np.float32(0.999), np.float32(1e-3))), sync)
+    fma_s = _best_seconds(
+        lambda: fma(
+            (blocks,), (threads,), (out, np.int32(steps), np.float32(0.999), np.float32(1e-3))
+        ),
+        sync,
+    )
     free, total = rt.memGetInfo()
     levels = []
     # a quarter of the L2 (an H100's is two halves: the far one is slower), 4000 times; then
@@ -166,13 +199,26 @@ def _cuda_hierarchy(cp, sync) -> dict:
     hbm = min(max(16 * l2, 1 << 30), free // 4)
     for name, capacity, nbytes, passes in (("L2", l2, l2 // 4, 4000), ("HBM", total, hbm, 20)):
         buf = cp.ones(nbytes // 16 * 4, dtype=cp.float32)
-        seconds = _best_seconds(lambda buf=buf, passes=passes: read((blocks,), (threads,), (
-            buf, np.int64(buf.size // 4), np.int32(passes), out)), sync)
-        levels.append({"name": name, "bytes": capacity,
-                       "read_gb_per_s": passes * buf.nbytes / seconds / 1e9,
-                       "working_set_bytes": int(buf.nbytes)})
-    return {"cuda_fma_gflops_per_s": 2 * 8 * steps * blocks * threads / fma_s / 1e9,
-            "cuda_levels": levels, "cuda_sms": sms, "cuda_sm_clock_mhz": clock_khz / 1e3}
+        seconds = _best_seconds(
+            lambda buf=buf, passes=passes: read(
+                (blocks,), (threads,), (buf, np.int64(buf.size // 4), np.int32(passes), out)
+            ),
+            sync,
+        )
+        levels.append(
+            {
+                "name": name,
+                "bytes": capacity,
+                "read_gb_per_s": passes * buf.nbytes / seconds / 1e9,
+                "working_set_bytes": int(buf.nbytes),
+            }
+        )
+    return {
+        "cuda_fma_gflops_per_s": 2 * 8 * steps * blocks * threads / fma_s / 1e9,
+        "cuda_levels": levels,
+        "cuda_sms": sms,
+        "cuda_sm_clock_mhz": clock_khz / 1e3,
+    }
 
 
 def _cuda() -> dict:
@@ -185,15 +231,19 @@ def _cuda() -> dict:
     except Exception:  # noqa: BLE001 - no CuPy, no driver, no device: no GPU ceilings
         return {}
     sync = cp.cuda.Device().synchronize
-    a_MK, b_KN = (cp.random.standard_normal((CUDA_GEMM_N, CUDA_GEMM_N), dtype=cp.float32)
-                  for _ in range(2))
+    a_MK, b_KN = (
+        cp.random.standard_normal((CUDA_GEMM_N, CUDA_GEMM_N), dtype=cp.float32) for _ in range(2)
+    )
     gemm_s = _best_seconds(lambda: cp.matmul(a_MK, b_KN), sync)
     src_N = cp.ones(COPY_BYTES, dtype=cp.float32)  # 1 GiB: far beyond a GPU's L2
     dst_N = cp.empty_like(src_N)
     copy_s = _best_seconds(lambda: cp.copyto(dst_N, src_N), sync)
-    figures = {"cuda_gemm_gflops_per_s": 2 * CUDA_GEMM_N**3 / gemm_s / 1e9,
-               "cuda_copy_gb_per_s": 2 * src_N.nbytes / copy_s / 1e9,
-               "cuda_gemm_n": CUDA_GEMM_N, "cuda_copy_bytes": int(src_N.nbytes)}
+    figures = {
+        "cuda_gemm_gflops_per_s": 2 * CUDA_GEMM_N**3 / gemm_s / 1e9,
+        "cuda_copy_gb_per_s": 2 * src_N.nbytes / copy_s / 1e9,
+        "cuda_gemm_n": CUDA_GEMM_N,
+        "cuda_copy_bytes": int(src_N.nbytes),
+    }
     return {**figures, **_cuda_hierarchy(cp, sync)}
 
 
@@ -201,10 +251,17 @@ def measure() -> dict:
     meta, start = machine.info(), time.perf_counter()
     busy = machine.others_running()  # other work lowers every figure: the file says how much
     figures = {**_cpu(), **_cuda()}
-    return {"machine": meta["machine"], "cpu": meta["cpu"], "gpu": meta["gpu"],
-            "blas": meta["blas"], "threads": meta["threads"],
-            "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "others_running": busy, "measure_s": time.perf_counter() - start, **figures}
+    return {
+        "machine": meta["machine"],
+        "cpu": meta["cpu"],
+        "gpu": meta["gpu"],
+        "blas": meta["blas"],
+        "threads": meta["threads"],
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "others_running": busy,
+        "measure_s": time.perf_counter() - start,
+        **figures,
+    }
 
 
 def read(machine_name: str, root: Path | str | None = None) -> dict | None:
@@ -216,9 +273,12 @@ def read(machine_name: str, root: Path | str | None = None) -> dict | None:
         stored = json.loads(path_for(machine_name, root).read_text())
     except (OSError, ValueError, RecursionError):
         return None
-    if not isinstance(stored, dict) or not all(is_number(stored.get(k)) for k in FIGURES) \
-            or not all(is_number(stored[k]) for k in CUDA_FIGURES if k in stored) \
-            or not roofs.whole(stored):
+    if (
+        not isinstance(stored, dict)
+        or not all(is_number(stored.get(k)) for k in FIGURES)
+        or not all(is_number(stored[k]) for k in CUDA_FIGURES if k in stored)
+        or not roofs.whole(stored)
+    ):
         return None
     return stored
 
@@ -229,8 +289,7 @@ def path_for(machine_name: str, root: Path | str | None = None) -> Path:
 
 def write(ceilings: dict, root: Path | str | None = None) -> Path:
     """Store atomically: a reader never sees half a file, a crash never loses the old one."""
-    return atomic.write_atomic(path_for(ceilings["machine"], root),
-                               json.dumps(ceilings, indent=1))
+    return atomic.write_atomic(path_for(ceilings["machine"], root), json.dumps(ceilings, indent=1))
 
 
 def for_this_machine(root: Path | str | None = None, remeasure: bool = False) -> dict:

@@ -31,12 +31,18 @@ def resolve(ref: str) -> str:
         raise ValueError(f"ref {ref!r} refused: a ref may not be empty or begin with '-'")
     if not SAFE_REF.fullmatch(ref):
         raise ValueError(f"ref {ref!r} refused: expected a commit sha, branch or tag name")
-    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options",
-                           f"{ref}^{{commit}}"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=30)
+    done = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     if done.returncode != 0 or not done.stdout.strip():
-        raise ValueError(f"ref {ref!r} is not a commit of this repository "
-                         "(expected a sha, branch or tag; fetch it first if it is remote)")
+        raise ValueError(
+            f"ref {ref!r} is not a commit of this repository "
+            "(expected a sha, branch or tag; fetch it first if it is remote)"
+        )
     return done.stdout.strip()
 
 
@@ -48,6 +54,10 @@ def worktree(sha: str, parent: Path):
     try:
         yield path
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(path)],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=120,
+        )
         subprocess.run(["git", "worktree", "prune"], cwd=ROOT, capture_output=True, timeout=120)

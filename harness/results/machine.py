@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]  # the project: harness/results/machi
 
 def _git(*args) -> str:
     try:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10, check=True)
+        done = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout.strip()
@@ -47,8 +48,12 @@ def _gpu() -> str:
     if not shutil.which("nvidia-smi"):
         return ""
     try:
-        done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                              capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout else ""
@@ -62,8 +67,10 @@ def blas() -> dict:
         return {"blas": "unknown", "threads": 0}
     for pool in threadpool_info():
         if pool.get("user_api") == "blas":
-            return {"blas": f"{pool['internal_api']} {pool.get('version') or ''}".strip(),
-                    "threads": int(pool["num_threads"])}
+            return {
+                "blas": f"{pool['internal_api']} {pool.get('version') or ''}".strip(),
+                "threads": int(pool["num_threads"]),
+            }
     return {"blas": "none found", "threads": 0}
 
 
@@ -82,8 +89,10 @@ def _cpu_mhz() -> float | None:
     """The CPUs' mean clock now: cpufreq's where the kernel has it, else /proc/cpuinfo's
     "cpu MHz" (on a VM often the host's nominal clock)."""
     khz = [_number(read_text(p)) for p in CPUS.glob("cpu[0-9]*/cpufreq/scaling_cur_freq")]
-    mhz = [k / 1e3 for k in khz if k] or [float(m) for m in re.findall(
-        r"^cpu MHz\s*:\s*([\d.]+)", read_text("/proc/cpuinfo") or "", re.M)]
+    mhz = [k / 1e3 for k in khz if k] or [
+        float(m)
+        for m in re.findall(r"^cpu MHz\s*:\s*([\d.]+)", read_text("/proc/cpuinfo") or "", re.M)
+    ]
     return round(sum(mhz) / len(mhz), 1) if mhz else None
 
 
@@ -101,17 +110,27 @@ def _gpu_state() -> dict:
     try:
         gpu = pynvml.nvmlDeviceGetHandleByIndex(0)
         # NVML 12.5 renamed throttle reasons "clocks event reasons"; older bindings lack those
-        mask = (getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
-                or pynvml.nvmlDeviceGetCurrentClocksThrottleReasons)(gpu)
-        bits = {getattr(pynvml, n): n.split("Reason", 1)[1] for n in dir(pynvml)
-                if n.startswith(("nvmlClocksEventReason", "nvmlClocksThrottleReason"))}
-        active = [name for bit, name in sorted(bits.items())
-                  if isinstance(bit, int) and bit and not bit & (bit - 1) and mask & bit]
-        return {"gpu_sm_mhz": pynvml.nvmlDeviceGetClockInfo(gpu, pynvml.NVML_CLOCK_SM),
-                "gpu_mem_mhz": pynvml.nvmlDeviceGetClockInfo(gpu, pynvml.NVML_CLOCK_MEM),
-                "gpu_power_w": pynvml.nvmlDeviceGetPowerUsage(gpu) / 1e3,
-                "gpu_temp_c": pynvml.nvmlDeviceGetTemperature(gpu, pynvml.NVML_TEMPERATURE_GPU),
-                "gpu_throttle": " ".join(active) or "none"}
+        mask = (
+            getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+            or pynvml.nvmlDeviceGetCurrentClocksThrottleReasons
+        )(gpu)
+        bits = {
+            getattr(pynvml, n): n.split("Reason", 1)[1]
+            for n in dir(pynvml)
+            if n.startswith(("nvmlClocksEventReason", "nvmlClocksThrottleReason"))
+        }
+        active = [
+            name
+            for bit, name in sorted(bits.items())
+            if isinstance(bit, int) and bit and not bit & (bit - 1) and mask & bit
+        ]
+        return {
+            "gpu_sm_mhz": pynvml.nvmlDeviceGetClockInfo(gpu, pynvml.NVML_CLOCK_SM),
+            "gpu_mem_mhz": pynvml.nvmlDeviceGetClockInfo(gpu, pynvml.NVML_CLOCK_MEM),
+            "gpu_power_w": pynvml.nvmlDeviceGetPowerUsage(gpu) / 1e3,
+            "gpu_temp_c": pynvml.nvmlDeviceGetTemperature(gpu, pynvml.NVML_TEMPERATURE_GPU),
+            "gpu_throttle": " ".join(active) or "none",
+        }
     except (pynvml.NVMLError, AttributeError) as error:
         return {"gpu_state": f"not recorded: NVML: {error}"}
     finally:
@@ -123,14 +142,15 @@ def state(gpu: bool) -> dict:
     CPUs' clock and governor, SMT, ASLR, the steal since boot, the thread variables set, and
     with a GPU its clocks, power, temperature and throttle reasons. None where unreadable."""
     ticks = cpu_ticks()
-    return {"cpu_mhz": _cpu_mhz(),
-            "governor": (read_text(CPUS / "cpu0/cpufreq/scaling_governor") or "").strip() or None,
-            "smt": {"1": True, "0": False}.get((read_text(CPUS / "smt/active") or "").strip()),
-            "aslr": _number(read_text("/proc/sys/kernel/randomize_va_space"), int),
-            "steal_since_boot": ticks[0] / ticks[1] if ticks and ticks[1] else None,
-            "thread_env": " ".join(f"{v}={os.environ[v]}" for v in THREAD_VARS
-                                   if v in os.environ),
-            **(_gpu_state() if gpu else {})}
+    return {
+        "cpu_mhz": _cpu_mhz(),
+        "governor": (read_text(CPUS / "cpu0/cpufreq/scaling_governor") or "").strip() or None,
+        "smt": {"1": True, "0": False}.get((read_text(CPUS / "smt/active") or "").strip()),
+        "aslr": _number(read_text("/proc/sys/kernel/randomize_va_space"), int),
+        "steal_since_boot": ticks[0] / ticks[1] if ticks and ticks[1] else None,
+        "thread_env": " ".join(f"{v}={os.environ[v]}" for v in THREAD_VARS if v in os.environ),
+        **(_gpu_state() if gpu else {}),
+    }
 
 
 MACHINE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -147,9 +167,11 @@ def machine_name() -> str:
     given = os.environ.get("NNLADDER_MACHINE")
     if given is not None:
         if not MACHINE_NAME.fullmatch(given) or not given.strip("."):
-            raise ValueError(f"NNLADDER_MACHINE={given!r} is not a machine name: expected 1 to "
-                             "64 letters, digits, '_', '-' or '.', not only dots (unset it to "
-                             "use the host name)")
+            raise ValueError(
+                f"NNLADDER_MACHINE={given!r} is not a machine name: expected 1 to "
+                "64 letters, digits, '_', '-' or '.', not only dots (unset it to "
+                "use the host name)"
+            )
         return given
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", socket.gethostname())[:64]
     return name if name.strip(".") else "unknown"
@@ -160,10 +182,18 @@ def info() -> dict:
     """The columns every result row of this process shares; the machine's state() as the
     process first asked (for `run`, before its first cell)."""
     gpu = _gpu()
-    return {"machine": machine_name(), "cpu": _cpu_model(), "cores": os.cpu_count() or 0,
-            "gpu": gpu, "python": platform.python_version(), "numpy": np.__version__,
-            "platform": f"{sys.platform}-{platform.machine()}", **blas(), **commit(),
-            **state(bool(gpu))}
+    return {
+        "machine": machine_name(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count() or 0,
+        "gpu": gpu,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": f"{sys.platform}-{platform.machine()}",
+        **blas(),
+        **commit(),
+        **state(bool(gpu)),
+    }
 
 
 def read_text(path) -> str | None:
@@ -186,9 +216,10 @@ def _run_queue(read=read_text) -> int | None:
 def running_threads(pids) -> int:
     """Threads of these processes running or ready to run now (state R in /proc/PID/task):
     their share of the run queue, not other work's."""
-    states = (read_text(stat) or "" for pid in pids
-              for stat in Path(f"/proc/{pid}/task").glob("*/stat"))
-    return sum(1 for text in states if text[text.rfind(")") + 2:][:1] == "R")
+    states = (
+        read_text(stat) or "" for pid in pids for stat in Path(f"/proc/{pid}/task").glob("*/stat")
+    )
+    return sum(1 for text in states if text[text.rfind(")") + 2 :][:1] == "R")
 
 
 def others_now(pids, read=read_text, own=running_threads) -> int | None:
@@ -236,7 +267,9 @@ def busy_warning() -> str | None:
     others = others_running()
     if others is None or not busy(others):
         return None
-    return (f"warning: this machine is busy ({others:g} threads of other work running on "
-            f"{os.cpu_count() or 1} cores): timings taken now are slow and noisy, and threaded "
-            "rungs (c, OpenBLAS) suffer most. Wait until it is quiet, or run on one thread: "
-            "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1")
+    return (
+        f"warning: this machine is busy ({others:g} threads of other work running on "
+        f"{os.cpu_count() or 1} cores): timings taken now are slow and noisy, and threaded "
+        "rungs (c, OpenBLAS) suffer most. Wait until it is quiet, or run on one thread: "
+        "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1"
+    )

@@ -31,12 +31,46 @@ RESULTS = ROOT / "results"
 # The columns of the results table, in order (README, "Results", lists them). Size columns are
 # the workload's own dimension letters and parameters; rows carry only those they have.
 COLUMNS = [
-    "run_id", "timestamp", "commit", "dirty", "machine", "cpu", "cores", "gpu", "python",
-    "numpy", "blas", "threads", "impl", "device", "workload", "size", "phase", "status",
-    "reason", "rounds", "loops", "t_min_s", "t_median_s", "t_iqr_s", "t_mean_s", "t_stddev_s",
-    "t_predicted_s", "flops", "bytes", "gflops_per_s", "intensity", "peak_mem_bytes",
-    "peak_rss_bytes", "rel_err", "tol", "err_bound", "err_ratio", "unstable",
-    "unstable_reason", "samples_s",
+    "run_id",
+    "timestamp",
+    "commit",
+    "dirty",
+    "machine",
+    "cpu",
+    "cores",
+    "gpu",
+    "python",
+    "numpy",
+    "blas",
+    "threads",
+    "impl",
+    "device",
+    "workload",
+    "size",
+    "phase",
+    "status",
+    "reason",
+    "rounds",
+    "loops",
+    "t_min_s",
+    "t_median_s",
+    "t_iqr_s",
+    "t_mean_s",
+    "t_stddev_s",
+    "t_predicted_s",
+    "flops",
+    "bytes",
+    "gflops_per_s",
+    "intensity",
+    "peak_mem_bytes",
+    "peak_rss_bytes",
+    "rel_err",
+    "tol",
+    "err_bound",
+    "err_ratio",
+    "unstable",
+    "unstable_reason",
+    "samples_s",
 ]
 # peak_mem_bytes is tracemalloc's (Python-level) or a GPU pool's, peak_rss_bytes the resident
 # working set that native code's pages count in (measure/memory.py; on MPI ranks the most one
@@ -44,18 +78,75 @@ COLUMNS = [
 # roundings of the phase (workloads/base.py), err_ratio = rel_err / err_bound; unstable and
 # its reason, steal_frac and others_running are measure/stability.py's; cpu_mhz ... gpu_* the
 # run's machine state at its start (results/machine.py state()); roof_* measure/roofs.py's.
-NUMERIC = ["cores", "threads", "rounds", "loops", "t_min_s", "t_median_s", "t_iqr_s", "t_mean_s",
-           "t_stddev_s", "t_predicted_s", "flops", "bytes", "gflops_per_s", "intensity",
-           "peak_mem_bytes", "peak_rss_bytes", "peak_rss_sum_bytes", "rel_err", "tol",
-           "err_bound", "err_ratio", "steal_frac", "others_running", "cpu_mhz", "aslr",
-           "steal_since_boot", "gpu_sm_mhz", "gpu_mem_mhz", "gpu_power_w", "gpu_temp_c",
-           "roof_gflops_per_s", "roof_pct", "instructions", "flops_per_instruction",
-           "test_acc", "target_acc", "epochs_to_target", "time_to_target_s", "train_s"]
-TEXT = ["run_id", "timestamp", "commit", "machine", "cpu", "gpu", "python", "numpy", "blas",
-        "platform", "impl", "device", "workload", "size", "phase", "status", "reason", "measure"]
+NUMERIC = [
+    "cores",
+    "threads",
+    "rounds",
+    "loops",
+    "t_min_s",
+    "t_median_s",
+    "t_iqr_s",
+    "t_mean_s",
+    "t_stddev_s",
+    "t_predicted_s",
+    "flops",
+    "bytes",
+    "gflops_per_s",
+    "intensity",
+    "peak_mem_bytes",
+    "peak_rss_bytes",
+    "peak_rss_sum_bytes",
+    "rel_err",
+    "tol",
+    "err_bound",
+    "err_ratio",
+    "steal_frac",
+    "others_running",
+    "cpu_mhz",
+    "aslr",
+    "steal_since_boot",
+    "gpu_sm_mhz",
+    "gpu_mem_mhz",
+    "gpu_power_w",
+    "gpu_temp_c",
+    "roof_gflops_per_s",
+    "roof_pct",
+    "instructions",
+    "flops_per_instruction",
+    "test_acc",
+    "target_acc",
+    "epochs_to_target",
+    "time_to_target_s",
+    "train_s",
+]
+TEXT = [
+    "run_id",
+    "timestamp",
+    "commit",
+    "machine",
+    "cpu",
+    "gpu",
+    "python",
+    "numpy",
+    "blas",
+    "platform",
+    "impl",
+    "device",
+    "workload",
+    "size",
+    "phase",
+    "status",
+    "reason",
+    "measure",
+]
 # Lists of numbers: raw timing samples, and training's per-epoch figures.
-SERIES = ["samples_s", "loss_by_epoch", "train_acc_by_epoch", "test_acc_by_epoch",
-          "seconds_by_epoch"]
+SERIES = [
+    "samples_s",
+    "loss_by_epoch",
+    "train_acc_by_epoch",
+    "test_acc_by_epoch",
+    "seconds_by_epoch",
+]
 REQUIRED = ["impl", "status"]  # a row that says neither what ran nor how it went says nothing
 STATUSES = ("ok", "wrong", "unsupported", "unavailable", "over_budget", "error")
 
@@ -79,8 +170,9 @@ class RunWriter:
     folder or file that cannot be written raises atomic.WriteError (an OSError and a
     ValueError) naming it and the cause; the rows stored before stay as they were."""
 
-    def __init__(self, run_id: str, machine: str, root: Path | None = None,
-                 meta: dict | None = None):
+    def __init__(
+        self, run_id: str, machine: str, root: Path | None = None, meta: dict | None = None
+    ):
         self.folder = atomic.make_folder(Path(root or RESULTS) / machine)
         # O_EXCL: a second run with the same id fails here instead of replacing the first.
         self.path = atomic.reserve(self.folder / f"{run_id}.jsonl")
@@ -98,8 +190,7 @@ def open_run(root: Path | str | None = None) -> RunWriter:
     meta = machine.info()
     run_id = new_run_id(meta["commit"])
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return RunWriter(run_id, meta["machine"], root,
-                     {"run_id": run_id, "timestamp": stamp, **meta})
+    return RunWriter(run_id, meta["machine"], root, {"run_id": run_id, "timestamp": stamp, **meta})
 
 
 def is_number(value) -> bool:
@@ -136,9 +227,13 @@ def _as_series(value):
 
 
 def _as_table(value):
-    if value and isinstance(value, list) and all(
-            isinstance(r, list) and len(r) == len(value) and all(map(is_number, r))
-            for r in value):
+    if (
+        value
+        and isinstance(value, list)
+        and all(
+            isinstance(r, list) and len(r) == len(value) and all(map(is_number, r)) for r in value
+        )
+    ):
         return value
     raise TypeError
 
@@ -147,21 +242,28 @@ def _as_histograms(value):
     if not value or not isinstance(value, dict):
         raise TypeError
     for binned in value.values():
-        edges, counts = (binned.get(k) if isinstance(binned, dict) else None
-                         for k in ("edges", "counts"))
-        if not (isinstance(edges, list) and isinstance(counts, list)
-                and len(edges) == len(counts) + 1 and all(map(is_number, edges + counts))):
+        edges, counts = (
+            binned.get(k) if isinstance(binned, dict) else None for k in ("edges", "counts")
+        )
+        if not (
+            isinstance(edges, list)
+            and isinstance(counts, list)
+            and len(edges) == len(counts) + 1
+            and all(map(is_number, edges + counts))
+        ):
             raise TypeError
     return value
 
 
 # column -> (reader: the value as its type, or TypeError / ValueError; what it expects)
-READERS = {**{c: (_as_text, "text") for c in TEXT},
-           **{c: (_as_number, "a number") for c in NUMERIC},
-           **{c: (_as_series, "a list of numbers") for c in SERIES},
-           "dirty": (_as_flag, "true or false"),
-           "confusion_CC": (_as_table, "a square table of counts"),  # training's
-           "weight_hist": (_as_histograms, "histograms by layer ({edges, counts})")}
+READERS = {
+    **{c: (_as_text, "text") for c in TEXT},
+    **{c: (_as_number, "a number") for c in NUMERIC},
+    **{c: (_as_series, "a list of numbers") for c in SERIES},
+    "dirty": (_as_flag, "true or false"),
+    "confusion_CC": (_as_table, "a square table of counts"),  # training's
+    "weight_hist": (_as_histograms, "histograms by layer ({edges, counts})"),
+}
 
 
 def _checked(row: dict, where: str) -> dict | None:
@@ -201,8 +303,11 @@ def read_run(path: Path) -> pd.DataFrame:
             warnings.warn(f"{where}: not a JSON line ({error}): skipped", stacklevel=3)
             continue
         if not isinstance(row, dict):
-            warnings.warn(f"{where}: {raw[:60].decode(errors='replace')} is not a row (a JSON "
-                          "object): skipped", stacklevel=3)
+            warnings.warn(
+                f"{where}: {raw[:60].decode(errors='replace')} is not a row (a JSON "
+                "object): skipped",
+                stacklevel=3,
+            )
             continue
         row = _checked(row, where)
         if row is not None:

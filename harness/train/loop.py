@@ -45,14 +45,18 @@ class Config:
 
     def __post_init__(self):
         if len(self.layers) < 2 or min(self.layers) < 1:
-            raise ValueError(f"layers must be two or more positive widths, input first "
-                             f"(e.g. 64-32-10), got {'-'.join(map(str, self.layers))}")
+            raise ValueError(
+                f"layers must be two or more positive widths, input first "
+                f"(e.g. 64-32-10), got {'-'.join(map(str, self.layers))}"
+            )
         if self.opt not in models.HYPER:
-            raise ValueError(f"unknown optimizer {self.opt!r}: expected one of "
-                             f"{', '.join(models.HYPER)}")
+            raise ValueError(
+                f"unknown optimizer {self.opt!r}: expected one of {', '.join(models.HYPER)}"
+            )
         if self.epochs < 0 or self.batch < 1:
-            raise ValueError(f"epochs must be >= 0 and batch >= 1, got epochs={self.epochs}, "
-                             f"batch={self.batch}")
+            raise ValueError(
+                f"epochs must be >= 0 and batch >= 1, got epochs={self.epochs}, batch={self.batch}"
+            )
         if not 0 < self.target_acc <= 1:
             raise ValueError(f"target accuracy is a fraction in (0, 1], got {self.target_acc}")
 
@@ -107,7 +111,7 @@ def batch_order(n: int, batch: int, seed: int, epoch: int) -> list:
     Seeded by (seed, epoch), so every impl sees the same batches in the same order.
     """
     order_B = np.random.default_rng([seed, epoch]).permutation(n)
-    return [order_B[start:start + batch] for start in range(0, n, batch)]
+    return [order_B[start : start + batch] for start in range(0, n, batch)]
 
 
 def evaluate(ops, params, x_BI, labels_B, chunk: int = 1000):
@@ -116,7 +120,8 @@ def evaluate(ops, params, x_BI, labels_B, chunk: int = 1000):
     for start in range(0, len(labels_B), chunk):
         rows = slice(start, start + chunk)
         loss, probs_BC, _ = models.mlp_forward(
-            ops, params, ops.put(x_BI[rows], "activation"), ops.put(labels_B[rows], "label"))
+            ops, params, ops.put(x_BI[rows], "activation"), ops.put(labels_B[rows], "label")
+        )
         loss_sum += loss * len(labels_B[rows])
         preds.append(np.argmax(ops.get(probs_BC), axis=1))
     pred_B = np.concatenate(preds) if preds else np.zeros(0, np.int64)
@@ -130,18 +135,21 @@ def metrics(labels_B, pred_B, classes: int) -> dict:
     """
     labels_B, pred_B = np.asarray(labels_B), np.asarray(pred_B)
     if labels_B.shape != pred_B.shape:
-        raise ValueError(f"labels_B has shape {labels_B.shape} but pred_B has shape "
-                         f"{pred_B.shape}: one prediction per label expected")
-    confusion_CC = np.bincount(labels_B * classes + pred_B, minlength=classes * classes) \
-        .reshape(classes, classes)
+        raise ValueError(
+            f"labels_B has shape {labels_B.shape} but pred_B has shape "
+            f"{pred_B.shape}: one prediction per label expected"
+        )
+    confusion_CC = np.bincount(labels_B * classes + pred_B, minlength=classes * classes).reshape(
+        classes, classes
+    )
     hits_C = np.diag(confusion_CC)
     predicted_C, present_C = confusion_CC.sum(axis=0), confusion_CC.sum(axis=1)
     return {
         "accuracy": float(hits_C.sum() / max(len(labels_B), 1)),
-        "precision_C": [float(h / p) if p else None
-                        for h, p in zip(hits_C, predicted_C, strict=True)],
-        "recall_C": [float(h / n) if n else None
-                     for h, n in zip(hits_C, present_C, strict=True)],
+        "precision_C": [
+            float(h / p) if p else None for h, p in zip(hits_C, predicted_C, strict=True)
+        ],
+        "recall_C": [float(h / n) if n else None for h, n in zip(hits_C, present_C, strict=True)],
         "confusion_CC": confusion_CC.tolist(),
     }
 
@@ -152,13 +160,16 @@ def metrics(labels_B, pred_B, classes: int) -> dict:
 def check_fits(config: Config, data) -> None:
     """The MLP's first width must be the dataset's features, its last the classes."""
     if (config.layers[0], config.layers[-1]) != (data.features, data.classes):
-        raise ValueError(f"MLP {config.layers_label} does not fit dataset {data.name}: it has "
-                         f"{data.features} features and {data.classes} classes, so the layers "
-                         f"must start with {data.features} and end with {data.classes}")
+        raise ValueError(
+            f"MLP {config.layers_label} does not fit dataset {data.name}: it has "
+            f"{data.features} features and {data.classes} classes, so the layers "
+            f"must start with {data.features} and end with {data.classes}"
+        )
 
 
-def train(ops, data, config: Config, weights: dict | None = None,
-          on_epoch: Callable | None = None) -> Result:
+def train(
+    ops, data, config: Config, weights: dict | None = None, on_epoch: Callable | None = None
+) -> Result:
     """Train one impl; `weights` (host, by name) default to init_weights(layers, seed).
 
     `on_epoch(epoch, result)` is called after each epoch's evaluation (progress printing).
@@ -166,8 +177,10 @@ def train(ops, data, config: Config, weights: dict | None = None,
     check_fits(config, data)
     host = weights if weights is not None else init_weights(config.layers, config.seed)
     params = [ops.put(w, _role(name)) for name, w in host.items()]
-    state = [[ops.put(np.zeros_like(w), _role(name)) for _ in range(models.OPT_STATE[config.opt])]
-             for name, w in host.items()]
+    state = [
+        [ops.put(np.zeros_like(w), _role(name)) for _ in range(models.OPT_STATE[config.opt])]
+        for name, w in host.items()
+    ]
     result, step, pred_test_B = Result(), 0, None
     for epoch in range(1, config.epochs + 1):
         loss_sum = 0.0
@@ -185,10 +198,12 @@ def train(ops, data, config: Config, weights: dict | None = None,
         result.seconds_by_epoch.append(time.perf_counter() - start)
         # Evaluation: outside the clock.
         result.loss_by_epoch.append(loss_sum / len(data.labels_train_B))
-        _, pred_train_B = evaluate(ops, params, data.x_train_BI, data.labels_train_B,
-                                   config.eval_batch)
-        _, pred_test_B = evaluate(ops, params, data.x_test_BI, data.labels_test_B,
-                                  config.eval_batch)
+        _, pred_train_B = evaluate(
+            ops, params, data.x_train_BI, data.labels_train_B, config.eval_batch
+        )
+        _, pred_test_B = evaluate(
+            ops, params, data.x_test_BI, data.labels_test_B, config.eval_batch
+        )
         result.train_acc_by_epoch.append(float(np.mean(pred_train_B == data.labels_train_B)))
         result.test_acc_by_epoch.append(float(np.mean(pred_test_B == data.labels_test_B)))
         if result.epochs_to_target is None and result.test_acc_by_epoch[-1] >= config.target_acc:
@@ -196,11 +211,14 @@ def train(ops, data, config: Config, weights: dict | None = None,
         if on_epoch:
             on_epoch(epoch, result)
     if pred_test_B is None:  # no epochs: evaluate the weights as given (loaded ones)
-        _, pred_test_B = evaluate(ops, params, data.x_test_BI, data.labels_test_B,
-                                  config.eval_batch)
+        _, pred_test_B = evaluate(
+            ops, params, data.x_test_BI, data.labels_test_B, config.eval_batch
+        )
     result.test = metrics(data.labels_test_B, pred_test_B, data.classes)
-    result.weights = {name: np.asarray(ops.get(p), dtype=np.float32).copy()
-                      for name, p in zip(host, params, strict=True)}
+    result.weights = {
+        name: np.asarray(ops.get(p), dtype=np.float32).copy()
+        for name, p in zip(host, params, strict=True)
+    }
     return result
 
 
@@ -209,12 +227,20 @@ def train(ops, data, config: Config, weights: dict | None = None,
 
 def size_fields(config: Config, data) -> dict:
     """The row fields that say what was trained (the same for every impl of a run)."""
-    return {"size": f"dataset={data.name} layers={config.layers_label} B={config.batch} "
-                    f"opt={config.opt} epochs={config.epochs}",
-            "dataset": data.name, "layers": config.layers_label, "B": config.batch,
-            "opt": config.opt, "lr": config.learning_rate, "epochs": config.epochs,
-            "seed": config.seed, "target_acc": config.target_acc,
-            "n_train": len(data.labels_train_B), "n_test": len(data.labels_test_B)}
+    return {
+        "size": f"dataset={data.name} layers={config.layers_label} B={config.batch} "
+        f"opt={config.opt} epochs={config.epochs}",
+        "dataset": data.name,
+        "layers": config.layers_label,
+        "B": config.batch,
+        "opt": config.opt,
+        "lr": config.learning_rate,
+        "epochs": config.epochs,
+        "seed": config.seed,
+        "target_acc": config.target_acc,
+        "n_train": len(data.labels_train_B),
+        "n_test": len(data.labels_test_B),
+    }
 
 
 def result_fields(result: Result) -> dict:
@@ -225,7 +251,8 @@ def result_fields(result: Result) -> dict:
         "rounds": seconds.size,
         "t_min_s": float(seconds.min()) if timed else None,
         "t_median_s": float(np.median(seconds)) if timed else None,
-        "t_mean_s": float(seconds.mean()) if timed else None, "train_s": result.train_s,
+        "t_mean_s": float(seconds.mean()) if timed else None,
+        "train_s": result.train_s,
         "loss_by_epoch": result.loss_by_epoch,
         "train_acc_by_epoch": result.train_acc_by_epoch,
         "test_acc_by_epoch": result.test_acc_by_epoch,
@@ -242,6 +269,7 @@ def result_fields(result: Result) -> dict:
 
 def spread_pp(rows) -> float:
     """Largest minus smallest final test accuracy of the impls that trained, in points."""
-    accs = [r["test_acc"] for r in rows
-            if r.get("status") == "ok" and r.get("test_acc") is not None]
+    accs = [
+        r["test_acc"] for r in rows if r.get("status") == "ok" and r.get("test_acc") is not None
+    ]
     return 100.0 * (max(accs) - min(accs)) if accs else 0.0

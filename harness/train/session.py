@@ -28,10 +28,13 @@ def train_one(name: str, data, config: loop.Config, weights) -> tuple:
         return {**fields, "status": "unavailable", "reason": reason}, None
 
     def progress(epoch, result):
-        print(f"  {name:<12} epoch {epoch:>3}/{config.epochs} "
-              f"loss {result.loss_by_epoch[-1]:.4f}  train {result.train_acc_by_epoch[-1]:6.1%}"
-              f"  test {result.test_acc_by_epoch[-1]:6.1%}  {result.seconds_by_epoch[-1]:.3f} s",
-              file=sys.stderr, flush=True)
+        print(
+            f"  {name:<12} epoch {epoch:>3}/{config.epochs} "
+            f"loss {result.loss_by_epoch[-1]:.4f}  train {result.train_acc_by_epoch[-1]:6.1%}"
+            f"  test {result.test_acc_by_epoch[-1]:6.1%}  {result.seconds_by_epoch[-1]:.3f} s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     start = time.perf_counter()
     try:
@@ -39,12 +42,20 @@ def train_one(name: str, data, config: loop.Config, weights) -> tuple:
         fields.update(ops.info())
         result = loop.train(ops, data, config, weights, on_epoch=progress)
     except NotImplementedError as error:
-        return {**fields, "status": "unsupported",
-                "reason": f"{name} does not implement {missing_op(error)}"}, None
+        return {
+            **fields,
+            "status": "unsupported",
+            "reason": f"{name} does not implement {missing_op(error)}",
+        }, None
     except Exception as error:  # noqa: BLE001 - one impl's failure must not stop the others
         return {**fields, "status": "error", "reason": f"{type(error).__name__}: {error}"}, None
-    return {**fields, "status": "ok", "reason": "", **loop.result_fields(result),
-            "wall_s": time.perf_counter() - start}, result  # wall: training + evaluation
+    return {
+        **fields,
+        "status": "ok",
+        "reason": "",
+        **loop.result_fields(result),
+        "wall_s": time.perf_counter() - start,
+    }, result  # wall: training + evaluation
 
 
 def train_isolated(name: str, spec: dict) -> tuple:
@@ -58,5 +69,9 @@ def train_isolated(name: str, spec: dict) -> tuple:
             child.finish()
             return message["row"], message["saved"]
         cause = child.cause()
-    return {"impl": name, "device": registry.get_class(name).device, "status": "error",
-            "reason": cause}, None
+    return {
+        "impl": name,
+        "device": registry.get_class(name).device,
+        "status": "error",
+        "reason": cause,
+    }, None

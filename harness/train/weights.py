@@ -20,12 +20,22 @@ import numpy as np
 from harness.results import atomic
 from harness.workloads import layer_params  # the He-scaled init of the MLP workloads
 
-NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
-               (2, 0): np.lib.format.read_array_header_2_0}
+NPY_HEADERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
 # What reading a damaged zip or .npy member can raise (zlib: a corrupt deflate stream;
 # NotImplementedError: an unknown compression; RuntimeError: an encrypted member).
-UNREADABLE = (OSError, EOFError, ValueError, zipfile.BadZipFile, zipfile.LargeZipFile,
-              zlib.error, NotImplementedError, RuntimeError)
+UNREADABLE = (
+    OSError,
+    EOFError,
+    ValueError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 class WeightsError(ValueError):
@@ -43,8 +53,10 @@ def weight_shapes(layers) -> dict:
 
 def init_weights(layers, seed: int) -> dict:
     """Host float32 weights by name, the same for every impl given the same seed."""
-    return {name: array for name, (array, _) in
-            layer_params(np.random.default_rng(seed), list(layers)).items()}
+    return {
+        name: array
+        for name, (array, _) in layer_params(np.random.default_rng(seed), list(layers)).items()
+    }
 
 
 def npz_path(path: Path | str) -> Path:
@@ -83,9 +95,11 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, wanted: tuple | Non
         nbytes = math.prod(shape) * dtype.itemsize
         data = member.read(nbytes)
         if len(data) != nbytes or member.read(1):  # reading to the end checks the CRC too
-            raise ValueError(f"{info.filename}: its header says shape {shape} of float32 "
-                             f"({nbytes} bytes) but its data is "
-                             f"{'shorter' if len(data) < nbytes else 'longer'}")
+            raise ValueError(
+                f"{info.filename}: its header says shape {shape} of float32 "
+                f"({nbytes} bytes) but its data is "
+                f"{'shorter' if len(data) < nbytes else 'longer'}"
+            )
         array = np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C")
         return shape, dtype, array.copy()  # writable and C-contiguous, as impls expect
 
@@ -107,10 +121,12 @@ def load_weights(path: Path | str, layers) -> dict:
                 found[name] = _member(archive, info, expected.get(name))
     except UNREADABLE as error:
         raise WeightsError(f"{path}: cannot read it as an npz of weights: {error}") from error
-    problems = [f"missing {name} (shape {shape})" for name, shape in expected.items()
-                if name not in found]
-    problems += [f"unexpected {name} (shape {found[name][0]})" for name in found
-                 if name not in expected]
+    problems = [
+        f"missing {name} (shape {shape})" for name, shape in expected.items() if name not in found
+    ]
+    problems += [
+        f"unexpected {name} (shape {found[name][0]})" for name in found if name not in expected
+    ]
     for name in expected.keys() & found.keys():
         shape, dtype, _ = found[name]
         if shape != expected[name]:
@@ -118,6 +134,8 @@ def load_weights(path: Path | str, layers) -> dict:
         if dtype != np.float32:
             problems.append(f"{name} has dtype {dtype}, expected float32")
     if problems:
-        raise WeightsError(f"{path} does not fit the MLP {'-'.join(map(str, layers))}: "
-                           + "; ".join(sorted(problems)))
+        raise WeightsError(
+            f"{path} does not fit the MLP {'-'.join(map(str, layers))}: "
+            + "; ".join(sorted(problems))
+        )
     return {name: found[name][2] for name in expected}

@@ -31,8 +31,17 @@ from harness.workloads.base import (
     size_label,
 )
 
-WORKLOADS = {w.name: w for w in (products.MATMUL, products.LINEAR, mlp.XOR, mlp.MNIST_MLP,
-                                 optim.OPTIM, attention.ATTENTION)}
+WORKLOADS = {
+    w.name: w
+    for w in (
+        products.MATMUL,
+        products.LINEAR,
+        mlp.XOR,
+        mlp.MNIST_MLP,
+        optim.OPTIM,
+        attention.ATTENTION,
+    )
+}
 
 
 def get_workload(name: str) -> Workload:
@@ -41,5 +50,15 @@ def get_workload(name: str) -> Workload:
     return WORKLOADS[name]
 
 
-__all__ = ["F32", "TOL_MODEL", "TOL_PRODUCT", "WORKLOADS", "Placed", "Workload",
-           "get_workload", "layer_params", "param_names", "size_label"]
+__all__ = [
+    "F32",
+    "TOL_MODEL",
+    "TOL_PRODUCT",
+    "WORKLOADS",
+    "Placed",
+    "Workload",
+    "get_workload",
+    "layer_params",
+    "param_names",
+    "size_label",
+]

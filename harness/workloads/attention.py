@@ -11,8 +11,10 @@ from harness.workloads.base import F32, Workload, normal, rounding_bound
 
 def _attention_inputs(size, rng):
     B, T, D = size["B"], size["T"], size["D"]
-    arrays = {"x_RD": (normal(rng, (B * T, D)), "activation"),
-              "dy_RD": (normal(rng, (B * T, D)), "activation")}
+    arrays = {
+        "x_RD": (normal(rng, (B * T, D)), "activation"),
+        "dy_RD": (normal(rng, (B * T, D)), "activation"),
+    }
     for proj in "qkvo":
         arrays[f"w{proj}_DD"] = (normal(rng, (D, D), np.sqrt(1.0 / D)), "weight")
         arrays[f"b{proj}_D"] = (normal(rng, (D,), 0.1), "bias")
@@ -21,8 +23,9 @@ def _attention_inputs(size, rng):
 
 def _attention_setup(ops, size, phase, placed):
     B, D, G = size["B"], size["D"], size["G"]
-    params = [placed[f"{wb}{proj}_{dims}"] for proj in "qkvo"
-              for wb, dims in (("w", "DD"), ("b", "D"))]
+    params = [
+        placed[f"{wb}{proj}_{dims}"] for proj in "qkvo" for wb, dims in (("w", "DD"), ("b", "D"))
+    ]
     x_RD, dy_RD = placed["x_RD"], placed["dy_RD"]
     if phase == "fwd":
         return lambda: (models.attention_forward(ops, params, x_RD, B, G, D)[0],)
@@ -31,6 +34,7 @@ def _attention_setup(ops, size, phase, placed):
     def bwd():
         dx_RD, grads = models.attention_backward(ops, params, cache, dy_RD, B, G)
         return (dx_RD, *grads)
+
     return bwd
 
 
@@ -69,9 +73,15 @@ ATTENTION = Workload(
     name="attention",
     description="causal multi-head self-attention block: q, k, v and output projections",
     phases=("fwd", "bwd"),
-    sizes=({"B": 2, "T": 16, "D": 32, "G": 4}, {"B": 4, "T": 64, "D": 128, "G": 4},
-           {"B": 8, "T": 256, "D": 256, "G": 8}),
+    sizes=(
+        {"B": 2, "T": 16, "D": 32, "G": 4},
+        {"B": 4, "T": 64, "D": 128, "G": 4},
+        {"B": 8, "T": 256, "D": 256, "G": 8},
+    ),
     quick_sizes=({"B": 2, "T": 16, "D": 32, "G": 4}, {"B": 4, "T": 64, "D": 128, "G": 4}),
-    inputs=_attention_inputs, setup=_attention_setup, flops=_attention_flops,
-    bytes=_attention_bytes, error_bound=_attention_error_bound,
+    inputs=_attention_inputs,
+    setup=_attention_setup,
+    flops=_attention_flops,
+    bytes=_attention_bytes,
+    error_bound=_attention_error_bound,
 )

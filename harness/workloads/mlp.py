@@ -22,30 +22,40 @@ def _mlp_inputs(size, rng):
     else:
         x_BI = rng.random((B, dims[0]), dtype=np.float32)  # pixel-like values in [0, 1)
         labels_B = rng.integers(0, dims[-1], B)
-    return {"x_BI": (x_BI, "activation"), "labels_B": (labels_B, "label"),
-            **layer_params(rng, dims)}
+    return {
+        "x_BI": (x_BI, "activation"),
+        "labels_B": (labels_B, "label"),
+        **layer_params(rng, dims),
+    }
 
 
 def _mlp_setup(ops, size, phase, placed):
     params = [placed[k] for k in param_names(placed)]
     x_BI, labels_B = placed["x_BI"], placed["labels_B"]
     if phase == "fwd":
+
         def fwd():
             loss, probs_BC, _ = models.mlp_forward(ops, params, x_BI, labels_B)
             return loss, probs_BC
+
         return fwd
     if phase == "bwd":
         _, _, cache = models.mlp_forward(ops, params, x_BI, labels_B)
         return lambda: tuple(models.mlp_backward(ops, params, cache, labels_B))
     opt = size["opt"]
-    state = [[ops.put(np.zeros_like(placed.host[k]), placed.roles[k])
-              for _ in range(models.OPT_STATE[opt])]
-             for k in param_names(placed)]
+    state = [
+        [
+            ops.put(np.zeros_like(placed.host[k]), placed.roles[k])
+            for _ in range(models.OPT_STATE[opt])
+        ]
+        for k in param_names(placed)
+    ]
     steps = iter(range(1, 1 << 62))
 
     def step():
         models.mlp_step(ops, params, x_BI, labels_B, opt, state, next(steps))
         return tuple(params)
+
     return step
 
 
@@ -57,8 +67,12 @@ def _mlp_flops(size, phase):
     fwd = sum(2 * B * i * o + B * o for i, o in pairs) + B * hidden + 5 * B * C  # + relu, xent
     # dw = x^T dy and db for every layer, dx = dy w^T for all but the first: the model's input
     # needs no gradient (autograd skips it; an impl that computes it does work not counted here)
-    bwd = (sum(2 * B * i * o + B * o for i, o in pairs) + sum(2 * B * i * o for i, o in pairs[1:])
-           + B * hidden + 2 * B * C)
+    bwd = (
+        sum(2 * B * i * o + B * o for i, o in pairs)
+        + sum(2 * B * i * o for i, o in pairs[1:])
+        + B * hidden
+        + 2 * B * C
+    )
     n_params = sum(i * o + o for i, o in pairs)
     opt = FLOPS_PER_STEP[size.get("opt", "sgd")] * n_params
     return {"fwd": fwd, "bwd": bwd, "step": fwd + bwd + opt}[phase]
@@ -83,19 +97,28 @@ def _mlp_error_bound(size, phase):
     fwd = sum(n + 1 for n in dims[:-1]) + dims[-1]
     # backward, on top: dx through every layer but the first sums over its outputs, dw over B
     bwd = fwd + sum(dims[2:]) + B
-    return rounding_bound({"fwd": fwd, "bwd": bwd,  # a step: one rounding per update flop
-                           "step": bwd + FLOPS_PER_STEP[size.get("opt", "sgd")]}[phase])
+    return rounding_bound(
+        {
+            "fwd": fwd,
+            "bwd": bwd,  # a step: one rounding per update flop
+            "step": bwd + FLOPS_PER_STEP[size.get("opt", "sgd")],
+        }[phase]
+    )
 
 
 XOR = Workload(
     name="xor",
     description="XOR with an MLP 2-4-2: the seeds' 2-4-1 net with its one output as two "
-                "logits, so it shares the softmax cross-entropy of every classifier here",
+    "logits, so it shares the softmax cross-entropy of every classifier here",
     phases=("fwd", "bwd", "step"),
     sizes=({"B": 4, "layers": "2-4-2", "opt": "sgd"},),
     quick_sizes=({"B": 4, "layers": "2-4-2", "opt": "sgd"},),
-    inputs=_mlp_inputs, setup=_mlp_setup, flops=_mlp_flops, bytes=_mlp_bytes,
-    error_bound=_mlp_error_bound, params=("layers", "opt"),
+    inputs=_mlp_inputs,
+    setup=_mlp_setup,
+    flops=_mlp_flops,
+    bytes=_mlp_bytes,
+    error_bound=_mlp_error_bound,
+    params=("layers", "opt"),
 )
 
 MNIST_MLP = Workload(
@@ -104,6 +127,10 @@ MNIST_MLP = Workload(
     phases=("fwd", "bwd", "step"),
     sizes=({"B": 64, "layers": "784-128-64-10", "opt": "sgd"},),
     quick_sizes=({"B": 64, "layers": "784-128-64-10", "opt": "sgd"},),
-    inputs=_mlp_inputs, setup=_mlp_setup, flops=_mlp_flops, bytes=_mlp_bytes,
-    error_bound=_mlp_error_bound, params=("layers", "opt"),
+    inputs=_mlp_inputs,
+    setup=_mlp_setup,
+    flops=_mlp_flops,
+    bytes=_mlp_bytes,
+    error_bound=_mlp_error_bound,
+    params=("layers", "opt"),
 )

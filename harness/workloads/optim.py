@@ -39,14 +39,17 @@ ARRAYS_PER_STEP = {"sgd": (2, 1), "momentum": (3, 2), "adam": (4, 3)}
 
 def _optim_inputs(size, rng):
     I, O = size["I"], size["O"]
-    return {"w_IO": (normal(rng, (I, O), np.sqrt(2.0 / I)), "weight"),
-            "dw_IO": (normal(rng, (I, O), GRADIENT_SCALE), "weight")}
+    return {
+        "w_IO": (normal(rng, (I, O), np.sqrt(2.0 / I)), "weight"),
+        "dw_IO": (normal(rng, (I, O), GRADIENT_SCALE), "weight"),
+    }
 
 
 def _optim_setup(ops, size, phase, placed):
     w_IO, dw_IO, opt = placed["w_IO"], placed["dw_IO"], size["opt"]
-    state = [ops.put(np.zeros_like(placed.host["w_IO"]), "weight")
-             for _ in range(models.OPT_STATE[opt])]
+    state = [
+        ops.put(np.zeros_like(placed.host["w_IO"]), "weight") for _ in range(models.OPT_STATE[opt])
+    ]
 
     def steps():
         for state_IO in state:  # x - 1.0 * x is exactly 0; the contract has no fill op
@@ -54,6 +57,7 @@ def _optim_setup(ops, size, phase, placed):
         for t in range(1, size["steps"] + 1):
             models.apply_update(ops, opt, [w_IO], [dw_IO], [state], t)
         return (w_IO, *state)
+
     return steps
 
 
@@ -77,10 +81,15 @@ def _optim_error_bound(size, phase):
 OPTIM = Workload(
     name="optim",
     description=f"optimizer updates alone (sgd, momentum, adam): {STEPS} steps from zero "
-                "state on one layer's weight w_IO",
+    "state on one layer's weight w_IO",
     phases=("step",),
     sizes=tuple({"I": 1024, "O": 1024, "opt": o, "steps": STEPS} for o in FLOPS_PER_STEP),
     quick_sizes=tuple({"I": 1024, "O": 64, "opt": o, "steps": STEPS} for o in FLOPS_PER_STEP),
-    inputs=_optim_inputs, setup=_optim_setup, flops=_optim_flops, bytes=_optim_bytes,
-    error_bound=_optim_error_bound, tol=TOL_PRODUCT, params=("opt", "steps"),
+    inputs=_optim_inputs,
+    setup=_optim_setup,
+    flops=_optim_flops,
+    bytes=_optim_bytes,
+    error_bound=_optim_error_bound,
+    tol=TOL_PRODUCT,
+    params=("opt", "steps"),
 )

@@ -11,9 +11,11 @@ from harness.workloads.base import F32, TOL_PRODUCT, Workload, normal, rounding_
 
 def _matmul_inputs(size, rng):
     M, K, N = size["M"], size["K"], size["N"]
-    return {"a_MK": (normal(rng, (M, K)), "activation"),
-            "b_KN": (normal(rng, (K, N)), "weight"),
-            "dc_MN": (normal(rng, (M, N)), "activation")}
+    return {
+        "a_MK": (normal(rng, (M, K)), "activation"),
+        "b_KN": (normal(rng, (K, N)), "weight"),
+        "dc_MN": (normal(rng, (M, N)), "activation"),
+    }
 
 
 def _matmul_setup(ops, size, phase, placed):
@@ -49,8 +51,12 @@ MATMUL = Workload(
     phases=("fwd", "bwd"),
     sizes=tuple({"M": n, "K": n, "N": n} for n in _SQUARE),
     quick_sizes=tuple({"M": n, "K": n, "N": n} for n in _QUICK_SQUARE),
-    inputs=_matmul_inputs, setup=_matmul_setup, flops=_matmul_flops, bytes=_matmul_bytes,
-    error_bound=_matmul_error_bound, tol=TOL_PRODUCT,
+    inputs=_matmul_inputs,
+    setup=_matmul_setup,
+    flops=_matmul_flops,
+    bytes=_matmul_bytes,
+    error_bound=_matmul_error_bound,
+    tol=TOL_PRODUCT,
 )
 
 # ---- one linear layer ---------------------------------------------------------------------
@@ -58,10 +64,12 @@ MATMUL = Workload(
 
 def _linear_inputs(size, rng):
     B, I, O = size["B"], size["I"], size["O"]
-    return {"x_BI": (normal(rng, (B, I)), "activation"),
-            "w_IO": (normal(rng, (I, O), np.sqrt(1.0 / I)), "weight"),
-            "b_O": (normal(rng, (O,)), "bias"),
-            "dy_BO": (normal(rng, (B, O)), "activation")}
+    return {
+        "x_BI": (normal(rng, (B, I)), "activation"),
+        "w_IO": (normal(rng, (I, O), np.sqrt(1.0 / I)), "weight"),
+        "b_O": (normal(rng, (O,)), "bias"),
+        "dy_BO": (normal(rng, (B, O)), "activation"),
+    }
 
 
 def _linear_setup(ops, size, phase, placed):
@@ -94,9 +102,16 @@ LINEAR = Workload(
     name="linear",
     description="y_BO = x_BI @ w_IO + b_O, and its backward",
     phases=("fwd", "bwd"),
-    sizes=({"B": 64, "I": 784, "O": 128}, {"B": 256, "I": 1024, "O": 1024},
-           {"B": 256, "I": 4096, "O": 4096}),
+    sizes=(
+        {"B": 64, "I": 784, "O": 128},
+        {"B": 256, "I": 1024, "O": 1024},
+        {"B": 256, "I": 4096, "O": 4096},
+    ),
     quick_sizes=({"B": 64, "I": 784, "O": 128},),
-    inputs=_linear_inputs, setup=_linear_setup, flops=_linear_flops, bytes=_linear_bytes,
-    error_bound=_linear_error_bound, tol=TOL_PRODUCT,
+    inputs=_linear_inputs,
+    setup=_linear_setup,
+    flops=_linear_flops,
+    bytes=_linear_bytes,
+    error_bound=_linear_error_bound,
+    tol=TOL_PRODUCT,
 )
