@@ -8,20 +8,15 @@ Two targets, in alternating trials of `ab` with `--repeats` interleaved runs a s
 2. the commit against a throwaway commit that makes one impl's cells 15% slower: a trial
    passes when exactly that impl's cells say "slower" and every other cell "same".
 Only cells timed on both sides count (a cell over budget on one side has no timing verdict).
-Each trial is scored as `ab` reports it (harness/compare/); `--rescore` scores kept trials
-again with the compare method of the checkout it runs in.
+Each trial is scored as `ab` reports it (harness/compare/, by benchmarks/ab_scoring.py);
+`--rescore` scores kept trials again with the compare method of the checkout it runs in.
 
 The default grid, xor (fwd, bwd, step) for numpy and pure_python, is six cells that are far
 from the run's time budget, so every cell is timed in every run, and cheap enough to repeat
 many times on two cores; its cells take 30-300 us, where a shared machine's jitter weighs
 most. Larger grids: --impl, --workload, --phase.
 
-Why the slowdown is a throwaway commit that pads cells, not an edit to an impl's ops: it
-touches nothing in the repository (the commit lives only in a temporary worktree, and git
-drops it), and padding each call of the impl's cells at the runner's `prepare` boundary makes
-every cell exactly 15% slower, whereas slowing the ops would be diluted, by a different
-amount per cell, by the harness's model code between them. The padding is a busy wait, so
-it loads the core as real work does.
+The slowed commit, and why the slowdown is a throwaway commit: benchmarks/ab_commits.py.
 
 The figures go to reports/ab_trials.json and the terminal.
 """
@@ -33,151 +28,15 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from harness import compare
+from benchmarks.ab_commits import cpu_clock_commit, slowed_commit
+from benchmarks.ab_scoring import score, summary
 from harness.commands.ab import QUICK_TIME_PER_CELL, REPEATS
 from harness.compare import ab
-from harness.results import git, store
+from harness.results import git
 from harness.results.machine import ROOT
-
-PADDING = """
-
-# ---- injected by benchmarks/ab_trials.py: {impl}'s cells {percent}% slower ----
-_prepare_unpadded = prepare
-
-
-def prepare(impl, cell, budget, seed=SEED):
-    row, fn = _prepare_unpadded(impl, cell, budget, seed)
-    if fn is None or cell.impl != {impl!r}:
-        return row, fn
-
-    def padded():
-        start = time.{clock}()
-        out = fn()
-        end = start + (time.{clock}() - start) * (1 + {slowdown!r})
-        while time.{clock}() < end:
-            pass
-        return out
-    return row, padded
-"""
-
-
-def throwaway_commit(base_sha: str, path: str, edit, message: str) -> str:
-    """A commit on top of base_sha with edit(text) applied to one file; only git's objects
-    keep it (no branch points at it, and its worktree is removed)."""
-    with (
-        tempfile.TemporaryDirectory(prefix="nnladder-trials-") as tmp,
-        git.worktree(base_sha, Path(tmp)) as tree,
-    ):
-        source = tree / path
-        text = source.read_text()
-        source.write_text(edit(text))
-        if source.read_text() == text:
-            raise RuntimeError(f"{message}: the edit changed nothing in {path}")
-        git.run(
-            "-c",
-            "user.name=ab_trials",
-            "-c",
-            "user.email=ab_trials@localhost",
-            "commit",
-            "-q",
-            "-am",
-            f"throwaway: {message}",
-            cwd=tree,
-        )
-        return git.run("rev-parse", "HEAD", cwd=tree)
-
-
-def slowed_commit(base_sha: str, impl: str, slowdown: float, clock: str) -> str:
-    """base_sha with the runner padding impl's cells by `slowdown`, measured on `clock`."""
-    padding = PADDING.format(
-        impl=impl, slowdown=slowdown, percent=round(slowdown * 100), clock=clock
-    )
-    return throwaway_commit(
-        base_sha,
-        "harness/execute/lifecycle.py",
-        lambda text: text + padding,
-        f"{impl} {slowdown:.0%} slower",
-    )
-
-
-def cpu_clock_commit(base_sha: str) -> str:
-    """base_sha timing rounds in process CPU time: the time a neighbour's job takes the core
-    away stops counting (an experiment for a CPU-time mode, not what the harness does)."""
-
-    def edit(text):
-        start, end = text.index("def _round("), text.index("def measure(")
-        return (
-            text[:start]
-            + text[start:end].replace("time.perf_counter()", "time.process_time()")
-            + text[end:]
-        )
-
-    return throwaway_commit(base_sha, "harness/measure/timing.py", edit, "rounds timed in CPU time")
-
-
-def sides(results: Path) -> tuple:
-    """A trial's stored runs -> (base rows, head rows): `ab` ran them A B A B, oldest first."""
-    table = store.load(results)
-    order = (
-        table[["timestamp", "run_id"]]
-        .drop_duplicates()
-        .sort_values(["timestamp", "run_id"])["run_id"]
-        .tolist()
-    )
-    return tuple(table[table["run_id"].isin(order[side::2])] for side in (0, 1))
-
-
-def misses(result, target: str, inject: str) -> list:
-    """The cells timed on both sides whose verdict is not the one expected."""
-    result = result[result["ratio"].notna()]
-    expected = (
-        "same"
-        if target == "self"
-        else result["impl"].map(lambda impl: "slower" if impl == inject else "same")
-    )
-    return result.loc[
-        result["verdict"] != expected,
-        ["impl", "workload", "size", "phase", "ratio", "ci_low", "ci_high", "verdict"],
-    ].to_dict("records")
-
-
-def score(figures: dict, target: str, results: Path, inject: str) -> str:
-    """Compare one trial's runs, fold the outcome into figures."""
-    base_rows, head_rows = sides(results)
-    f = figures.setdefault(
-        target, {"trials": 0, "passed": 0, "cells": [], "misses": [], "injected_ratios": []}
-    )
-    f["trials"] += 1
-    result = compare.compare(base_rows, head_rows)
-    missed = misses(result, target, inject)
-    f["passed"] += not missed
-    f["misses"].append(missed)
-    f["rate"] = f["passed"] / f["trials"]
-    f["cells"].append(int(result["ratio"].notna().sum()))
-    if target == "injected":
-        f["injected_ratios"].append(float(result.loc[result["impl"] == inject, "ratio"].median()))
-    text = "; ".join(
-        f"{r['impl']} {r['workload']} {r['size']} {r['phase']} {r['ratio']:.3f} "
-        f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] {r['verdict']}"
-        for r in missed
-    )
-    return (
-        f"{target} trial {f['trials']}: {'FAIL: ' + text if text else 'pass'} "
-        f"({f['cells'][-1]} cells)"
-    )
-
-
-def summary(figures: dict) -> str:
-    return "\n".join(
-        f"{target}: {f['passed']}/{f['trials']} trials pass ({f['rate']:.0%}); "
-        f"{min(f['cells'])}-{max(f['cells'])} cells a trial"
-        for target in ("self", "injected")
-        if (f := figures.get(target))
-    )
 
 
 def main(argv=None) -> int:

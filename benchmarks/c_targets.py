@@ -11,38 +11,34 @@ Threads are set as for BLAS, with threadpoolctl (OpenBLAS and the extension's Op
 and torch.set_num_threads for PyTorch; every row records its thread count. Every cell of an
 impl goes through the runner: checked against the float64 reference, then timed by
 harness/measure/timing.py. numpy.matmul, the plain step and PyTorch are reference rows, not gated.
-Contenders are timed in alternating rounds, so load from other work on a shared machine hits
-them alike. A rung too slow for `--budget` seconds a cell (c-naive at 2048^3) is recorded
-over_budget with its predicted time, fitted from its smaller size (harness/measure/budget.py).
-Rows are stored under results/ like a `python -m harness run`.
+Contenders are timed in alternating rounds (benchmarks/alternate.py), so load from other work
+on a shared machine hits them alike. A rung too slow for `--budget` seconds a cell (c-naive
+at 2048^3) is recorded over_budget with its predicted time, fitted from its smaller size
+(harness/measure/budget.py). Rows are stored under results/ like a `python -m harness run`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from benchmarks import alternate
 from benchmarks.plain_numpy import make_step
 from benchmarks.torch_mlp import make_torch_step
 from harness import registry
 from harness.execute import grid, lifecycle
+from harness.execute.check import check, host_inputs
 from harness.measure import timing
 from harness.measure.budget import CALLS_PER_CELL, Budget
-from harness.measure.timing import Stats
 from harness.models import HYPER
 from harness.results import store
 from harness.workloads import WORKLOADS
 
 C_RUNGS = ("c-naive", "c-loops", "c-blocked", "c")
 SLOW = ("c-naive", "c-loops")  # timed once, outside the alternating rounds
-
-
-def merged(stats: list) -> Stats:
-    return Stats(tuple(t for s in stats for t in s.samples_s), loops=stats[0].loops)
 
 
 def reference_row(checked_row: dict, name: str, threads: int) -> dict:
@@ -58,18 +54,11 @@ def reference_row(checked_row: dict, name: str, threads: int) -> dict:
     }
 
 
-def alternate(contenders: dict, time_s: float, rounds: int, settle_s: float) -> dict:
-    """name -> Stats, timing each contender's fn for time_s / rounds per round, A B C A B C.
-
-    Each thread pool busy-waits after its last task before it sleeps: OpenBLAS's workers for
-    up to ~0.1 s, OpenMP's (ours, PyTorch's) for a few ms. A pool still spinning takes a core
-    from the next contender, so each one starts after settle_s of quiet."""
-    stats = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, fn in contenders.items():
-            time.sleep(settle_s)
-            stats[name].append(timing.measure(fn, time_per_cell_s=time_s / rounds, min_rounds=2))
-    return {name: merged(s) for name, s in stats.items()}
+def alternated(contenders: dict, args) -> dict:
+    """name -> Stats of --rounds alternating rounds, --time-per-cell in all, --settle apart."""
+    each_s = args.time_per_cell / args.rounds
+    per_round = alternate.measure(contenders, args.rounds, each_s, args.settle, min_rounds=2)
+    return {name: alternate.pooled(s) for name, s in per_round.items()}
 
 
 def gemm_rows(n: int, threads: int, budgets: dict, args) -> list:
@@ -81,7 +70,7 @@ def gemm_rows(n: int, threads: int, budgets: dict, args) -> list:
             rows.extend([grid.failed(c, "unavailable", reason) for c in [cell]])
             continue
         impl = registry.create(name)
-        row, fn = lifecycle.check(impl, cell, budgets[name])
+        row, fn = check(impl, cell, budgets[name])
         if fn is None:
             rows.append({**impl.info(), **row})  # an over-budget row has not asked the impl
         elif name in SLOW:
@@ -89,11 +78,11 @@ def gemm_rows(n: int, threads: int, budgets: dict, args) -> list:
             rows.append(lifecycle.finish(row, stats.as_dict(), budgets[name]))
         else:
             fast[name] = (row, fn)
-    a_MK, b_KN = (lifecycle.host_inputs("matmul", size, grid.SEED)[k][0] for k in ("a_MK", "b_KN"))
+    a_MK, b_KN = (host_inputs("matmul", size, grid.SEED)[k][0] for k in ("a_MK", "b_KN"))
     contenders = {name: fn for name, (_, fn) in fast.items()}
     contenders["numpy.matmul"] = lambda: np.matmul(a_MK, b_KN)
     contenders["numpy.matmul"]()
-    stats = alternate(contenders, args.time_per_cell, args.rounds, args.settle)
+    stats = alternated(contenders, args)
     template = grid.describe(grid.Cell("numpy", "matmul", size, "fwd"))
     for name, (row, _) in fast.items():
         rows.append(lifecycle.finish(row, stats[name].as_dict(), budgets[name]))
@@ -125,7 +114,7 @@ def mnist_rows(threads: int, args) -> list:
         if reason := registry.unavailable_reason(name):
             rows.extend([grid.failed(c, "unavailable", reason) for c in [cell]])
             continue
-        row, fn = lifecycle.check(registry.create(name), cell, budget=None)
+        row, fn = check(registry.create(name), cell, budget=None)
         if fn is None:
             rows.append(row)
             continue
@@ -148,7 +137,7 @@ def mnist_rows(threads: int, args) -> list:
         contenders["pytorch-eager"] = theirs
     for fn in contenders.values():
         fn()  # warm-up: first-call costs (autograd graph, allocator) stay out of the timing
-    stats = alternate(contenders, args.time_per_cell, args.rounds, args.settle)
+    stats = alternated(contenders, args)
     template = grid.describe(grid.Cell("numpy", "mnist_mlp", tuple(size.items()), "step"))
     for name, (row, _) in checked.items():
         rows.append(lifecycle.finish(row, stats[name].as_dict()))

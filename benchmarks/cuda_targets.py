@@ -30,6 +30,7 @@ import numpy as np
 from benchmarks.torch_mlp import make_torch_step
 from harness import registry
 from harness.execute import grid, lifecycle
+from harness.execute.check import check
 from harness.measure.timing import Stats
 from harness.results import store
 from harness.workloads import WORKLOADS
@@ -73,7 +74,7 @@ def mnist_rows(time_s: float, rounds: int = 5) -> list:
     size = work.sizes[0]
     cell = grid.Cell("cuda-tiled", "mnist_mlp", tuple(size.items()), "step")
     impl = registry.create("cuda-tiled")
-    row, ours = lifecycle.check(impl, cell, budget=None)
+    row, ours = check(impl, cell, budget=None)
     if ours is None:
         return [row]
     host = work.inputs(size, np.random.default_rng(grid.SEED))

@@ -3,8 +3,8 @@
 - pure-Python matmul MFLOP/s at 128^3;
 - the NumPy rung's einsum matmul throughput / plain `a @ b`, at 256 and 1024;
 - the NumPy rung's MNIST-MLP training step time / a hand-written plain-NumPy step.
-Pairs are timed in alternating rounds (A B A B ...), so drift on a shared machine hits both
-alike; each figure is the ratio of medians.
+Pairs are timed in alternating rounds (A B A B ..., benchmarks/alternate.py), so drift on a
+shared machine hits both alike; each figure is the ratio of medians.
 """
 
 from __future__ import annotations
@@ -14,20 +14,17 @@ import time
 
 import numpy as np
 
+from benchmarks import alternate
 from benchmarks.plain_numpy import make_step
 from harness import registry
-from harness.measure.timing import measure
 from harness.models import HYPER
 from harness.workloads import WORKLOADS, Placed, param_names
 
 
 def alternating(fn_a, fn_b, rounds=15, seconds=0.1):
-    """Median seconds per call of fn_a and fn_b, timed in alternating rounds."""
-    samples_a, samples_b = [], []
-    for _ in range(rounds):
-        samples_a.append(measure(fn_a, time_per_cell_s=seconds, min_rounds=1, max_rounds=3).median)
-        samples_b.append(measure(fn_b, time_per_cell_s=seconds, min_rounds=1, max_rounds=3).median)
-    return statistics.median(samples_a), statistics.median(samples_b)
+    """Median seconds per call of fn_a and fn_b: the median of their alternating rounds' medians."""
+    timed = alternate.measure({"a": fn_a, "b": fn_b}, rounds, seconds, min_rounds=1, max_rounds=3)
+    return tuple(statistics.median(s.median for s in timed[k]) for k in ("a", "b"))
 
 
 def main() -> None:

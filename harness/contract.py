@@ -16,18 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-# The dimension key, the op table and the checks of a call against it: defined in
-# harness/signatures.py, re-exported here so that an impl imports this module alone.
-from harness.signatures import (
-    ANY,
-    DIMS,
-    OPS,
-    ROLES,
-    ShapeError,
-    check_call,
-    check_host_array,
-    check_shapes,
-)
+# The dimension key and the op table (harness/signatures.py) and the checks of a call against
+# them (harness/arguments.py), re-exported here so that an impl imports this module alone.
+from harness.arguments import check_call, check_host_array
+from harness.signatures import ANY, DIMS, OPS, ROLES, ShapeError, check_shapes
 
 __all__ = [
     "ANY",
@@ -68,7 +60,7 @@ class Impl:
     # -- hooks the harness calls; the defaults are those of a rung in one process ---------
     # True for an impl whose ops run as the ranks of an MPI job: the harness starts its worker
     # through `launch_prefix`, runs each cell on every rank in step and times the slowest
-    # (harness/execute/mpi.py), reading `traffic()` for the compute / communication split.
+    # (harness/execute/ranks.py), reading `traffic()` for the compute / communication split.
     runs_on_ranks: bool = False
     # The mpi4py communicator of such an impl (set by its constructor); None in one process.
     comm = None

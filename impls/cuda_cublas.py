@@ -4,7 +4,7 @@ TF32 is off, so every ratio against the hand-written kernels compares float32 wi
 CuPy hands cuBLAS TF32 only when CUPY_TF32=1, which this impl refuses, and
 NVIDIA_TF32_OVERRIDE=0 keeps cuBLAS from choosing it on its own. (The correctness gate would
 catch it anyway: TF32's 10-bit mantissa misses the 1e-5 product tolerance by far.)
-Every other op is the shared network kernels of kernels/cuda/ops.cu (see _cuda_base.py).
+Every other op is the shared network kernels of kernels/cuda/ops.cu (see _cuda_ops.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The naive CUDA rung: one GPU thread per output of every product (kernels/cuda/01_naive.cu).
 
-Every other op is the shared network kernels of kernels/cuda/ops.cu (see _cuda_base.py).
+Every other op is the shared network kernels of kernels/cuda/ops.cu (see _cuda_ops.py).
 """
 
 from __future__ import annotations

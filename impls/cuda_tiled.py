@@ -7,7 +7,7 @@ rung expected to be best for its shape: 05 where its layout allows it (no transp
 multiples of 4, 16-byte aligned), else 03, and 02 when a 128 x 128 tile per block would
 leave most SMs idle (the small products of an MNIST step: 64 x 128 is one 128 x 128 tile,
 but 32 tiles of 16 x 16).
-Every other op is the shared network kernels of kernels/cuda/ops.cu (see _cuda_base.py).
+Every other op is the shared network kernels of kernels/cuda/ops.cu (see _cuda_ops.py).
 """
 
 from __future__ import annotations

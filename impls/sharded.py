@@ -2,7 +2,7 @@
 
 Every rank runs the same program on its own block of each weight; the products run in a base
 impl (the NumPy rung by default), the collectives through mpi4py (impls/_ring.py); placement
-and every other op are shared (impls/_sharding.py). Three layouts:
+(impls/_shards.py) and every other op (impls/_sharding.py) are shared. Three layouts:
 
 - `sharded-col` (column-parallel): w_IO split on O. Forward: y_BOp = x_BI @ w_IOp + b_Op,
   all-gathered to y_BO. Backward: dx_BI = dy_BOp @ w_IOp^T summed by an all-reduce; dw_IOp and
@@ -19,7 +19,8 @@ and every other op are shared (impls/_sharding.py). Three layouts:
 
 from __future__ import annotations
 
-from impls._sharding import Shard, ShardedImpl
+from impls._sharding import ShardedImpl
+from impls._shards import Shard
 
 
 class ColumnParallel(ShardedImpl):

@@ -15,10 +15,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Lines of code in harness/, docstrings included. 5000 until the cell lifecycle's fault
-# handling, the contract's argument checks, the ceilings hierarchy, stability flags and the
-# report's redesign (2026-12); raise it again only as a decision, with its reason here.
-BUDGET = 5600
+# Lines of code in harness/, docstrings included. 5000 until 2026-12, when the cell
+# lifecycle's fault handling, the contract's argument checks, the ceilings hierarchy, the
+# stability flags and the report's redesign came (~5300 lines), and ruff format's layout (one
+# argument or dict entry a line when a call does not fit: ~20% more lines for the same code).
+# Raise it again only as a decision, with its reason here.
+BUDGET = 6800
 CAP = 250  # physical lines of a Python file
 KERNEL_CAP = 300  # physical lines of a C or CUDA source: a kernel reads best whole
 ROOT = Path(__file__).resolve().parent.parent

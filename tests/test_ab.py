@@ -96,3 +96,32 @@ def test_ab_interleaves_runs_and_removes_its_worktree(tmp_path, monkeypatch):
     assert base["commit"].iloc[0] == git.resolve("HEAD")
     assert str(parent) not in worktrees()
     assert list(parent.iterdir()) == []
+
+
+def test_the_trials_padding_slows_the_chosen_impls_cells_through_the_lifecycle(monkeypatch):
+    """benchmarks/ab_trials.py's slowed commit appends PADDING to lifecycle.py: the padded
+    module must run, and pad the chosen impl's calls only, by the fraction asked."""
+    import sys
+    import types
+
+    from benchmarks import ab_commits
+    from harness import registry
+    from harness.execute import grid, lifecycle
+
+    source = Path(lifecycle.__file__).read_text() + ab_commits.PADDING.format(
+        impl="numpy", slowdown=1.0, percent=100, clock="perf_counter"
+    )
+    padded = types.ModuleType("padded_lifecycle")
+    monkeypatch.setitem(sys.modules, "padded_lifecycle", padded)  # its dataclasses look it up
+    exec(compile(source, "padded_lifecycle", "exec"), padded.__dict__)
+    assert padded.run_cell.__globals__["check"] is padded.check  # what run_cell calls
+    size = (("M", 16), ("K", 16), ("N", 16))
+    _, fn = padded.check(registry.create("numpy"), grid.Cell("numpy", "matmul", size, "fwd"), None)
+    ticks = iter(range(100))  # a clock that moves 1 s a read: the call "takes" 1 s
+    monkeypatch.setattr(padded, "_time", types.SimpleNamespace(perf_counter=lambda: next(ticks)))
+    fn()
+    assert fn.__name__ == "padded" and next(ticks) == 3  # 0 start, 1 after, 2 = 1 s more
+    _, other = padded.check(
+        registry.create("c-blocked"), grid.Cell("c-blocked", "matmul", size, "fwd"), None
+    )
+    assert other.__name__ != "padded"

@@ -20,7 +20,8 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from harness import registry
-from harness.execute import grid, lifecycle
+from harness.execute import grid
+from harness.execute.check import check
 from harness.measure.gate import rel_err
 from harness.reference import Reference
 from harness.workloads import TOL_PRODUCT
@@ -73,7 +74,7 @@ def test_every_rung_passes_the_runners_gate_on_every_quick_cell(name):
     cells = grid.plan(impls=[name], quick=True)
     assert {c.workload for c in cells} >= {"matmul", "mnist_mlp", "attention", "optim"}
     for cell in cells:
-        row, fn = lifecycle.check(impl, cell, budget=None)
+        row, fn = check(impl, cell, budget=None)
         assert row["status"] == "ok", (cell, row["reason"])
         assert fn is not None
 
@@ -138,7 +139,7 @@ def test_threads_follow_threadpoolctl_like_blas_and_are_in_the_row():
     assert registry.create("c-blocked").info()["threads"] == 1
     cell = grid.plan(impls=["c"], workloads=["matmul"], quick=True)[0]
     with threadpool_limits(1):
-        assert lifecycle.check(impl, cell, budget=None)[0]["threads"] == 1
+        assert check(impl, cell, budget=None)[0]["threads"] == 1
 
 
 @needs_build

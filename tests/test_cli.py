@@ -10,7 +10,7 @@ import pytest
 
 from harness import cli
 from harness.commands import COMMANDS
-from harness.results import machine, store
+from harness.results import machine, machine_state, store
 
 
 def harness(*args, cwd=None):
@@ -82,9 +82,9 @@ def test_a_quick_run_stores_rows_and_prints_a_summary(tmp_path):
 def test_a_busy_machine_is_warned_of_before_measuring(monkeypatch, queue, warned):
     """The run queue counts the reader: 1 is this process alone; on 2 cores, one other
     thread running already takes half the machine."""
-    monkeypatch.setattr(machine.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(machine, "_run_queue", lambda: queue)
-    warning = machine.busy_warning()
+    monkeypatch.setattr(machine_state.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(machine_state, "_run_queue", lambda: queue)
+    warning = machine_state.busy_warning()
     assert (warning is not None) == warned
     if warned:
         assert f"({queue - 1} threads of other work running on 2 cores)" in warning
@@ -94,12 +94,14 @@ def test_a_busy_machine_is_warned_of_before_measuring(monkeypatch, queue, warned
 def test_the_run_queue_is_read_from_this_machine():
     if not Path("/proc/loadavg").exists():
         pytest.skip("no /proc/loadavg here")
-    assert machine._run_queue() >= 1  # at least the reader itself
-    assert machine.others_running(samples=2, window_s=0.01) >= 0
+    assert machine_state._run_queue() >= 1  # at least the reader itself
+    assert machine_state.others_running(samples=2, window_s=0.01) >= 0
 
 
 def test_train_and_run_print_the_warning_first(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(machine, "busy_warning", lambda: "warning: this machine is busy (test)")
+    monkeypatch.setattr(
+        machine_state, "busy_warning", lambda: "warning: this machine is busy (test)"
+    )
     assert (
         cli.main(
             [

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.execute import grid, lifecycle
+from harness.execute import grid
+from harness.execute.check import check
 from harness.measure.gate import rel_err
 from harness.reference import Reference
 from impls._cuda_base import KERNELS, kernel_names
@@ -379,7 +380,7 @@ def test_workloads_pass_the_correctness_gate(emulators, tmp_path):
     for workload, size, phases in SMALL_CELLS:
         for phase in phases:
             cell = grid.Cell(CudaTiled.name, workload, tuple(size.items()), phase)
-            row, fn = lifecycle.check(ops, cell, budget=None)
+            row, fn = check(ops, cell, budget=None)
             assert row["status"] == "ok", f"{workload} {phase}: {row['reason']}"
             assert fn is not None
 

@@ -20,6 +20,7 @@ import pytest
 from harness import registry
 from harness.contract import OPS, Impl
 from harness.execute import grid, lifecycle
+from harness.execute.check import check
 from harness.measure.gate import rel_err
 from harness.measure.timing import Stats
 from harness.reference import Reference
@@ -82,7 +83,7 @@ def exercise_every_kernel() -> None:
     for name in CUDA_IMPLS:
         impl = registry.create(name)
         for cell in grid.plan(impls=[name], workloads=["xor", "attention", "optim"], quick=True):
-            row, _ = lifecycle.check(impl, cell, budget=None)
+            row, _ = check(impl, cell, budget=None)
             assert row["status"] == "ok", f"{cell.key()}: {row['reason']}"
     rng = np.random.default_rng(0)
     for kernel in ("tiled", "blocktile", "vectorized", "warptile"):

@@ -8,7 +8,8 @@ import math
 import pytest
 
 from harness import registry
-from harness.execute import grid, lifecycle
+from harness.execute import grid
+from harness.execute.check import check
 from harness.workloads import WORKLOADS, get_workload
 
 U = 2.0**-24
@@ -57,7 +58,7 @@ def test_a_plain_product_computes_near_its_rounding_bound(impl):
     if reason:
         pytest.skip(f"{impl}: {reason}")
     cell = grid.Cell(impl, "matmul", (("M", 64), ("K", 64), ("N", 64)), "fwd")
-    row, _ = lifecycle.check(registry.create(impl), cell, None)
+    row, _ = check(registry.create(impl), cell, None)
     assert row["err_bound"] == 8 * U
     assert row["err_ratio"] == pytest.approx(row["rel_err"] / row["err_bound"])
     assert 0.1 < row["err_ratio"] < 1
@@ -65,6 +66,6 @@ def test_a_plain_product_computes_near_its_rounding_bound(impl):
 
 def test_a_wrong_cell_keeps_its_ratio(faults):
     cell = grid.Cell("fault-wrong", "matmul", (("M", 16), ("K", 16), ("N", 16)), "fwd")
-    row, fn = lifecycle.check(registry.create("fault-wrong"), cell, None)
+    row, fn = check(registry.create("fault-wrong"), cell, None)
     assert row["status"] == "wrong" and fn is None
     assert row["err_ratio"] == pytest.approx(row["rel_err"] / (4 * U)) and row["err_ratio"] > 1

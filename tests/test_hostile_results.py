@@ -20,6 +20,7 @@ from harness.report import plots, training
 from harness.report import summary as report
 from harness.results import ceilings, machine, store
 from harness.train import loop as train
+from harness.train import scores
 from tests.test_report import CEILINGS, row
 
 # Impl names an out-of-tree impl (NNLADDER_IMPLS) may have: each is mathtext, or breaks it.
@@ -191,7 +192,7 @@ def test_training_figures_draw_mathtext_names_as_written():
         train_acc_by_epoch=[0.5, 0.75],
         test_acc_by_epoch=[0.5, 0.5],
         seconds_by_epoch=[0.1, 0.1],
-        test=train.metrics([0, 1], [0, 0], 2),
+        test=scores.metrics([0, 1], [0, 0], 2),
         weights=weights,
     )
     rows = pd.DataFrame(
@@ -206,7 +207,7 @@ def test_training_figures_draw_mathtext_names_as_written():
                 "timestamp": "t",
                 "target_acc": 0.5,
                 "t_median_s": 0.1,
-                **train.result_fields(result),
+                **scores.result_fields(result),
             }
             for name in MARKUP
         ]

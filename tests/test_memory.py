@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness import registry
-from harness.execute import grid, lifecycle
+from harness.execute import grid
+from harness.execute.check import check
 from harness.measure import memory
 from harness.results import store
 from impls.numpy_impl import NumpyImpl
@@ -57,7 +58,7 @@ def matmul_cell(impl: str, n: int) -> grid.Cell:
 
 
 def test_native_mallocs_count_in_the_resident_peak_and_not_in_tracemallocs(native):
-    row, fn = lifecycle.check(native, matmul_cell("test-native-malloc", 64), None)
+    row, fn = check(native, matmul_cell("test-native-malloc", 64), None)
     assert row["status"] == "ok"
     assert NATIVE_BYTES - SLACK <= row["peak_rss_bytes"] < NATIVE_BYTES + 4 * MiB
     assert row["peak_mem_bytes"] < MiB  # tracemalloc sees the 16 KiB result, not the 64 MiB
@@ -70,7 +71,7 @@ def test_a_c_product_reads_its_operands_and_result(n):
     reason = registry.unavailable_reason("c-naive")
     if reason:
         pytest.skip(f"c-naive: {reason}")
-    row, _ = lifecycle.check(registry.create("c-naive"), matmul_cell("c-naive", n), None)
+    row, _ = check(registry.create("c-naive"), matmul_cell("c-naive", n), None)
     working_set = 3 * n * n * 4
     assert working_set - SLACK <= row["peak_rss_bytes"] < working_set + MiB + SLACK
 

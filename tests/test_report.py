@@ -15,7 +15,7 @@ from harness.measure import roofs
 from harness.report import bounds, draw, headline, tables, trends
 from harness.report import summary as report
 from harness.report.palette import colours
-from harness.results import ceilings, machine, store
+from harness.results import ceilings, ceilings_cpu, machine, store
 from tests.report_tables import CEILINGS, NO_CUPY, REASON, cell, row, synthetic
 
 __all__ = ["CEILINGS", "row"]  # what other tests build their rows from
@@ -238,8 +238,8 @@ def test_ceilings_are_measured_once_and_again_on_request(tmp_path, monkeypatch):
 
 
 def test_ceilings_measure_real_figures(monkeypatch):
-    monkeypatch.setattr(ceilings, "GEMM_N", 256)
-    monkeypatch.setattr(ceilings, "COPY_BYTES", 1 << 24)
+    monkeypatch.setattr(ceilings_cpu, "GEMM_N", 256)
+    monkeypatch.setattr(ceilings_cpu, "COPY_BYTES", 1 << 24)
     measured = ceilings.measure()
     assert 0.1 < measured["gemm_gflops_per_s"] < 1e5
     assert 0.1 < measured["copy_gb_per_s"] < 1e4

@@ -14,7 +14,7 @@ import pytest
 from harness.execute import grid, lifecycle
 from harness.measure import stability
 from harness.measure.timing import MIN_ROUND_S
-from harness.results import machine, store
+from harness.results import machine_state, store
 from tests.test_roofs import SYNTHETIC
 
 STEADY = [1e-3 * (1 + 0.002 * (i % 5)) for i in range(20)]  # 0.3% spread, 20 rounds
@@ -138,7 +138,7 @@ def test_every_broken_rule_is_named_with_its_numbers(four_cores):
 
 
 def test_the_run_state_is_a_few_scalars_and_none_where_unreadable():
-    state = machine.state(gpu=False)
+    state = machine_state.state(gpu=False)
     assert set(state) == {"cpu_mhz", "governor", "smt", "aslr", "steal_since_boot", "thread_env"}
     assert all(v is None or isinstance(v, (int, float, str, bool)) for v in state.values())
     if os.path.exists("/proc/sys/kernel/randomize_va_space"):
@@ -149,7 +149,7 @@ def test_thread_variables_are_recorded_as_set(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     monkeypatch.setenv("MKL_NUM_THREADS", "2")
-    assert machine.state(gpu=False)["thread_env"] == "OMP_NUM_THREADS=1 MKL_NUM_THREADS=2"
+    assert machine_state.state(gpu=False)["thread_env"] == "OMP_NUM_THREADS=1 MKL_NUM_THREADS=2"
 
 
 def fake_pynvml(throttle: int, spelling: str) -> types.ModuleType:
@@ -176,7 +176,7 @@ def fake_pynvml(throttle: int, spelling: str) -> types.ModuleType:
 @pytest.mark.parametrize("spelling", ["Event", "Throttle"])
 def test_a_gpu_state_comes_from_nvml_and_its_throttle_reasons_by_name(monkeypatch, spelling):
     monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(0x44, spelling))
-    gpu = {k: v for k, v in machine.state(gpu=True).items() if k.startswith("gpu_")}
+    gpu = {k: v for k, v in machine_state.state(gpu=True).items() if k.startswith("gpu_")}
     assert gpu == {
         "gpu_sm_mhz": 1980,
         "gpu_mem_mhz": 2619,
@@ -189,7 +189,7 @@ def test_a_gpu_state_comes_from_nvml_and_its_throttle_reasons_by_name(monkeypatc
 def test_without_nvidia_ml_py_the_gpu_state_says_it_is_not_recorded(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)  # an import that fails
     assert (
-        machine.state(gpu=True)["gpu_state"]
+        machine_state.state(gpu=True)["gpu_state"]
         == "not recorded: nvidia-ml-py (pynvml) is not installed"
     )
 

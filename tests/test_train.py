@@ -20,7 +20,7 @@ from harness.commands import train as train_command
 from harness.reference import Reference
 from harness.report import training as train_report
 from harness.results import ceilings, machine, store
-from harness.train import datasets
+from harness.train import datasets, scores
 from harness.train import loop as train
 from impls.numpy_impl import NumpyImpl
 from tests.conftest import impl_params
@@ -70,7 +70,7 @@ def test_metrics_match_scikit_learn():
     labels_B = rng.integers(0, 5, 300)
     right_B = (rng.random(300) < 0.7) & (labels_B < 4)
     pred_B = np.where(right_B, labels_B, rng.integers(0, 4, 300))  # class 4 never predicted
-    got = train.metrics(labels_B, pred_B, 5)
+    got = scores.metrics(labels_B, pred_B, 5)
     np.testing.assert_array_equal(
         got["confusion_CC"], sk.confusion_matrix(labels_B, pred_B, labels=range(5))
     )
@@ -87,7 +87,7 @@ def test_metrics_match_scikit_learn():
 
 def test_metrics_reject_mismatched_lengths():
     with pytest.raises(ValueError, match=r"labels_B has shape \(3,\) but pred_B has shape \(2,\)"):
-        train.metrics(np.array([0, 1, 2]), np.array([0, 1]), 3)
+        scores.metrics(np.array([0, 1, 2]), np.array([0, 1]), 3)
 
 
 # ---- batches and weights ------------------------------------------------------------------
@@ -234,7 +234,7 @@ def test_every_impl_trains_digits_like_the_float64_reference(name):
         result = train.train(ops, digits(), config)
         assert result.test["accuracy"] >= 0.95
     expected = reference_result(config, *sizes).test["accuracy"]
-    assert abs(result.test["accuracy"] - expected) * 100 <= train.SPREAD_LIMIT_PP
+    assert abs(result.test["accuracy"] - expected) * 100 <= scores.SPREAD_LIMIT_PP
     assert len(result.test_acc_by_epoch) == config.epochs
 
 
@@ -360,7 +360,7 @@ def test_command_fails_when_accuracies_spread(tmp_path, fake_registry, capsys):
     assert "FAILED: final test accuracies spread" in captured.err
     table = store.load(tmp_path / "results")
     assert list(table.status) == ["ok", "ok"]
-    assert train.spread_pp(table.to_dict("records")) > train.SPREAD_LIMIT_PP
+    assert scores.spread_pp(table.to_dict("records")) > scores.SPREAD_LIMIT_PP
 
 
 def test_command_fails_when_an_impl_crashes(tmp_path, fake_registry, capsys):

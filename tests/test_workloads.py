@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from harness import registry
+from harness.execute.check import check
 from harness.execute.grid import Cell
-from harness.execute.lifecycle import check
 from harness.workloads import WORKLOADS, Placed, get_workload, optim
 
 IMPLS = ["numpy", "c-blocked", "pure_python"]

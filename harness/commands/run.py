@@ -10,11 +10,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from harness.commands.common import add_cell_filters, add_results, names, seconds
-from harness.execute import isolate, lifecycle, mpi
+from harness.execute import isolate, lifecycle, mpi, ranks
 from harness.execute.grid import by_impl, plan
 from harness.measure import count
 from harness.measure.budget import Budget
-from harness.results import ceilings, machine, store
+from harness.results import ceilings, machine_state, store
 
 RANKS_PER_CORE = 2  # more ranks than this per core measure the scheduler, not the impl
 
@@ -167,12 +167,12 @@ def run(args) -> int:
     if mpi.under_mpiexec():  # `mpiexec -n P python -m harness run`: ranks in step
         args.in_process = True
         if not mpi.is_root():  # rank 0 alone stores, prints and renders
-            return mpi.follow(cells, options)
+            return ranks.follow(cells, options)
         mpi.abort_on_uncaught()
     writer = store.open_run(args.results)  # an unwritable --results fails here, first
     if not args.instructions:  # every ok timed row's roof, judged in the workers
         options = dataclasses.replace(options, ceilings=ceilings.for_this_machine(args.results))
-    warning = None if args.instructions else machine.busy_warning()  # counts ignore load
+    warning = None if args.instructions else machine_state.busy_warning()  # counts ignore load
     if warning:
         print(warning, file=sys.stderr)
     bar = tqdm(total=len(cells), unit="cell", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)

@@ -17,8 +17,8 @@ from pathlib import Path
 from harness import registry
 from harness.commands.common import add_results, names
 from harness.models import HYPER
-from harness.results import machine, store
-from harness.train import datasets, session
+from harness.results import machine_state, store
+from harness.train import datasets, scores, session
 from harness.train import loop as train
 
 # Widths by dataset when --layers is not given: hidden layers between features and classes.
@@ -34,7 +34,7 @@ def add_parser(subparsers):
         "are the impl's ops), evaluate after every epoch outside the clock, store "
         "one row per impl under results/<machine>/ and print the cross-rung "
         f"table. Exit code 1 if the final test accuracies spread over "
-        f"{train.SPREAD_LIMIT_PP} points or an impl failed.",
+        f"{scores.SPREAD_LIMIT_PP} points or an impl failed.",
     )
     parser.add_argument(
         "--impl",
@@ -202,11 +202,11 @@ def run(args) -> int:
         file=sys.stderr,
     )
 
-    warning = machine.busy_warning()
+    warning = machine_state.busy_warning()
     if warning:
         print(warning, file=sys.stderr)
     writer = store.open_run(args.results)
-    size = train.size_fields(config, data)
+    size = scores.size_fields(config, data)
     # What a child needs to do the same: it loads the dataset and the weights itself.
     spec = {
         "dataset": data.name,
@@ -226,20 +226,20 @@ def run(args) -> int:
             print(f"  {name}: weights saved to {saved}", file=sys.stderr)
 
     print(table(writer.rows, config.target_acc))
-    spread = train.spread_pp(writer.rows)
+    spread = scores.spread_pp(writer.rows)
     trained = sum(row["status"] == "ok" for row in writer.rows)
     print(
         f"\naccuracy spread over {trained} impl(s) that trained: {spread:.2f} points "
-        f"(limit {train.SPREAD_LIMIT_PP})"
+        f"(limit {scores.SPREAD_LIMIT_PP})"
     )
     print(f"stored {len(writer.rows)} rows in {writer.path}")
     failed = [row["impl"] for row in writer.rows if row["status"] == "error"]
     if failed:
         print(f"FAILED: {', '.join(failed)} raised an error while training", file=sys.stderr)
-    if spread > train.SPREAD_LIMIT_PP:
+    if spread > scores.SPREAD_LIMIT_PP:
         print(
             f"FAILED: final test accuracies spread {spread:.2f} points > "
-            f"{train.SPREAD_LIMIT_PP}: some impl's backward pass or update is wrong",
+            f"{scores.SPREAD_LIMIT_PP}: some impl's backward pass or update is wrong",
             file=sys.stderr,
         )
-    return 1 if failed or spread > train.SPREAD_LIMIT_PP else 0
+    return 1 if failed or spread > scores.SPREAD_LIMIT_PP else 0

@@ -34,11 +34,11 @@ import shutil
 from pathlib import Path
 
 from harness.execute.lifecycle import Measurement
-from harness.results import machine
+from harness.results import machine_state
 
 CALLS = 3  # counted calls of a cell (a count is exact: more only average first-call effects)
 WARMUP = 10  # uncounted calls first
-ONE_THREAD = dict.fromkeys(machine.THREAD_VARS, "1")
+ONE_THREAD = dict.fromkeys(machine_state.THREAD_VARS, "1")
 OUT_DIR_VAR = "NNLADDER_CALLGRIND_DIR"  # where the worker's callgrind files go
 TOTALS = re.compile(r"^totals:\s+(\d+)", re.M)
 _labels = itertools.count(1)  # each count's dump is found by its label

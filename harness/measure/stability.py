@@ -20,7 +20,7 @@ after pyperf's `check` (pyperf/_cli.py, format_checks) where it has one:
 - steal: the hypervisor took more than STEAL (5%) of the machine's CPU time while the cell
   was measured (/proc/stat's ticks: a 0.1 s window on 2 cores has 20, so one tick is not
   past it);
-- run queue: other work held half the cores or more (machine.busy, the rule of run's warning)
+- run queue: other work held half the cores or more (machine_state.busy, run's warning's rule)
   both when the measurement began and when it ended (a passing process is not load); the
   threads of the cell's own processes (its MPI ranks too) are not other work.
 
@@ -34,7 +34,7 @@ import os
 import statistics
 
 from harness.measure.timing import MIN_ROUND_S
-from harness.results import machine
+from harness.results import machine_state
 
 SPREAD = 0.10
 OUTLIER = 0.50
@@ -49,14 +49,16 @@ class Window:
     """The machine around one measurement, read when made and at close() -> steal_frac (the
     share of every CPU's ticks stolen meanwhile) and others_running (threads of other work,
     the lower of the two reads); None where /proc cannot tell. `pids` are the processes that
-    measure (default this one); `read(path)` and `own(pids)` are machine's, or a test's."""
+    measure (default this one); `read(path)` and `own(pids)` are machine_state's, or a test's."""
 
-    def __init__(self, pids=(), read=machine.read_text, own=machine.running_threads):
+    def __init__(self, pids=(), read=machine_state.read_text, own=machine_state.running_threads):
         self.pids, self.read, self.own = tuple(pids) or (os.getpid(),), read, own
         self.opened = self._now()
 
     def _now(self) -> tuple:
-        return machine.cpu_ticks(self.read), machine.others_now(self.pids, self.read, self.own)
+        return machine_state.cpu_ticks(self.read), machine_state.others_now(
+            self.pids, self.read, self.own
+        )
 
     def close(self) -> dict:
         (ticks_0, others_0), (ticks_1, others_1) = self.opened, self._now()
@@ -97,7 +99,7 @@ def judge(row: dict) -> dict:
     steal, others = row.get("steal_frac"), row.get("others_running")
     if steal is not None and steal > STEAL:
         broken.append(f"steal {steal:.1%} of the CPU time > {STEAL:.0%}")
-    if others is not None and machine.busy(others):
+    if others is not None and machine_state.busy(others):
         broken.append(
             f"run queue: {others:g} runnable threads of other work on {os.cpu_count() or 1} cores"
         )

@@ -12,9 +12,9 @@ import sys
 import time
 
 from harness import registry
+from harness.execute.check import missing_op
 from harness.execute.child import Child
-from harness.execute.lifecycle import missing_op
-from harness.train import loop
+from harness.train import loop, scores
 
 WORKER = "harness.train.worker"
 
@@ -53,7 +53,7 @@ def train_one(name: str, data, config: loop.Config, weights) -> tuple:
         **fields,
         "status": "ok",
         "reason": "",
-        **loop.result_fields(result),
+        **scores.result_fields(result),
         "wall_s": time.perf_counter() - start,
     }, result  # wall: training + evaluation
 
