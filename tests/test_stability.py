@@ -237,3 +237,33 @@ def test_without_ceilings_rows_have_no_roof():
     cell = grid.plan(["numpy"], ["xor"], ["fwd"], quick=True)[0]
     row = lifecycle.run_cell(impl, cell, None, lifecycle.Timed(0.01))
     assert row["status"] == "ok" and not any(k.startswith("roof_") for k in row)
+
+
+def test_a_run_records_the_machine_state_before_and_after(tmp_path):
+    from harness import cli
+    from harness.results import store
+
+    assert (
+        cli.main(
+            [
+                "run",
+                "--quick",
+                "--impl",
+                "numpy",
+                "--workload",
+                "xor",
+                "--phase",
+                "fwd",
+                "--in-process",
+                "--no-report",
+                "--results",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    table = store.load(tmp_path)
+    assert {"cpu_mhz", "steal_since_boot", "cpu_mhz_after", "steal_since_boot_after"} <= set(
+        table.columns
+    )
+    assert (table["steal_since_boot_after"] >= 0).all() or table["steal_since_boot"].isna().all()

@@ -196,6 +196,8 @@ def run(args) -> int:
             f"{len(writer.rows)} of {len(cells)} cells done, kept in {writer.path}", file=sys.stderr
         )
         raise
+    finally:  # the machine as the run left it, beside its state before (every row has both)
+        writer.stamp(machine_state.after(gpu=bool(writer.meta.get("gpu"))))
     bar.close()
     print(summary(writer.rows))
     print(f"\nstored {len(writer.rows)} rows in {writer.path}")

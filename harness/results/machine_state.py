@@ -83,6 +83,9 @@ def _gpu_state() -> dict:
         pynvml.nvmlShutdown()
 
 
+MOVING = ("cpu_mhz", "steal_since_boot")  # what a run can change, beside a GPU's readings
+
+
 def state(gpu: bool) -> dict:
     """What can make a run's times differ from another's on this machine, as it is now: the
     CPUs' clock and governor, SMT, ASLR, the steal since boot, the thread variables set, and
@@ -97,6 +100,14 @@ def state(gpu: bool) -> dict:
         "thread_env": " ".join(f"{v}={os.environ[v]}" for v in THREAD_VARS if v in os.environ),
         **(_gpu_state() if gpu else {}),
     }
+
+
+def after(gpu: bool) -> dict:
+    """What of state() may have moved while a run measured (clocks, steal, a GPU's power and
+    temperature), read again at its end, as `<name>_after`: a run that heated the GPU until it
+    throttled, or whose VM had cores stolen, says so beside its before."""
+    moving = {k: v for k, v in state(gpu).items() if k.startswith("gpu_") or k in MOVING}
+    return {f"{k}_after": v for k, v in moving.items() if k != "gpu_state"}
 
 
 def _run_queue(read=read_text) -> int | None:

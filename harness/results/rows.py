@@ -52,6 +52,17 @@ NUMERIC = [
     "gpu_mem_mhz",
     "gpu_power_w",
     "gpu_temp_c",
+    *(
+        f"{name}_after"
+        for name in (
+            "cpu_mhz",
+            "steal_since_boot",
+            "gpu_sm_mhz",
+            "gpu_mem_mhz",
+            "gpu_power_w",
+            "gpu_temp_c",
+        )
+    ),
     "roof_gflops_per_s",
     "roof_pct",
     "instructions",

@@ -106,6 +106,14 @@ class RunWriter:
         atomic.write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in rows))
         self.rows = rows  # only once stored: rows says what the file holds
 
+    def stamp(self, fields: dict) -> None:
+        """Add fields to every row of the run, stored and to come: what is known only at its
+        end (the machine's state after it)."""
+        fields = {k: _clean(v) for k, v in fields.items()}
+        rows = [{**row, **fields} for row in self.rows]
+        atomic.write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in rows))
+        self.rows, self.meta = rows, {**self.meta, **fields}
+
 
 def open_run(root: Path | str | None = None) -> RunWriter:
     """A new run of this machine and commit: its rows get run_id, timestamp and machine info."""
