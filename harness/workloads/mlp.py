@@ -106,13 +106,9 @@ def _mlp_error_bound(size, phase):
     )
 
 
-XOR = Workload(
-    name="xor",
-    description="XOR with an MLP 2-4-2: the seeds' 2-4-1 net with its one output as two "
-    "logits, so it shares the softmax cross-entropy of every classifier here",
+# What every MLP workload shares: its inputs, phases, formulas and non-axis parameters.
+_MLP = dict(
     phases=("fwd", "bwd", "step"),
-    sizes=({"B": 4, "layers": "2-4-2", "opt": "sgd"},),
-    quick_sizes=({"B": 4, "layers": "2-4-2", "opt": "sgd"},),
     inputs=_mlp_inputs,
     setup=_mlp_setup,
     flops=_mlp_flops,
@@ -121,16 +117,19 @@ XOR = Workload(
     params=("layers", "opt"),
 )
 
+XOR = Workload(
+    name="xor",
+    description="XOR with an MLP 2-4-2: the seeds' 2-4-1 net with its one output as two "
+    "logits, so it shares the softmax cross-entropy of every classifier here",
+    sizes=({"B": 4, "layers": "2-4-2", "opt": "sgd"},),
+    quick_sizes=({"B": 4, "layers": "2-4-2", "opt": "sgd"},),
+    **_MLP,
+)
+
 MNIST_MLP = Workload(
     name="mnist_mlp",
     description="MNIST-class MLP 784-128-64-10 at batch 64: forward, backward, SGD step",
-    phases=("fwd", "bwd", "step"),
     sizes=({"B": 64, "layers": "784-128-64-10", "opt": "sgd"},),
     quick_sizes=({"B": 64, "layers": "784-128-64-10", "opt": "sgd"},),
-    inputs=_mlp_inputs,
-    setup=_mlp_setup,
-    flops=_mlp_flops,
-    bytes=_mlp_bytes,
-    error_bound=_mlp_error_bound,
-    params=("layers", "opt"),
+    **_MLP,
 )
