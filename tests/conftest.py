@@ -6,6 +6,19 @@ import pytest
 
 from harness import registry
 
+# The smallest real run: one in-process xor forward on numpy (append --results and the rest).
+XOR_RUN = [
+    "run",
+    "--quick",
+    "--impl",
+    "numpy",
+    "--workload",
+    "xor",
+    "--phase",
+    "fwd",
+    "--in-process",
+]
+
 
 def available_impls() -> list:
     return [n for n in registry.names() if not registry.unavailable_reason(n)]

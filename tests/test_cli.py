@@ -11,6 +11,7 @@ import pytest
 from harness import cli
 from harness.commands import COMMANDS
 from harness.results import machine, machine_state, store
+from tests.conftest import XOR_RUN
 
 
 def harness(*args, cwd=None):
@@ -102,25 +103,7 @@ def test_train_and_run_print_the_warning_first(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(
         machine_state, "busy_warning", lambda: "warning: this machine is busy (test)"
     )
-    assert (
-        cli.main(
-            [
-                "run",
-                "--quick",
-                "--impl",
-                "numpy",
-                "--workload",
-                "xor",
-                "--phase",
-                "fwd",
-                "--in-process",
-                "--no-report",
-                "--results",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
+    assert cli.main([*XOR_RUN, "--no-report", "--results", str(tmp_path)]) == 0
     assert capsys.readouterr().err.startswith("warning: this machine is busy (test)")
     pytest.importorskip("sklearn", reason="digits needs scikit-learn (the `data` extra)")
     assert cli.main(["train", "--epochs", "1", "--in-process", "--results", str(tmp_path)]) == 0
@@ -139,22 +122,5 @@ def test_run_keeps_the_machines_ceilings_in_the_results_folder_it_was_given(tmp_
     }
     monkeypatch.setattr(ceilings, "measure", lambda: dict(measured))
     monkeypatch.setattr("harness.report.summary.REPORTS", tmp_path / "reports")
-    assert (
-        cli.main(
-            [
-                "run",
-                "--quick",
-                "--impl",
-                "numpy",
-                "--workload",
-                "xor",
-                "--phase",
-                "fwd",
-                "--in-process",
-                "--results",
-                str(tmp_path / "mine"),
-            ]
-        )
-        == 0
-    )
+    assert cli.main([*XOR_RUN, "--results", str(tmp_path / "mine")]) == 0
     assert ceilings.read(machine.machine_name(), tmp_path / "mine") == measured

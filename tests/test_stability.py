@@ -15,6 +15,7 @@ from harness.execute import grid, lifecycle
 from harness.measure import stability
 from harness.measure.timing import MIN_ROUND_S
 from harness.results import machine_state, store
+from tests.conftest import XOR_RUN
 from tests.test_roofs import SYNTHETIC
 
 STEADY = [1e-3 * (1 + 0.002 * (i % 5)) for i in range(20)]  # 0.3% spread, 20 rounds
@@ -243,25 +244,7 @@ def test_a_run_records_the_machine_state_before_and_after(tmp_path):
     from harness import cli
     from harness.results import store
 
-    assert (
-        cli.main(
-            [
-                "run",
-                "--quick",
-                "--impl",
-                "numpy",
-                "--workload",
-                "xor",
-                "--phase",
-                "fwd",
-                "--in-process",
-                "--no-report",
-                "--results",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
+    assert cli.main([*XOR_RUN, "--no-report", "--results", str(tmp_path)]) == 0
     table = store.load(tmp_path)
     assert {"cpu_mhz", "steal_since_boot", "cpu_mhz_after", "steal_since_boot_after"} <= set(
         table.columns
