@@ -91,6 +91,11 @@ HOSTILE = [  # (line, what load says of it)
     ("[" * 100_000, "line 11: not a JSON line"),
     (b"\xff\xfe{}", "line 12: not a JSON line"),
     ('{"impl": 7}', "line 13: impl 7 read as '7'; no status: row skipped"),
+    (
+        '{"impl": "numpy", "status": "fine"}',
+        "line 14: status 'fine' is not one of ok, wrong, unsupported, unavailable, over_budget, "
+        "error: row skipped",
+    ),
     ('{"impl": "numpy", "status": "ok", "run_id": "run-head"}', None),  # kept: NaN elsewhere
 ]
 

@@ -197,9 +197,14 @@ def _checked(row: dict, where: str) -> dict | None:
     missing = [c for c in REQUIRED if row.get(c) is None]
     if missing:
         problems.append(f"no {', '.join(missing)}: row skipped")
+    unknown = not missing and row["status"] not in STATUSES  # the report and compare key on it
+    if unknown:
+        problems.append(
+            f"status {row['status']!r:.60} is not one of {', '.join(STATUSES)}: row skipped"
+        )
     if problems:
         warnings.warn(f"{where}: {'; '.join(problems)}", stacklevel=4)
-    return None if missing else row
+    return None if missing or unknown else row
 
 
 def read_run(path: Path) -> pd.DataFrame:
