@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from harness.signatures import ANY, DIMS, OPS, ROLES, Op, check_shapes, role_of, suffix
+from harness.signatures import ANY, DIMS, OPS, POOL, ROLES, Op, check_shapes, role_of, suffix
 
 
 def _whole(v) -> bool:
@@ -31,6 +31,7 @@ def _real(v) -> bool:
 # The kinds of keyword argument: kind -> (test, what the test wants, as a sentence ends it).
 KINDS = {
     "count": (lambda v: _whole(v) and v >= 1, "a whole number >= 1"),
+    "whole": (lambda v: _whole(v) and v >= 0, "a whole number >= 0"),
     "step": (lambda v: _whole(v) and v >= 1, "a whole number >= 1 (steps count from 1)"),
     "flag": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
     "real": (_real, "a finite number"),
@@ -144,3 +145,30 @@ def _check_ties(op: str, spec: Op, named: dict, sizes: dict, params: dict) -> No
                 f"({DIMS[letter]}) must be {' * '.join(keywords)} = {want} "
                 f"(it is {sizes[letter]})"
             )
+    for out, into, kernel in spec.windows:
+        _check_window(op, holder, sizes, params, out, into, kernel)
+
+
+def _check_window(op, holder, sizes, params, out, into, kernel) -> None:
+    """A sliding window's sizes: the padded image holds the kernel at least once, padding is
+    less than the kernel (no window of padding alone), and an output's size is the windows'."""
+    size_k = sizes[kernel] if isinstance(kernel, str) else kernel
+    stride, padding = params.get("stride", POOL), params.get("padding", 0)
+    of_kernel = f"{kernel} axis ({DIMS[kernel]})" if isinstance(kernel, str) else "window"
+    if padding >= size_k:
+        raise ValueError(
+            f"{op}: padding is {padding} but {holder(kernel)}: its {of_kernel} is {size_k}, "
+            "and padding must be less than the kernel (no window of padding alone)"
+        )
+    fits = (sizes[into] + 2 * padding - size_k) // stride + 1
+    if fits < 1:
+        raise ValueError(
+            f"{op}: {holder(into)}: its {into} axis ({DIMS[into]}) is {sizes[into]}, with "
+            f"padding {padding} on each side smaller than the {of_kernel} of {size_k}"
+        )
+    if out in sizes and sizes[out] != fits:
+        raise ValueError(
+            f"{op}: {holder(out)} but its {out} axis ({DIMS[out]}) must be "
+            f"({sizes[into]} + 2*{padding} - {size_k}) // {stride} + 1 = {fits}, the windows "
+            f"that fit its input's {into} axis"
+        )

@@ -19,12 +19,14 @@ import numpy as np
 # The dimension key and the op table (harness/signatures.py) and the checks of a call against
 # them (harness/arguments.py), re-exported here so that an impl imports this module alone.
 from harness.arguments import check_call, check_host_array
-from harness.signatures import ANY, DIMS, OPS, ROLES, ShapeError, check_shapes
+from harness.signatures import ANY, DIMS, LN_EPS, OPS, POOL, ROLES, ShapeError, check_shapes
 
 __all__ = [
     "ANY",
     "DIMS",
+    "LN_EPS",
     "OPS",
+    "POOL",
     "ROLES",
     "Impl",
     "ShapeError",
@@ -65,7 +67,8 @@ class Impl:
     # The mpi4py communicator of such an impl (set by its constructor); None in one process.
     comm = None
     # Models this impl runs whole with its own code instead of op by op (harness/models.py):
-    # "mlp" means it offers mlp_forward and mlp_backward below.
+    # "mlp" means it offers mlp_forward and mlp_backward below, "block" block_forward and
+    # block_backward (the transformer block).
     fused: frozenset = frozenset()
 
     @classmethod
@@ -92,6 +95,15 @@ class Impl:
     def mlp_backward(self, params, cache, labels_B):
         """The fused MLP backward, called when "mlp" is in `fused`: -> grads in the order of
         params."""
+        raise NotImplementedError
+
+    def block_forward(self, params, x_RD, batch, heads):
+        """The fused transformer block, called when "block" is in `fused`: params in the order
+        of models.BLOCK_PARAMS; -> (y_RD, cache for block_backward)."""
+        raise NotImplementedError
+
+    def block_backward(self, params, cache, dy_RD, batch, heads):
+        """The fused block's backward: -> (dx_RD, grads in the order of params)."""
         raise NotImplementedError
 
     # -- placement ------------------------------------------------------------------------
@@ -129,15 +141,86 @@ class Impl:
         """-> (dx_BI, dw_IO, db_O)"""
         raise NotImplementedError
 
-    def add(self, a_BI, b_BI):
-        """Elementwise sum: where two gradient paths meet (attention's q, k, v branches)."""
+    def add(self, a, b):
+        """Elementwise sum: where two gradient paths meet (a residual, attention's q, k, v)."""
         raise NotImplementedError
 
-    def relu(self, x_BI):
+    # Elementwise ops take arrays of any shape, one for all of their arrays (`x_*` in OPS).
+    def relu(self, x):
         raise NotImplementedError
 
-    def relu_bwd(self, x_BI, dy_BI):
+    def relu_bwd(self, x, dy):
         """dx = dy where x > 0, else 0."""
+        raise NotImplementedError
+
+    def gelu(self, x):
+        """GPT-2's tanh form: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))."""
+        raise NotImplementedError
+
+    def gelu_bwd(self, x, dy):
+        """dy times the derivative of gelu's tanh form at x."""
+        raise NotImplementedError
+
+    def sigmoid(self, x):
+        """1 / (1 + exp(-x)), without overflow for large |x|."""
+        raise NotImplementedError
+
+    def sigmoid_bwd(self, y, dy):
+        """dy * y * (1 - y), from the forward's output y."""
+        raise NotImplementedError
+
+    def tanh(self, x):
+        raise NotImplementedError
+
+    def tanh_bwd(self, y, dy):
+        """dy * (1 - y^2), from the forward's output y."""
+        raise NotImplementedError
+
+    def mse(self, y, target):
+        """-> the mean over every entry of (y - target)^2, a float."""
+        raise NotImplementedError
+
+    def mse_bwd(self, y, target):
+        """-> 2 (y - target) / n, n the number of entries."""
+        raise NotImplementedError
+
+    def layernorm(self, x_RD, gamma_D, beta_D):
+        """Each row normalised over D (biased variance, eps LN_EPS), then gamma * . + beta;
+        -> (y_RD, mean_R, rstd_R): the mean and 1 / sqrt(var + eps) the backward reads."""
+        raise NotImplementedError
+
+    def layernorm_bwd(self, x_RD, gamma_D, mean_R, rstd_R, dy_RD):
+        """-> (dx_RD, dgamma_D, dbeta_D)"""
+        raise NotImplementedError
+
+    def transpose(self, a_MK):
+        """-> at_KM, a copy: the GPT's tied head reads the embedding table as w_DV."""
+        raise NotImplementedError
+
+    def embedding(self, tokens_R, w_VD):
+        """Row tokens_R[r] of the table for every r: x_RD."""
+        raise NotImplementedError
+
+    def embedding_bwd(self, w_VD, tokens_R, dx_RD):
+        """-> dw_VD, the table's shape: row v sums dx's rows whose token is v (a scatter-add)."""
+        raise NotImplementedError
+
+    def conv2d(self, x_BQYZ, w_FQJL, b_F, stride: int, padding: int):
+        """Cross-correlation of every image with every filter, zero-padded on each side, plus
+        the filter's bias: y_BFUW, U = (Y + 2 padding - J) // stride + 1 (W alike)."""
+        raise NotImplementedError
+
+    def conv2d_bwd(self, x_BQYZ, w_FQJL, dy_BFUW, stride: int, padding: int):
+        """-> (dx_BQYZ, dw_FQJL, db_F)"""
+        raise NotImplementedError
+
+    def maxpool2d(self, x_BQYZ):
+        """The max of every POOL x POOL window, stride POOL: y_BQUW with U = Y // POOL (an odd
+        last row or column is dropped)."""
+        raise NotImplementedError
+
+    def maxpool2d_bwd(self, x_BQYZ, dy_BQUW):
+        """dy routed to each window's max, the first in row-major order on a tie; else 0."""
         raise NotImplementedError
 
     def softmax(self, x_XTS, causal: bool = False, scale: float = 1.0):

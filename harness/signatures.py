@@ -30,6 +30,15 @@ DIMS = {
     "K": "contraction dim of a plain matmul",
     "N": "columns of a plain matmul",
     "P": "shards (ranks)",
+    "V": "vocabulary: the token ids an embedding table holds",
+    "Q": "channels of an image: what a conv or a pool reads per pixel",
+    "F": "filters: a conv's output channels",
+    "Y": "height of an image a conv or a pool reads",
+    "Z": "width of an image a conv or a pool reads",
+    "J": "height of a conv's kernel",
+    "L": "width of a conv's kernel",
+    "U": "height of the image a conv or a pool writes",
+    "W": "width of the image a conv or a pool writes",
     ANY: "any shape of one axis or more, the same for every array of the op",
 }
 
@@ -51,9 +60,20 @@ class Op(NamedTuple):
     indexes: tuple = ()  # (array, letter): its entries index that axis, in [0, size)
     multiple_of: dict = {}  # letter -> the keyword its size must be a whole multiple of
     product_of: dict = {}  # letter -> the keywords whose product its size must be
+    # (out, in, kernel): a sliding window's output size, out = (in + 2 padding - kernel) //
+    # stride + 1 >= 1, with kernel a letter (a conv's) or a fixed size (the pool's), stride and
+    # padding the call's keywords or, without them, the pool's fixed POOL and 0.
+    windows: tuple = ()
+
+
+POOL = 2  # maxpool2d's window and stride: 2 x 2, stride 2, no padding (odd edges dropped)
+LN_EPS = 1e-5  # layernorm's epsilon, GPT-2's, inside the square root with the variance
 
 
 _HEADS = {"batch": "count", "heads": "count"}
+_CONV = {"stride": "count", "padding": "whole"}
+_CONV_WINDOWS = (("U", "Y", "J"), ("W", "Z", "L"))
+_POOL_WINDOWS = (("U", "Y", POOL), ("W", "Z", POOL))
 
 # Every op of the contract. This table drives check_call (harness/arguments.py), the unit tests
 # and the report's "unsupported" cells.
@@ -64,9 +84,31 @@ OPS = {
     "bmm_bwd": Op(("a_XMK", "b_XKN", "dc_XMN"), "da_XMK, db_XKN"),
     "linear": Op(("x_BI", "w_IO", "b_O"), "y_BO", may_be_empty="I"),
     "linear_bwd": Op(("x_BI", "w_IO", "dy_BO"), "dx_BI, dw_IO, db_O"),
-    "add": Op(("a_BI", "b_BI"), "c_BI"),
-    "relu": Op(("x_BI",), "y_BI"),
-    "relu_bwd": Op(("x_BI", "dy_BI"), "dx_BI"),
+    # Elementwise ops take any shape, the same for all their arrays: rows of features, images.
+    "add": Op(("a_*", "b_*"), "c_*"),
+    "relu": Op(("x_*",), "y_*"),
+    "relu_bwd": Op(("x_*", "dy_*"), "dx_*"),
+    "gelu": Op(("x_*",), "y_*"),
+    "gelu_bwd": Op(("x_*", "dy_*"), "dx_*"),
+    "sigmoid": Op(("x_*",), "y_*"),
+    "sigmoid_bwd": Op(("y_*", "dy_*"), "dx_*"),  # from the forward's output y
+    "tanh": Op(("x_*",), "y_*"),
+    "tanh_bwd": Op(("y_*", "dy_*"), "dx_*"),  # from the forward's output y
+    "mse": Op(("y_*", "target_*"), "loss"),
+    "mse_bwd": Op(("y_*", "target_*"), "dy_*"),
+    "layernorm": Op(("x_RD", "gamma_D", "beta_D"), "y_RD, mean_R, rstd_R"),
+    "layernorm_bwd": Op(
+        ("x_RD", "gamma_D", "mean_R", "rstd_R", "dy_RD"), "dx_RD, dgamma_D, dbeta_D"
+    ),
+    "transpose": Op(("a_MK",), "at_KM"),
+    "embedding": Op(("tokens_R", "w_VD"), "x_RD", indexes=("tokens_R", "V")),
+    "embedding_bwd": Op(("w_VD", "tokens_R", "dx_RD"), "dw_VD", indexes=("tokens_R", "V")),
+    "conv2d": Op(("x_BQYZ", "w_FQJL", "b_F"), "y_BFUW", _CONV, windows=_CONV_WINDOWS),
+    "conv2d_bwd": Op(
+        ("x_BQYZ", "w_FQJL", "dy_BFUW"), "dx_BQYZ, dw_FQJL, db_F", _CONV, windows=_CONV_WINDOWS
+    ),
+    "maxpool2d": Op(("x_BQYZ",), "y_BQUW", windows=_POOL_WINDOWS),
+    "maxpool2d_bwd": Op(("x_BQYZ", "dy_BQUW"), "dx_BQYZ", windows=_POOL_WINDOWS),
     "softmax": Op(
         ("x_XTS",), "y_XTS", {"causal": "flag", "scale": "real"}, optional=("causal", "scale")
     ),
@@ -109,9 +151,9 @@ def suffix(name: str) -> str:
 
 
 def role_of(name: str) -> str:
-    """The role a caller's array of this name is placed with: labels as labels, the rest as
-    activations (whole on every rank of a sharded impl)."""
-    return "label" if name.startswith("labels") else "activation"
+    """The role a caller's array of this name is placed with: labels and token ids as labels
+    (integers), the rest as activations (whole on every rank of a sharded impl)."""
+    return "label" if name.startswith(("labels", "tokens")) else "activation"
 
 
 def check_shapes(op: str, *shapes: tuple) -> dict:

@@ -72,11 +72,100 @@ def _update(op, rng, shape):
     return Case([_act(_x(rng, *shape)), _act(grads[0]), *map(_act, state)], steps, grads)
 
 
+# Elementwise ops and what they are given: x (scaled, to reach the tails), the forward's
+# output y (sigmoid's in (0, 1), tanh's in (-1, 1)), dy, or a regression target.
+ELEMENTWISE = {
+    "add": ("x", "x"),
+    "relu": ("x",),
+    "relu_bwd": ("x", "x"),
+    "gelu": ("x",),
+    "gelu_bwd": ("x", "x"),
+    "sigmoid": ("x",),
+    "sigmoid_bwd": ("sigmoid", "x"),
+    "tanh": ("x",),
+    "tanh_bwd": ("tanh", "x"),
+    "mse": ("x", "x"),
+    "mse_bwd": ("x", "x"),
+}
+# A conv's kernels (J, L), stride and padding: 1 x 1; 3 x 3 keeping the size; 3 x 3 halving
+# it; a rectangle with padding that strides past the edge.
+CONVS = [((1, 1), 1, 0), ((3, 3), 1, 1), ((3, 3), 2, 1), ((2, 3), 2, 1)]
+
+
+def _elementwise(op, rng, shape):
+    x = _x(rng, *shape) * 3
+    made = {"x": lambda: _x(rng, *shape) * 3, "sigmoid": lambda: 1 / (1 + np.exp(-x))}
+    made["tanh"] = lambda: np.tanh(x)
+    return [_act(made[kind]().astype(np.float32)) for kind in ELEMENTWISE[op]]
+
+
+def _image(rng, M, K, N, relu=False):
+    """x_BQYZ from the triple: batch 1..3, channels 1..4, height 3..8, width 3..7 (odd and
+    even); with relu, half the entries are 0 and a pool's windows tie."""
+    x = _x(rng, 1 + M % 3, 1 + K % 4, 3 + M % 6, 3 + N % 5)
+    return np.maximum(x, 0) if relu else x
+
+
+def _conv_cases(op, rng, M, K, N):
+    cases = []
+    for (J, L), stride, padding in CONVS:
+        x_BQYZ = _image(rng, M, K, N)
+        B, Q, Y, Z = x_BQYZ.shape
+        F = 1 + N % 5
+        w_FQJL = _x(rng, F, Q, J, L)
+        U, W = (Y + 2 * padding - J) // stride + 1, (Z + 2 * padding - L) // stride + 1
+        last = _x(rng, F) if op == "conv2d" else _x(rng, B, F, U, W)
+        cases.append(
+            Case([_act(x_BQYZ), _act(w_FQJL), _act(last)], [{"stride": stride, "padding": padding}])
+        )
+    return cases
+
+
+def _layernorm_stats(x_RD):
+    mean_R = x_RD.mean(axis=1, dtype=np.float64)
+    var_R = ((x_RD - mean_R[:, None]) ** 2).mean(axis=1)
+    return mean_R.astype(np.float32), (1 / np.sqrt(var_R + 1e-5)).astype(np.float32)
+
+
+def _network_case(op, rng, M, K, N):
+    """The ops of the CNN and the transformer: layernorm over (R, D) = (M, N), transpose,
+    embedding of M tokens from V = N rows of K features, a conv, a pool."""
+    if op in ELEMENTWISE:  # rows of features, and a stack of images
+        return [Case(_elementwise(op, rng, s), [{}]) for s in ((M, N), (X, 1 + M % 3, K, N))]
+    if op in ("conv2d", "conv2d_bwd"):
+        return _conv_cases(op, rng, M, K, N)
+    if op in ("maxpool2d", "maxpool2d_bwd"):
+        cases = []
+        for relu in (False, True):
+            x_BQYZ = _image(rng, M, K, N, relu)
+            B, Q, Y, Z = x_BQYZ.shape
+            dy = [_act(_x(rng, B, Q, Y // 2, Z // 2))] if op == "maxpool2d_bwd" else []
+            cases.append(Case([_act(x_BQYZ), *dy], [{}]))
+        return cases
+    x_RD = _x(rng, M, N) * 2 + 1  # rows with a mean and a spread to remove
+    table = {
+        "layernorm": lambda: [_act(x_RD), _act(_x(rng, N)), _act(_x(rng, N))],
+        "layernorm_bwd": lambda: [
+            _act(x_RD),
+            _act(_x(rng, N)),
+            *map(_act, _layernorm_stats(x_RD)),
+            _act(_x(rng, M, N)),
+        ],
+        "transpose": lambda: [_act(_x(rng, M, K))],
+        "embedding": lambda: [labels(rng, M, N), _act(_x(rng, N, K))],
+        "embedding_bwd": lambda: [_act(_x(rng, N, K)), labels(rng, M, N), _act(_x(rng, M, K))],
+    }
+    return [Case(table[op](), [{}])] if op in table else None
+
+
 def make(op, rng, shape):
     """-> [Case] of `op` at the (M, K, N) triple `shape`."""
     M, K, N = shape
     if op in STEPS:  # any shape: a vector, a matrix and a stack of matrices
         return [_update(op, rng, s) for s in ((N,), (M, N), (X, M, N))]
+    network = _network_case(op, rng, M, K, N)
+    if network is not None:
+        return network
     heads = 1 + K % 3
     cases = {
         "matmul": lambda: [_act(_x(rng, M, K)), _act(_x(rng, K, N))],
@@ -85,9 +174,6 @@ def make(op, rng, shape):
         "bmm_bwd": lambda: [_act(_x(rng, X, M, K)), _act(_x(rng, X, K, N)), _act(_x(rng, X, M, N))],
         "linear": lambda: [_act(_x(rng, M, K)), _act(_x(rng, K, N)), _act(_x(rng, N))],
         "linear_bwd": lambda: [_act(_x(rng, M, K)), _act(_x(rng, K, N)), _act(_x(rng, M, N))],
-        "add": lambda: [_act(_x(rng, M, N)), _act(_x(rng, M, N))],
-        "relu": lambda: [_act(_x(rng, M, N))],
-        "relu_bwd": lambda: [_act(_x(rng, M, N)), _act(_x(rng, M, N))],
         "softmax_xent": lambda: [_act(_x(rng, M, N) * 3), labels(rng, M, N)],
         "softmax_xent_bwd": lambda: [_act(_probs(rng, M, N)), labels(rng, M, N)],
     }
