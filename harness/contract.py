@@ -97,7 +97,7 @@ class Impl:
         params."""
         raise NotImplementedError
 
-    def block_forward(self, params, x_RD, batch, heads):
+    def block_forward(self, params, x_RD, batch, heads, dim):
         """The fused transformer block, called when "block" is in `fused`: params in the order
         of models.BLOCK_PARAMS; -> (y_RD, cache for block_backward)."""
         raise NotImplementedError
@@ -195,6 +195,14 @@ class Impl:
 
     def transpose(self, a_MK):
         """-> at_KM, a copy: the GPT's tied head reads the embedding table as w_DV."""
+        raise NotImplementedError
+
+    def flatten(self, x_BQYZ):
+        """-> x_BI, each image's entries in row-major order (I = Q*Y*Z)."""
+        raise NotImplementedError
+
+    def unflatten(self, x_BI, channels: int, height: int, width: int):
+        """The inverse of flatten: -> x_BQYZ with (Q, Y, Z) = (channels, height, width)."""
         raise NotImplementedError
 
     def embedding(self, tokens_R, w_VD):

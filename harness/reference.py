@@ -98,6 +98,12 @@ class Reference(Impl):
     def transpose(self, a_MK):
         return a_MK.T.copy()
 
+    def flatten(self, x_BQYZ):
+        return x_BQYZ.reshape(len(x_BQYZ), -1).copy()
+
+    def unflatten(self, x_BI, channels, height, width):
+        return x_BI.reshape(len(x_BI), channels, height, width).copy()
+
     def embedding(self, tokens_R, w_VD):
         return w_VD[tokens_R]
 

@@ -101,6 +101,14 @@ OPS = {
         ("x_RD", "gamma_D", "mean_R", "rstd_R", "dy_RD"), "dx_RD, dgamma_D, dbeta_D"
     ),
     "transpose": Op(("a_MK",), "at_KM"),
+    # A CNN's images as rows of features for its linear head, and the head's gradient back.
+    "flatten": Op(("x_BQYZ",), "x_BI (I = Q*Y*Z)"),
+    "unflatten": Op(
+        ("x_BI",),
+        "x_BQYZ",
+        {"channels": "count", "height": "count", "width": "count"},
+        product_of={"I": ("channels", "height", "width")},
+    ),
     "embedding": Op(("tokens_R", "w_VD"), "x_RD", indexes=("tokens_R", "V")),
     "embedding_bwd": Op(("w_VD", "tokens_R", "dx_RD"), "dw_VD", indexes=("tokens_R", "V")),
     "conv2d": Op(("x_BQYZ", "w_FQJL", "b_F"), "y_BFUW", _CONV, windows=_CONV_WINDOWS),

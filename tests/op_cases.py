@@ -152,9 +152,13 @@ def _network_case(op, rng, M, K, N):
             _act(_x(rng, M, N)),
         ],
         "transpose": lambda: [_act(_x(rng, M, K))],
+        "flatten": lambda: [_act(_image(rng, M, K, N))],
         "embedding": lambda: [labels(rng, M, N), _act(_x(rng, N, K))],
         "embedding_bwd": lambda: [_act(_x(rng, N, K)), labels(rng, M, N), _act(_x(rng, M, K))],
     }
+    if op == "unflatten":  # the inverse of flatten, of the same images' shapes
+        B, Q, Y, Z = _image(rng, M, K, N).shape
+        return [Case([_act(_x(rng, B, Q * Y * Z))], [{"channels": Q, "height": Y, "width": Z}])]
     return [Case(table[op](), [{}])] if op in table else None
 
 

@@ -213,6 +213,45 @@ def test_heads_and_batch_that_do_not_divide_are_refused(impl_name, rng):
             )
 
 
+@pytest.mark.parametrize("impl_name", impl_params())
+def test_windows_that_do_not_fit_are_refused(impl_name, rng):
+    x_BQYZ, w_FQJL, b_F = f32(rng, 2, 3, 5, 5), f32(rng, 4, 3, 3, 3), f32(rng, 4)
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "conv2d: padding is 3 but w_FQJL has shape (4, 3, 3, 3): its J axis (height of a "
+            "conv's kernel) is 3, and padding must be less than the kernel"
+        ),
+    ):
+        call(impl_name, "conv2d", x_BQYZ, w_FQJL, b_F, stride=1, padding=3)
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "conv2d: x_BQYZ has shape (2, 3, 1, 5): its Y axis (height of an image a conv or a "
+            "pool reads) is 1, with padding 0 on each side smaller than the J axis"
+        ),
+    ):
+        call(impl_name, "conv2d", f32(rng, 2, 3, 1, 5), w_FQJL, b_F, stride=1, padding=0)
+    with pytest.raises(ValueError, match="conv2d: stride must be a whole number >= 1, got 0"):
+        call(impl_name, "conv2d", x_BQYZ, w_FQJL, b_F, stride=0, padding=1)
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "conv2d_bwd: dy_BFUW has shape (2, 4, 5, 3) but its U axis (height of the image a "
+            "conv or a pool writes) must be (5 + 2*1 - 3) // 2 + 1 = 3"
+        ),
+    ):
+        call(impl_name, "conv2d_bwd", x_BQYZ, w_FQJL, f32(rng, 2, 4, 5, 3), stride=2, padding=1)
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "maxpool2d_bwd: dy_BQUW has shape (2, 3, 3, 2) but its U axis (height of the image a "
+            "conv or a pool writes) must be (5 + 2*0 - 2) // 2 + 1 = 2"
+        ),
+    ):
+        call(impl_name, "maxpool2d_bwd", x_BQYZ, f32(rng, 2, 3, 3, 2))
+
+
 # ---- 5. empty axes: a sum over none is 0, anything else is refused ------------------------
 
 
@@ -252,6 +291,7 @@ def empty(*shape):
     return np.zeros(shape, np.float32)
 
 
+CONV = {"stride": 1, "padding": 0}
 EMPTY = [
     ("matmul", [empty(0, 2), empty(2, 3)], {}, "a_MK", "M"),
     ("matmul", [empty(2, 2), empty(2, 0)], {}, "b_KN", "N"),
@@ -259,8 +299,12 @@ EMPTY = [
     ("bmm", [empty(0, 2, 2), empty(0, 2, 2)], {}, "a_XMK", "X"),
     ("linear", [empty(0, 2), empty(2, 3), empty(3)], {}, "x_BI", "B"),
     ("linear_bwd", [empty(2, 0), empty(0, 3), empty(2, 3)], {}, "x_BI", "I"),
-    ("add", [empty(0, 3), empty(0, 3)], {}, "a_BI", "B"),
-    ("relu", [empty(3, 0)], {}, "x_BI", "I"),
+    ("add", [empty(0, 3), empty(0, 3)], {}, "a_*", "axis 0"),
+    ("relu", [empty(3, 0)], {}, "x_*", "axis 1"),
+    ("layernorm", [empty(2, 0), empty(0), empty(0)], {}, "x_RD", "D"),
+    ("conv2d", [empty(1, 0, 3, 3), empty(2, 0, 1, 1), empty(2)], CONV, "x_BQYZ", "Q"),
+    ("maxpool2d", [empty(0, 1, 2, 2)], {}, "x_BQYZ", "B"),
+    ("embedding", [np.zeros(0, np.int64), empty(3, 2)], {}, "tokens_R", "R"),
     ("softmax", [empty(1, 2, 0)], {"causal": True}, "x_XTS", "S"),
     ("softmax_bwd", [empty(1, 0, 2), empty(1, 0, 2)], {}, "y_XTS", "T"),
     ("softmax_xent", [empty(0, 3), np.zeros(0, np.int64)], {}, "logits_BC", "B"),

@@ -130,3 +130,105 @@ def test_optimizer_updates_follow_their_formulas(rng, opt):
     else:  # Adam's first step: m_hat = g, v_hat = g^2, so the step is lr * sign(g)
         expected = before - hyper["lr"] * g / (np.abs(g) + hyper["eps"])
     np.testing.assert_allclose(p, expected, rtol=1e-12)
+
+
+# ---- the CNN's and the transformer's ops, and the whole models ----------------------------
+
+
+@pytest.mark.parametrize("op", ["gelu", "sigmoid", "tanh"])
+def test_activation_bwd(rng, op):
+    x, dy = rng.standard_normal((3, 2, 4)) * 3, rng.standard_normal((3, 2, 4))
+    loss = lambda: np.sum(getattr(REF, op)(x) * dy)
+    given = x if op == "gelu" else getattr(REF, op)(x)  # sigmoid and tanh read their output
+    assert_close(getattr(REF, f"{op}_bwd")(given, dy), numeric_grad(loss, x))
+
+
+def test_mse_bwd(rng):
+    y, target = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    assert_close(REF.mse_bwd(y, target), numeric_grad(lambda: REF.mse(y, target), y))
+
+
+def test_layernorm_bwd(rng):
+    x_RD, gamma_D, beta_D = rng.standard_normal((5, 7)) * 2 + 1, *rng.standard_normal((2, 7))
+    dy_RD = rng.standard_normal((5, 7))
+    loss = lambda: np.sum(REF.layernorm(x_RD, gamma_D, beta_D)[0] * dy_RD)
+    _, mean_R, rstd_R = REF.layernorm(x_RD, gamma_D, beta_D)
+    dx_RD, dgamma_D, dbeta_D = REF.layernorm_bwd(x_RD, gamma_D, mean_R, rstd_R, dy_RD)
+    assert_close(dx_RD, numeric_grad(loss, x_RD))
+    assert_close(dgamma_D, numeric_grad(loss, gamma_D))
+    assert_close(dbeta_D, numeric_grad(loss, beta_D))
+
+
+def test_embedding_bwd_sums_repeated_tokens(rng):
+    w_VD, tokens_R = rng.standard_normal((4, 3)), np.array([2, 0, 2, 3, 2])
+    dx_RD = rng.standard_normal((5, 3))
+    loss = lambda: np.sum(REF.embedding(tokens_R, w_VD) * dx_RD)
+    assert_close(REF.embedding_bwd(w_VD, tokens_R, dx_RD), numeric_grad(loss, w_VD))
+
+
+@pytest.mark.parametrize("J, L, stride, padding", [(1, 1, 1, 0), (3, 3, 1, 1), (3, 2, 2, 1)])
+def test_conv2d_bwd(rng, J, L, stride, padding):
+    x_BQYZ, w_FQJL, b_F = (rng.standard_normal(s) for s in ((2, 3, 5, 6), (4, 3, J, L), (4,)))
+    y_BFUW = REF.conv2d(x_BQYZ, w_FQJL, b_F, stride, padding)
+    dy_BFUW = rng.standard_normal(y_BFUW.shape)
+    loss = lambda: np.sum(REF.conv2d(x_BQYZ, w_FQJL, b_F, stride, padding) * dy_BFUW)
+    dx_BQYZ, dw_FQJL, db_F = REF.conv2d_bwd(x_BQYZ, w_FQJL, dy_BFUW, stride, padding)
+    assert_close(dx_BQYZ, numeric_grad(loss, x_BQYZ))
+    assert_close(dw_FQJL, numeric_grad(loss, w_FQJL))
+    assert_close(db_F, numeric_grad(loss, b_F))
+
+
+def test_maxpool2d_bwd(rng):
+    x_BQYZ = rng.standard_normal((2, 2, 5, 4))  # odd height: the last row is dropped
+    dy_BQUW = rng.standard_normal((2, 2, 2, 2))
+    loss = lambda: np.sum(REF.maxpool2d(x_BQYZ) * dy_BQUW)
+    assert_close(REF.maxpool2d_bwd(x_BQYZ, dy_BQUW), numeric_grad(loss, x_BQYZ))
+
+
+def _params(rng, shapes, scale=0.5):
+    return [rng.standard_normal(s) * scale for s in shapes]
+
+
+def _block_shapes(D):
+    sizes = {"D": D, "H": 4 * D}
+    return [tuple(sizes[c] for c in name.rsplit("_", 1)[1]) for name in models.BLOCK_PARAMS]
+
+
+def test_transformer_block_backward_through_the_model(rng):
+    B, T, D, G = 2, 3, 4, 2
+    params = _params(rng, _block_shapes(D))
+    x_RD, dy_RD = rng.standard_normal((B * T, D)), rng.standard_normal((B * T, D))
+    loss = lambda: np.sum(models.block_forward(REF, params, x_RD, B, G, D)[0] * dy_RD)
+    _, cache = models.block_forward(REF, params, x_RD, B, G, D)
+    dx_RD, grads = models.block_backward(REF, params, cache, dy_RD, B, G)
+    assert_close(dx_RD, numeric_grad(loss, x_RD))
+    for name, p, g in zip(models.BLOCK_PARAMS, params, grads, strict=True):
+        assert g.shape == p.shape, name
+        assert_close(g, numeric_grad(loss, p))
+
+
+def test_gpt_backward_through_the_model(rng):
+    B, T, D, G, V, layers = 2, 3, 4, 2, 5, 2
+    shapes = [(V, D), (T, D), *_block_shapes(D) * layers, (D,), (D,)]
+    params = _params(rng, shapes)
+    tokens_R, labels_R = rng.integers(0, V, B * T), rng.integers(0, V, B * T)
+    positions_R = np.tile(np.arange(T), B)
+    args = (tokens_R, positions_R, labels_R, B, G, D)
+    loss = lambda: models.gpt_forward(REF, params, *args)[0]
+    _, cache = models.gpt_forward(REF, params, *args)
+    grads = models.gpt_backward(REF, params, cache, labels_R, B, G)
+    assert len(grads) == len(models.gpt_params(layers)) == len(params)
+    for p, g in zip(params, grads, strict=True):
+        assert_close(g, numeric_grad(loss, p))
+
+
+def test_cnn_backward_through_the_model(rng):
+    B, Q, F1, F2, Y, C = 2, 1, 3, 2, 9, 4  # 9 -> pool 4 -> pool 2: odd edges dropped on the way
+    shapes = [(F1, Q, 3, 3), (F1,), (F2, F1, 3, 3), (F2,), (F2 * 2 * 2, C), (C,)]
+    params = _params(rng, shapes)
+    x_BQYZ, labels_B = rng.standard_normal((B, Q, Y, Y)), rng.integers(0, C, B)
+    loss = lambda: models.cnn_forward(REF, params, x_BQYZ, labels_B)[0]
+    _, _, cache = models.cnn_forward(REF, params, x_BQYZ, labels_B)
+    grads = models.cnn_backward(REF, params, cache, labels_B, (F2, 2, 2))
+    for p, g in zip(params, grads, strict=True):
+        assert_close(g, numeric_grad(loss, p))

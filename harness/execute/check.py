@@ -27,6 +27,10 @@ from harness.results import machine
 from harness.workloads import Placed, get_workload
 
 
+# What else an impl is called through: placement and the fused models.
+HOOKS = ("put", "get", "mlp_forward", "mlp_backward", "block_forward", "block_backward")
+
+
 @lru_cache(maxsize=8)
 def host_inputs(workload: str, size: tuple, seed: int = SEED) -> dict:
     return get_workload(workload).inputs(dict(size), np.random.default_rng(seed))
@@ -43,7 +47,7 @@ def reference_outputs(workload: str, size: tuple, phase: str, seed: int = SEED) 
 def missing_op(error: NotImplementedError) -> str:
     """The contract op that raised, read off the traceback (the contract's stubs say nothing)."""
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
-        if frame.name in OPS or frame.name in ("put", "get", "mlp_forward", "mlp_backward"):
+        if frame.name in OPS or frame.name in HOOKS:
             return frame.name
     return str(error) or "an op"
 

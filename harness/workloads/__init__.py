@@ -4,7 +4,10 @@
 - products.py: matmul and one linear layer;
 - mlp.py: the XOR and MNIST-class MLPs;
 - optim.py: the optimizer updates alone;
-- attention.py: causal multi-head self-attention.
+- attention.py: causal multi-head self-attention;
+- layers.py: layernorm and gelu alone;
+- conv.py: one conv2d layer and the CNN;
+- transformer.py: GPT-2's transformer block and a small GPT.
 
 Adding a workload is one entry in WORKLOADS (its definition beside its family's). A workload's
 `setup(ops, size, phase, placed)` does the untimed preparation (placing optimizer state,
@@ -19,7 +22,7 @@ memory: each input read once and each output written once, float32 (4 bytes) thr
 
 from __future__ import annotations
 
-from harness.workloads import attention, mlp, optim, products
+from harness.workloads import attention, conv, layers, mlp, optim, products, transformer
 from harness.workloads.base import (
     F32,
     TOL_MODEL,
@@ -40,6 +43,12 @@ WORKLOADS = {
         mlp.MNIST_MLP,
         optim.OPTIM,
         attention.ATTENTION,
+        layers.LAYERNORM,
+        layers.GELU,
+        conv.CONV2D,
+        conv.CNN,
+        transformer.TRANSFORMER_BLOCK,
+        transformer.GPT,
     )
 }
 

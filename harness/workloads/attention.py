@@ -38,7 +38,7 @@ def _attention_setup(ops, size, phase, placed):
     return bwd
 
 
-def _attention_flops(size, phase):
+def attention_flops(size, phase):
     B, T, D, G = size["B"], size["T"], size["D"], size["G"]
     R = B * T
     if phase == "fwd":
@@ -58,7 +58,8 @@ def _attention_bytes(size, phase):
     return F32 * (2 * R * D + params + 4 * R * D + B * G * T * T) + F32 * (R * D + params)
 
 
-def _attention_error_bound(size, phase):
+def attention_error_bound(size, phase, roundings=False):
+    """The bound of the block's longest chain; with roundings, the count n it is made of."""
     B, T, D, G = size["B"], size["T"], size["D"], size["G"]
     # forward: the q/k/v projection sums over D (+ bias), a score over E (+ scale), the softmax
     # over T positions (max, exp, divide), p v over T, the output projection over D (+ bias)
@@ -66,7 +67,8 @@ def _attention_error_bound(size, phase):
     # backward, on top: do over D, dp over E, the softmax backward over T, dq over T, then
     # dw_q over the R = B*T tokens (or dx over D) and the sum of dx's three parts
     bwd = fwd + D + D // G + (T + 2) + T + max(B * T, D) + 2
-    return rounding_bound(fwd if phase == "fwd" else bwd)
+    n = fwd if phase == "fwd" else bwd
+    return n if roundings else rounding_bound(n)
 
 
 ATTENTION = Workload(
@@ -81,7 +83,7 @@ ATTENTION = Workload(
     quick_sizes=({"B": 2, "T": 16, "D": 32, "G": 4}, {"B": 4, "T": 64, "D": 128, "G": 4}),
     inputs=_attention_inputs,
     setup=_attention_setup,
-    flops=_attention_flops,
+    flops=attention_flops,
     bytes=_attention_bytes,
-    error_bound=_attention_error_bound,
+    error_bound=attention_error_bound,
 )

@@ -82,3 +82,19 @@ def layer_params(rng, dims):
 def param_names(inputs) -> list:
     """The names layer_params gave, among an MLP's inputs, in order: w0_IO, b0_O, w1_IO, ..."""
     return [name for name in inputs if name[0] in "wb" and name[1].isdigit()]
+
+
+def optimizer_state(ops, placed, names, opt) -> list:
+    """Zero state for every parameter of `names` (momentum's v, adam's m and v), placed like
+    the parameter (a sharded rung holds its block)."""
+    from harness.models import OPT_STATE
+
+    return [
+        [ops.put(np.zeros_like(placed.host[k]), placed.roles[k]) for _ in range(OPT_STATE[opt])]
+        for k in names
+    ]
+
+
+def counter():
+    """The step numbers t = 1, 2, ... of a step phase, one per timed call."""
+    return iter(range(1, 1 << 62))

@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 
 from harness import models
-from harness.workloads.base import F32, Workload, layer_params, param_names, rounding_bound
+from harness.workloads.base import (
+    F32,
+    Workload,
+    counter,
+    layer_params,
+    optimizer_state,
+    param_names,
+    rounding_bound,
+)
 from harness.workloads.optim import FLOPS_PER_STEP
 
 
@@ -43,14 +51,7 @@ def _mlp_setup(ops, size, phase, placed):
         _, _, cache = models.mlp_forward(ops, params, x_BI, labels_B)
         return lambda: tuple(models.mlp_backward(ops, params, cache, labels_B))
     opt = size["opt"]
-    state = [
-        [
-            ops.put(np.zeros_like(placed.host[k]), placed.roles[k])
-            for _ in range(models.OPT_STATE[opt])
-        ]
-        for k in param_names(placed)
-    ]
-    steps = iter(range(1, 1 << 62))
+    state, steps = optimizer_state(ops, placed, param_names(placed), opt), counter()
 
     def step():
         models.mlp_step(ops, params, x_BI, labels_B, opt, state, next(steps))
