@@ -1,71 +1,40 @@
 """The pure-Python rung: lists of floats, no NumPy inside an op (only at put and get).
 
-Vectors are lists, matrices lists of rows, batches of matrices lists of matrices. The idioms
-are the fastest plain CPython has: a dot product is `sum(map(mul, row, col))` (the loop runs
-in C; `math.sumprod` does the same one step faster on Python >= 3.12, used where present),
-a matrix is transposed once with `zip(*rows)` so both operands of every dot are contiguous
-rows, and elementwise work is a comprehension over `zip`. Arithmetic is Python's float
-(double); outputs are rounded to float32 at get().
+Vectors are lists, matrices lists of rows, batches of matrices lists of matrices, images lists
+of those (impls/_pure_python_lists.py). The idioms are the fastest plain CPython has: a dot
+product is `sum(map(mul, row, col))` (the loop runs in C; `math.sumprod` does the same one
+step faster on Python >= 3.12, used where present), a matrix is transposed once with
+`zip(*rows)` so both operands of every dot are contiguous rows, and elementwise work is a
+`map` over the innermost lists of any number of axes. Conv, pool and flatten are
+impls/_pure_python_images.py's, mixed in. Arithmetic is Python's float (double); outputs are
+rounded to float32 at get().
 """
 
 from __future__ import annotations
 
 import math
-from operator import mul
+from operator import add
 
 import numpy as np
 
-from harness.contract import Impl
+from harness.contract import LN_EPS, Impl
+from impls._pure_python_images import ImageOps
+from impls._pure_python_lists import (
+    _columns,
+    _innermost,
+    _lists,
+    _map,
+    _matmul,
+    _matmul_nt,
+    _size,
+    _transpose,
+    dot,
+)
 
-if hasattr(math, "sumprod"):
-    dot = math.sumprod
-else:
-
-    def dot(a, b):
-        return sum(map(mul, a, b))
-
-
-class _NoRows(list):
-    """A matrix with no rows (b_KN with K = 0, w_IO with I = 0): an empty list, which keeps
-    the width that nested lists cannot, so a product with it is zeros of the right shape."""
-
-    def __init__(self, width: int):
-        super().__init__()
-        self.width = width
+GELU_C = math.sqrt(2.0 / math.pi)  # gelu's tanh form: tanh(GELU_C (x + 0.044715 x^3))
 
 
-def _lists(x_np):
-    """A float array as nested lists of Python floats; a matrix with no rows as _NoRows."""
-    if x_np.ndim >= 2 and x_np.shape[-2] == 0:
-        return [_lists(x) for x in x_np] if x_np.ndim > 2 else _NoRows(x_np.shape[1])
-    return x_np.astype(np.float64).tolist()
-
-
-def _columns(b_KN):
-    """b's columns as tuples, so both operands of every dot are contiguous rows."""
-    return list(zip(*b_KN)) if b_KN else [()] * b_KN.width
-
-
-def _matmul(a_MK, b_KN):
-    bt_NK = _columns(b_KN)
-    return [[dot(row_K, col_K) for col_K in bt_NK] for row_K in a_MK]
-
-
-def _transpose(a_MK):
-    return [list(col) for col in zip(*a_MK)]
-
-
-def _innermost(x):
-    """The innermost lists of an array of any number of axes: what an in-place update walks
-    (a vector is its own one)."""
-    if x and isinstance(x[0], list):
-        for part in x:
-            yield from _innermost(part)
-    else:
-        yield x
-
-
-class PurePythonImpl(Impl):
+class PurePythonImpl(ImageOps, Impl):
     name = "pure_python"
     device = "cpu"
     rung = 0
@@ -88,7 +57,7 @@ class PurePythonImpl(Impl):
         return _matmul(a_MK, b_KN)
 
     def matmul_bwd(self, a_MK, b_KN, dc_MN):
-        da_MK = [[dot(dc_N, b_N) for b_N in b_KN] for dc_N in dc_MN]  # dc @ b^T: rows of b
+        da_MK = _matmul_nt(dc_MN, b_KN)  # dc @ b^T: b's rows are b^T's columns
         db_KN = _matmul(_transpose(a_MK), dc_MN)
         return da_MK, db_KN
 
@@ -109,16 +78,86 @@ class PurePythonImpl(Impl):
         db_O = [sum(col_B) for col_B in zip(*dy_BO)]
         return dx_BI, dw_IO, db_O
 
-    def add(self, a_BI, b_BI):
-        return [[x + y for x, y in zip(a_I, b_I)] for a_I, b_I in zip(a_BI, b_BI)]
+    # Elementwise ops map over the innermost lists, whatever the number of axes.
+    def add(self, a, b):
+        return _map(add, a, b)
 
-    def relu(self, x_BI):
-        return [[v if v > 0.0 else 0.0 for v in x_I] for x_I in x_BI]
+    def relu(self, x):
+        return _map(lambda v: v if v > 0.0 else 0.0, x)
 
-    def relu_bwd(self, x_BI, dy_BI):
-        return [
-            [d if v > 0.0 else 0.0 for v, d in zip(x_I, dy_I)] for x_I, dy_I in zip(x_BI, dy_BI)
-        ]
+    def relu_bwd(self, x, dy):
+        return _map(lambda v, d: d if v > 0.0 else 0.0, x, dy)
+
+    def gelu(self, x):
+        return _map(lambda v: 0.5 * v * (1.0 + math.tanh(GELU_C * (v + 0.044715 * v**3))), x)
+
+    def gelu_bwd(self, x, dy):
+        def dgelu(v, d):
+            t = math.tanh(GELU_C * (v + 0.044715 * v**3))
+            dt_dv = (1.0 - t * t) * GELU_C * (1.0 + 3 * 0.044715 * v * v)
+            return d * (0.5 * (1.0 + t) + 0.5 * v * dt_dv)
+
+        return _map(dgelu, x, dy)
+
+    def sigmoid(self, x):
+        # the same function as 1 / (1 + exp(-x)), but exp(-x) overflows for x below -709
+        return _map(lambda v: 0.5 * (1.0 + math.tanh(0.5 * v)), x)
+
+    def sigmoid_bwd(self, y, dy):
+        return _map(lambda s, d: d * s * (1.0 - s), y, dy)
+
+    def tanh(self, x):
+        return _map(math.tanh, x)
+
+    def tanh_bwd(self, y, dy):
+        return _map(lambda t, d: d * (1.0 - t * t), y, dy)
+
+    def mse(self, y, target):
+        total = sum(
+            (v - t) ** 2
+            for y_row, t_row in zip(_innermost(y), _innermost(target))
+            for v, t in zip(y_row, t_row)
+        )
+        return total / _size(y)
+
+    def mse_bwd(self, y, target):
+        n = _size(y)
+        return _map(lambda v, t: 2.0 * (v - t) / n, y, target)
+
+    def layernorm(self, x_RD, gamma_D, beta_D):
+        y_RD, mean_R, rstd_R = [], [], []
+        for x_D in x_RD:
+            mean = sum(x_D) / len(x_D)
+            rstd = 1.0 / math.sqrt(sum((v - mean) ** 2 for v in x_D) / len(x_D) + LN_EPS)
+            y_RD.append([(v - mean) * rstd * g + b for v, g, b in zip(x_D, gamma_D, beta_D)])
+            mean_R.append(mean)
+            rstd_R.append(rstd)
+        return y_RD, mean_R, rstd_R
+
+    def layernorm_bwd(self, x_RD, gamma_D, mean_R, rstd_R, dy_RD):
+        D = len(gamma_D)
+        dx_RD, dgamma_D, dbeta_D = [], [0.0] * D, [0.0] * D
+        for x_D, mean, rstd, dy_D in zip(x_RD, mean_R, rstd_R, dy_RD):
+            xhat_D = [(v - mean) * rstd for v in x_D]
+            dxhat_D = [d * g for d, g in zip(dy_D, gamma_D)]
+            # d xhat / d x removes the row's mean and its projection on xhat, then scales
+            shift, slope = sum(dxhat_D) / D, dot(dxhat_D, xhat_D) / D
+            dx_RD.append([rstd * (d - shift - h * slope) for d, h in zip(dxhat_D, xhat_D)])
+            dgamma_D = [s + d * h for s, d, h in zip(dgamma_D, dy_D, xhat_D)]
+            dbeta_D = list(map(add, dbeta_D, dy_D))
+        return dx_RD, dgamma_D, dbeta_D
+
+    def transpose(self, a_MK):
+        return _transpose(a_MK)
+
+    def embedding(self, tokens_R, w_VD):
+        return [list(w_VD[v]) for v in tokens_R]  # copies: the output owns its rows
+
+    def embedding_bwd(self, w_VD, tokens_R, dx_RD):
+        dw_VD = [[0.0] * len(w_D) for w_D in w_VD]
+        for v, dx_D in zip(tokens_R, dx_RD):
+            dw_VD[v] = list(map(add, dw_VD[v], dx_D))
+        return dw_VD
 
     def softmax(self, x_XTS, causal=False, scale=1.0):
         out_XTS = []

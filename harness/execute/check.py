@@ -26,7 +26,6 @@ from harness.reference import Reference
 from harness.results import machine
 from harness.workloads import Placed, get_workload
 
-
 # What else an impl is called through: placement and the fused models.
 HOOKS = ("put", "get", "mlp_forward", "mlp_backward", "block_forward", "block_backward")
 
