@@ -19,8 +19,10 @@ from pathlib import Path
 # lifecycle's fault handling, the contract's argument checks, the ceilings hierarchy, the
 # stability flags and the report's redesign came (~5300 lines), and ruff format's layout (one
 # argument or dict entry a line when a call does not fit: ~20% more lines for the same code).
-# Raise it again only as a decision, with its reason here.
-BUDGET = 6800
+# 6800 until the networks people study came in 2026-12 (layernorm, gelu, conv2d, pooling,
+# embeddings in the contract and the reference, the transformer block, the GPT and the CNN as
+# models and workloads: ~700 lines). Raise it again only as a decision, with its reason here.
+BUDGET = 7900
 CAP = 250  # physical lines of a Python file
 KERNEL_CAP = 300  # physical lines of a C or CUDA source: a kernel reads best whole
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +30,11 @@ PYTHON = ("harness", "impls", "benchmarks")
 KERNELS = ("kernels/c/*.c", "kernels/c/*.h", "kernels/cuda/*.cu")
 # path: (its cap, why it may be longer than the others)
 EXEMPT = {
+    "harness/contract.py": (
+        300,
+        "the contract is read as one file (DESIGN.md): every op and every hook an impl may "
+        "offer, each with its one-line meaning, in the order a network uses them",
+    ),
     "kernels/c/gemm_3_blocked.c": (
         320,
         "rung 3 of the GEMM ladder is read as one file, as every rung is: its block "

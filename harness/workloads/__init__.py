@@ -5,8 +5,9 @@
 - mlp.py: the XOR and MNIST-class MLPs;
 - optim.py: the optimizer updates alone;
 - attention.py: causal multi-head self-attention;
-- layers.py: layernorm and gelu alone;
+- layers.py: layernorm, gelu and the other pointwise ops alone;
 - conv.py: one conv2d layer and the CNN;
+- gather.py: maxpool2d and the embedding lookup;
 - transformer.py: GPT-2's transformer block and a small GPT.
 
 Adding a workload is one entry in WORKLOADS (its definition beside its family's). A workload's
@@ -22,7 +23,7 @@ memory: each input read once and each output written once, float32 (4 bytes) thr
 
 from __future__ import annotations
 
-from harness.workloads import attention, conv, layers, mlp, optim, products, transformer
+from harness.workloads import attention, conv, gather, layers, mlp, optim, products, transformer
 from harness.workloads.base import (
     F32,
     TOL_MODEL,
@@ -45,8 +46,11 @@ WORKLOADS = {
         attention.ATTENTION,
         layers.LAYERNORM,
         layers.GELU,
+        layers.POINTWISE,
         conv.CONV2D,
         conv.CNN,
+        gather.MAXPOOL2D,
+        gather.EMBEDDING,
         transformer.TRANSFORMER_BLOCK,
         transformer.GPT,
     )

@@ -69,36 +69,70 @@ LAYERNORM = Workload(
 )
 
 
-def _gelu_inputs(size, rng):
+# ---- pointwise ops: gelu, and beside it sigmoid, tanh and the mse loss -------------------
+# op -> FLOPs per entry (fwd, bwd) and arrays of R x H read and written (fwd, bwd).
+POINTWISE_FLOPS = {"gelu": (10, 18), "sigmoid": (4, 3), "tanh": (2, 3), "mse": (3, 2)}
+POINTWISE_ARRAYS = {"gelu": (2, 3), "sigmoid": (2, 3), "tanh": (2, 3), "mse": (2, 3)}
+
+
+def _pointwise_inputs(size, rng):
     shape = (size["R"], size["H"])
     return {
-        "x_RH": (normal(rng, shape, 3.0), "activation"),
-        "dy_RH": (normal(rng, shape), "activation"),
+        "x_RH": (normal(rng, shape, 3.0), "activation"),  # reaching the tails
+        "dy_RH": (normal(rng, shape), "activation"),  # a gradient, or mse's target
     }
 
 
-def _gelu_setup(ops, size, phase, placed):
-    x_RH = placed["x_RH"]
+def _pointwise_setup(ops, size, phase, placed):
+    op, x_RH, dy_RH = size["op"], placed["x_RH"], placed["dy_RH"]
+    forward, backward = getattr(ops, op), getattr(ops, f"{op}_bwd")
+    if op == "mse":  # y and its target
+        return lambda: ((forward if phase == "fwd" else backward)(x_RH, dy_RH),)
     if phase == "fwd":
-        return lambda: (ops.gelu(x_RH),)
-    return lambda: (ops.gelu_bwd(x_RH, placed["dy_RH"]),)
+        return lambda: (forward(x_RH),)
+    # gelu's backward reads its input; sigmoid's and tanh's read their output
+    given_RH = x_RH if op == "gelu" else forward(x_RH)
+    return lambda: (backward(given_RH, dy_RH),)
 
 
-GELU = Workload(
-    name="gelu",
-    description="gelu (GPT-2's tanh form) over R rows of H hidden features",
-    phases=("fwd", "bwd"),
-    sizes=(
-        {"R": 128, "H": 128},
-        {"R": 256, "H": 512},
-        {"R": 1024, "H": 1024},
-        {"R": 2048, "H": 3072},
-    ),
-    quick_sizes=({"R": 128, "H": 128}, {"R": 256, "H": 512}),
-    inputs=_gelu_inputs,
-    setup=_gelu_setup,
-    flops=lambda size, phase: (10 if phase == "fwd" else 18) * size["R"] * size["H"],
-    # fwd reads x and writes y; bwd reads x and dy and writes dx
-    bytes=lambda size, phase: F32 * size["R"] * size["H"] * (2 if phase == "fwd" else 3),
-    error_bound=lambda size, phase: rounding_bound(10 if phase == "fwd" else 18),
+def _pointwise(name, description, ops, shapes, quick):
+    def sized(shape_list):
+        return tuple({"op": op, "R": R, "H": H} for op in ops for R, H in shape_list)
+
+    def count(table):
+        return lambda size, phase: table[size["op"]][phase == "bwd"] * size["R"] * size["H"]
+
+    return Workload(
+        name=name,
+        description=description,
+        phases=("fwd", "bwd"),
+        sizes=sized(shapes),
+        quick_sizes=sized(quick),
+        inputs=_pointwise_inputs,
+        setup=_pointwise_setup,
+        flops=count(POINTWISE_FLOPS),
+        bytes=lambda size, phase: F32 * count(POINTWISE_ARRAYS)(size, phase),
+        # one rounding per flop of an entry; mse's mean sums every entry
+        error_bound=lambda size, phase: rounding_bound(
+            size["R"] * size["H"]
+            if size["op"] == "mse" and phase == "fwd"
+            else count(POINTWISE_FLOPS)({**size, "R": 1, "H": 1}, phase)
+        ),
+        params=("op",),
+    )
+
+
+GELU = _pointwise(
+    "gelu",
+    "gelu (GPT-2's tanh form) over R rows of H hidden features",
+    ("gelu",),
+    ((128, 128), (256, 512), (1024, 1024), (2048, 3072)),
+    ((128, 128), (256, 512)),
+)
+POINTWISE = _pointwise(
+    "pointwise",
+    "sigmoid, tanh and the mse loss over R x H entries",
+    ("sigmoid", "tanh", "mse"),
+    ((256, 512), (1024, 1024)),
+    ((256, 512),),
 )
