@@ -1,67 +1,25 @@
 """The NumPy rung: float32 ndarrays, every contraction an einsum in shape-suffix letters.
 
-Why einsum is planned here: `np.einsum(..., optimize=True)` reaches BLAS (it plans the
-contraction and hands it to matmul), but it parses the subscripts and plans again on every
-call, about 25 us on a 2-core machine: a quarter of a 64 x 784 x 128 product, and nine of them
-in an MNIST training step. Without `optimize` it runs its own C loop, ten times slower than
-BLAS at 256^3. The plan depends only on the subscripts and shapes, so `einsum` below makes it
-once (cached): (batch, free-of-a, summed) @ (batch, summed, free-of-b), as transposed views
-that BLAS reads with its transpose flags, without copies. Elementwise work stays in ufuncs,
-with `out=` where a temporary would only be thrown away.
+Products go through `einsum` (impls/_numpy_einsum.py), which plans each contraction once and
+hands it to BLAS. Mixed in: the elementwise ops of any shape (impls/_numpy_elementwise.py) and
+the image ops, the conv as im2col and one GEMM and the pool (impls/_numpy_images.py). Other
+work stays in ufuncs, with `out=` where a temporary would only be thrown away, and every
+constant is a float32 so that nothing is promoted to float64.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 
-from harness.contract import Impl
+from harness.contract import LN_EPS, Impl
+from impls._numpy_einsum import einsum
+from impls._numpy_elementwise import NumpyElementwise
+from impls._numpy_images import NumpyImages
 
 
-@lru_cache(maxsize=4096)
-def _plan(subscripts, shape_a, shape_b):
-    """'bi,io->bo' and the shapes -> the transposes and reshapes that make it one matmul."""
-    inputs, out = subscripts.split("->")
-    sub_a, sub_b = inputs.split(",")
-    batch = [c for c in out if c in sub_a and c in sub_b]
-    summed = [c for c in sub_a if c in sub_b and c not in out]
-    free_a = [c for c in sub_a if c not in sub_b]
-    free_b = [c for c in sub_b if c not in sub_a]
-    if sorted(batch + free_a + free_b) != sorted(out) or len(set(sub_a)) < len(sub_a):
-        raise ValueError(f"einsum {subscripts!r}: only products of two operands are planned")
-    size = dict(zip(sub_a, shape_a))
-    for c, n in zip(sub_b, shape_b):
-        if size.setdefault(c, n) != n:
-            raise ValueError(
-                f"einsum {subscripts!r}: axis {c} is {size[c]} in the first "
-                f"operand (shape {shape_a}) but {n} in the second ({shape_b})"
-            )
-
-    def prod(letters):
-        return math.prod(size[c] for c in letters)
-
-    lead = (prod(batch),) if batch else ()
-    order = batch + free_a + free_b
-    return (
-        [sub_a.index(c) for c in batch + free_a + summed],
-        (*lead, prod(free_a), prod(summed)),
-        [sub_b.index(c) for c in batch + summed + free_b],
-        (*lead, prod(summed), prod(free_b)),
-        [size[c] for c in order],
-        [order.index(c) for c in out],
-    )
-
-
-def einsum(subscripts, a, b):
-    """np.einsum(subscripts, a, b, optimize=True), with the planning done once per shapes."""
-    perm_a, shape_a3, perm_b, shape_b3, shape_c, perm_out = _plan(subscripts, a.shape, b.shape)
-    c_3 = np.matmul(a.transpose(perm_a).reshape(shape_a3), b.transpose(perm_b).reshape(shape_b3))
-    return c_3.reshape(shape_c).transpose(perm_out)
-
-
-class NumpyImpl(Impl):
+class NumpyImpl(NumpyElementwise, NumpyImages, Impl):
     name = "numpy"
     device = "cpu"
     rung = 1
@@ -96,14 +54,61 @@ class NumpyImpl(Impl):
             dy_BO.sum(axis=0),
         )
 
-    def add(self, a_BI, b_BI):
-        return a_BI + b_BI
+    def layernorm(self, x_RD, gamma_D, beta_D):
+        # Two passes, the variance from the centred rows: no E[x^2] - E[x]^2 cancellation.
+        mean_R = x_RD.mean(axis=1)  # a pairwise float32 sum along each row
+        y_RD = x_RD - mean_R[:, None]
+        # The rows' sums of squares, a row-wise dot (einsum's own SIMD loop, no temporary).
+        var_R = np.einsum("rd,rd->r", y_RD, y_RD)
+        var_R /= np.float32(x_RD.shape[1])
+        var_R += np.float32(LN_EPS)
+        rstd_R = np.divide(1, np.sqrt(var_R, out=var_R), out=var_R)
+        y_RD *= rstd_R[:, None]
+        y_RD *= gamma_D
+        y_RD += beta_D
+        return y_RD, mean_R, rstd_R
 
-    def relu(self, x_BI):
-        return np.maximum(x_BI, 0.0)
+    def layernorm_bwd(self, x_RD, gamma_D, mean_R, rstd_R, dy_RD):
+        # dx = rstd (dxhat - mean_D(dxhat) - xhat mean_D(dxhat xhat)) with dxhat = dy gamma;
+        # both row means are products with gamma (BLAS): dxhat xhat = (dy xhat) gamma.
+        D = np.float32(x_RD.shape[1])
+        xhat_RD = x_RD - mean_R[:, None]
+        xhat_RD *= rstd_R[:, None]
+        dyxhat_RD = dy_RD * xhat_RD
+        dgamma_D = dyxhat_RD.sum(axis=0)
+        proj_R = einsum("rd,d->r", dyxhat_RD, gamma_D)
+        proj_R /= D
+        shift_R = einsum("rd,d->r", dy_RD, gamma_D)
+        shift_R /= D
+        dx_RD = np.multiply(dy_RD, gamma_D, out=dyxhat_RD)
+        dx_RD -= shift_R[:, None]
+        xhat_RD *= proj_R[:, None]
+        dx_RD -= xhat_RD
+        dx_RD *= rstd_R[:, None]
+        return dx_RD, dgamma_D, dy_RD.sum(axis=0)
 
-    def relu_bwd(self, x_BI, dy_BI):
-        return dy_BI * (x_BI > 0)
+    def transpose(self, a_MK):
+        return np.ascontiguousarray(a_MK.T)
+
+    # Views, not copies: no op writes into an activation, so the image and its rows may share.
+    def flatten(self, x_BQYZ):
+        return x_BQYZ.reshape(len(x_BQYZ), -1)
+
+    def unflatten(self, x_BI, channels, height, width):
+        return x_BI.reshape(len(x_BI), channels, height, width)
+
+    def embedding(self, tokens_R, w_VD):
+        return np.take(w_VD, tokens_R, axis=0)
+
+    def embedding_bwd(self, w_VD, tokens_R, dx_RD):
+        # np.add.at on the flat table: NumPy's fast path for a 1-d scatter-add runs 5x faster
+        # than add.at by rows (a general loop per row) and 4x faster than np.bincount, which
+        # sums in float64 and then converts all of V*D (measured at R = 1024, D = 768, V = 1024).
+        D = dx_RD.shape[1]
+        dw_VD = np.zeros_like(w_VD)
+        index_RD = tokens_R[:, None] * D + np.arange(D)
+        np.add.at(dw_VD.reshape(-1), index_RD.reshape(-1), dx_RD.reshape(-1))
+        return dw_VD
 
     def softmax(self, x_XTS, causal=False, scale=1.0):
         z_XTS = x_XTS * np.float32(scale)
@@ -160,8 +165,14 @@ class NumpyImpl(Impl):
     def adam(self, p, g, m, v, t, lr, beta1, beta2, eps):
         m *= np.float32(beta1)
         m += np.float32(1 - beta1) * g
+        d = g * g  # g^2, then the step's denominator
+        d *= np.float32(1 - beta2)
         v *= np.float32(beta2)
-        v += np.float32(1 - beta2) * (g * g)
+        v += d
         # Both bias corrections fold into one step size; eps is scaled to stay where it was.
-        step = np.float32(lr * np.sqrt(1 - beta2**t) / (1 - beta1**t))
-        p -= step * m / (np.sqrt(v) + np.float32(eps * np.sqrt(1 - beta2**t)))
+        root2 = math.sqrt(1 - beta2**t)
+        np.sqrt(v, out=d)
+        d += np.float32(eps * root2)
+        np.divide(m, d, out=d)
+        d *= np.float32(lr * root2 / (1 - beta1**t))
+        p -= d
