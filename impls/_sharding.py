@@ -3,8 +3,9 @@
 Every rank runs the same program on its own block of each weight. A layout says which axis
 `put` splits (split_axis; the shards and their placement are impls/_shards.py's) and shards
 its products itself; every other op runs in a base impl (the NumPy rung by default): on whole
-arrays, or block by block on shards that share one split (the optimizer updates,
-elementwise). So each sharded rung runs every workload. The collectives are impls/_ring.py's.
+arrays, or block by block on shards that share one split (the optimizer updates, the
+entry-by-entry ops). So each sharded rung runs every workload. The collectives are
+impls/_ring.py's.
 
 The base impl comes from a direct import of its module (an impl importing an impl: the
 registry is the harness's, and impls import only the contract); `base_class` names it, and a
@@ -28,8 +29,22 @@ from impls.numpy_impl import NumpyImpl
 
 # What launch_prefix sets to 1 in every rank: OpenBLAS, MKL and OpenMP (the C rung) threads.
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
-# Ops that act entry by entry: they run block by block on shards that share one split.
-ELEMENTWISE = ("add", "relu", "relu_bwd", "sgd", "momentum", "adam")
+# Ops that act entry by entry: they run block by block on shards that share one split. Not
+# mse and mse_bwd: a mean over every entry, of the whole array (they run on whole arrays).
+ELEMENTWISE = (
+    "add",
+    "relu",
+    "relu_bwd",
+    "gelu",
+    "gelu_bwd",
+    "sigmoid",
+    "sigmoid_bwd",
+    "tanh",
+    "tanh_bwd",
+    "sgd",
+    "momentum",
+    "adam",
+)
 # The products each layout (impls/sharded.py) shards itself.
 SHARDED = ("matmul", "matmul_bwd", "linear", "linear_bwd")
 # Every other op of the contract needs whole arrays (shards are gathered for it first).
@@ -123,21 +138,25 @@ class ShardedImpl(ShardPlacement, RingCollectives, Impl):
 
     # -- every other op: in the base, on whole arrays or block by block -------------------
     def _blockwise(self, op, args, kwargs):
-        shards = [a for a in args if isinstance(a, Shard)]
-        if not shards:
-            return getattr(self.base, op)(*args, **kwargs)
-        lead = shards[0]
-        for other in shards[1:]:  # optimizer state placed before sharded-mlp relaid its param
-            self._reshard(other, lead.axis)
-        if any(not isinstance(a, Shard) and hasattr(a, "shape") for a in args):
-            raise TypeError(
-                f"{self.name}.{op}: got a whole array beside a shard; an "
-                f"elementwise op needs all its arrays split alike"
-            )
-        out = getattr(self.base, op)(
-            *(a.local if isinstance(a, Shard) else a for a in args), **kwargs
-        )
-        return None if out is None else Shard(out, lead.axis, lead.shape)
+        """The op on this rank's blocks, laid out as its first array is (the one an update
+        writes to). Beside a whole first array a shard is gathered. Beside a sharded one, a
+        shard split otherwise (optimizer state placed before sharded-mlp relaid its param) is
+        resharded in place, and a whole array (a gradient that a whole op made, the same on
+        every rank) is cut to this rank's block."""
+        lead = args[0]
+        if not isinstance(lead, Shard):
+            return getattr(self.base, op)(*(self._whole(a) for a in args), **kwargs)
+        local = []
+        for i, a in enumerate(args):
+            if isinstance(a, Shard):
+                self._reshard(a, lead.axis, lead.unit)
+                local.append(a.local)
+            elif i < len(OPS[op].arrays) and lead.axis is not None:
+                local.append(self._local_block(a, lead.axis, OPS[op].arrays[i], lead.unit))
+            else:  # a keyword given by position, or a whole array beside a whole lead
+                local.append(a)
+        out = getattr(self.base, op)(*local, **kwargs)
+        return None if out is None else Shard(out, lead.axis, lead.shape, lead.unit)
 
     def _on_whole(self, op, args, kwargs):
         return getattr(self.base, op)(*(self._whole(a) for a in args), **kwargs)

@@ -12,13 +12,15 @@ impl (the NumPy rung by default), the collectives through mpi4py (impls/_ring.py
   dx_BI; dw_IpO stays on its rank; db_O (b_O is whole on every rank) needs no collective.
 - `sharded-mlp`: Megatron's pairing, column then row with the activation left split between
   them: one all-reduce forward and one backward per pair (a last, unpaired layer is
-  column-parallel). It runs the MLP models whole (the contract's `fused` hook); a product
-  outside them (matmul, linear: the attention block's projections) has no partner, so it is
-  column-parallel too, as sharded-col's.
+  column-parallel). It runs the MLP models and the transformer block whole (the contract's
+  `fused` hooks; the block, attention split by heads, is impls/_megatron_block.py's); a
+  product outside them (matmul, linear: the attention model's projections, a GPT's head) has
+  no partner, so it is column-parallel too, as sharded-col's.
 """
 
 from __future__ import annotations
 
+from impls._megatron_block import MegatronBlock
 from impls._sharding import ShardedImpl
 from impls._shards import Shard
 
@@ -90,8 +92,9 @@ class RowParallel(ShardedImpl):
         )
 
 
-class MegatronMLP(ColumnParallel):
-    """Megatron's MLP: layers paired column -> row, the activation split between them.
+class MegatronMLP(MegatronBlock, ColumnParallel):
+    """Megatron's MLP: layers paired column -> row, the activation split between them; and
+    Megatron's transformer block (MegatronBlock), so the GPT's blocks too.
 
     Layer l is column-parallel when l is even and row-parallel when odd, so each pair keeps
     h_BHp (and relu's input z_BHp) on its rank: the forward all-reduces once per pair, after
@@ -105,7 +108,7 @@ class MegatronMLP(ColumnParallel):
     """
 
     name = "sharded-mlp"
-    fused = frozenset({"mlp"})
+    fused = frozenset({"mlp", "block"})
 
     def _pair_up(self, params):
         for layer in range(1, len(params) // 2, 2):

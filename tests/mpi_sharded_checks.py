@@ -22,10 +22,14 @@ from harness import models, registry
 from harness.execute import grid, lifecycle
 from harness.execute import mpi as distributed
 from harness.measure.gate import rel_err  # noqa: E402
+from harness.reference import Reference
+from harness.workloads.transformer import _block_arrays, _gpt_inputs
+from impls._shards import Shard
 
 TOL = 1e-5  # the issue's bound on forward outputs and every gradient
 distributed.abort_on_uncaught()
 numpy_impl = registry.create("numpy")
+reference = Reference()
 col, row, mlp = (registry.create(n) for n in ("sharded-col", "sharded-row", "sharded-mlp"))
 # The base is swappable: sharded-mlp over the C rung's blocked GEMM too, where it is built.
 over_c = (
@@ -158,6 +162,161 @@ def check_attention():
         done.append(f"{name} attention")
 
 
+def check_elementwise_on_shards():
+    """The entry-by-entry ops on shards: block by block with no communication when all their
+    arrays are split alike, a whole array beside a shard cut to this rank's block, a shard
+    beside a whole first array gathered; mse and mse_bwd (a mean over every entry) on whole
+    arrays. Every result against the float64 reference, on images (4-d) too."""
+    rng = np.random.default_rng(12)
+    inputs = {  # what each op reads: x, y (a sigmoid's output in (0, 1), a tanh's in (-1, 1))
+        "add": "xx",
+        "relu": "x",
+        "relu_bwd": "xx",
+        "gelu": "x",
+        "gelu_bwd": "xx",
+        "sigmoid": "x",
+        "sigmoid_bwd": "sx",
+        "tanh": "x",
+        "tanh_bwd": "tx",
+        "mse": "xx",
+        "mse_bwd": "xx",
+    }
+    for shape in ((5, 7), (5, 3, 4, 7)):
+        for op, reads in inputs.items():
+            host = [
+                {
+                    "x": normal(rng, *shape),
+                    "s": rng.uniform(0, 1, shape),
+                    "t": rng.uniform(-1, 1, shape),
+                }[r].astype(np.float32)
+                for r in reads
+            ]
+            expected = getattr(reference, op)(*(reference.put(h, "activation") for h in host))
+            for impl in (col, row):
+                # dict.fromkeys, not a set: every rank must run the same calls in one order
+                for roles in dict.fromkeys(
+                    (
+                        ("weight",) * len(host),
+                        ("weight", "activation")[: len(host)],
+                        ("activation", "weight")[: len(host)],
+                    )
+                ):
+                    args = [impl.put(h, role) for h, role in zip(host, roles, strict=True)]
+                    before = impl.traffic()["allgather_calls"]
+                    got = getattr(impl, op)(*args)
+                    gathers = impl.traffic()["allgather_calls"] - before
+                    if op.startswith("mse"):  # on whole arrays: gathered first
+                        assert not isinstance(got, Shard), (impl.name, op)
+                    elif roles[0] == "weight":  # laid out as the first array, no gather
+                        assert isinstance(got, Shard) and gathers == 0, (impl.name, op, roles)
+                    got = got if isinstance(got, float) else impl.get(got)
+                    err = rel_err([np.float64(got)], [np.float64(expected)])
+                    assert err <= TOL, f"{impl.name} P={P} {op} {shape} {roles}: rel err {err:.3g}"
+            done.append(f"{op} on shards {shape}")
+
+
+# The block's sizes: heads P = 2..4 split unevenly (4 heads over 3, 5 over 2..4), and no axis
+# under 4 (P = 4 must be able to split the placed weights).
+BLOCK_SIZES = ({"B": 2, "T": 5, "D": 12, "G": 4}, {"B": 3, "T": 4, "D": 10, "G": 5})
+# The block's params whose Adam step no float32 rung can match: bk_D's gradient is zero by
+# symmetry (a key bias shifts a row's scores alike), so Adam's m / sqrt(v) is the sign of
+# float32 noise, a full learning-rate step either way.
+ADAM_UNMATCHABLE = {"bk_D"}
+
+
+def _block_run(impl, host, x_RD, dy_RD, size):
+    """Forward, backward and steps of the block on impl: {what: host arrays}, collectives."""
+    B, G, D = size["B"], size["G"], size["D"]
+    names = models.BLOCK_PARAMS
+    params = [impl.put(*host[k]) for k in names]
+    x, dy = impl.put(x_RD, "activation"), impl.put(dy_RD, "activation")
+    models.block_forward(impl, params, x, B, G, D)  # the first call lays out the params
+    before = impl.traffic()
+    y, cache = models.block_forward(impl, params, x, B, G, D)
+    after_fwd = impl.traffic()
+    dx, grads = models.block_backward(impl, params, cache, dy, B, G)
+    after_bwd = impl.traffic()
+    out = {"fwd": [impl.get(y)], "bwd": [impl.get(g) for g in (dx, *grads)]}
+    for opt in ("sgd", "momentum", "adam"):
+        params = [impl.put(*host[k]) for k in names]
+        state = [
+            [impl.put(np.zeros_like(host[k][0]), host[k][1]) for _ in range(models.OPT_STATE[opt])]
+            for k in names
+        ]
+        for t in (1, 2):
+            models.block_step(impl, params, x, dy, B, G, D, opt, state, t)
+        kept = [n not in ADAM_UNMATCHABLE or opt != "adam" for n in names]
+        out[opt] = [impl.get(p) for p, keep in zip(params, kept, strict=True) if keep]
+    counts = [
+        {k: later[k] - earlier[k] for k in before if k.endswith(("_calls", "_bytes"))}
+        for earlier, later in ((before, after_fwd), (after_fwd, after_bwd))
+    ]
+    return out, counts, params
+
+
+def check_megatron_block():
+    """sharded-mlp's transformer block (Megatron: attention split by whole heads, the MLP
+    column -> row) against the float64 reference: its output, dx and every gradient, and the
+    params after sgd, momentum and Adam steps; two all-reduces forward and two backward, no
+    gather, with the ring's bytes; each rank holding whole heads and its H_r hidden features."""
+    rng = np.random.default_rng(13)
+    for size in BLOCK_SIZES:
+        R, D, G = size["B"] * size["T"], size["D"], size["G"]
+        host = _block_arrays(rng, D)
+        x_RD, dy_RD = normal(rng, R, D), normal(rng, R, D)
+        expected, *_ = _block_run(reference, host, x_RD, dy_RD, size)
+        got, counts, params = _block_run(mlp, host, x_RD, dy_RD, size)
+        for what in expected:
+            err = rel_err(got[what], expected[what])
+            assert err <= TOL, f"sharded-mlp P={P} block {size} {what}: rel err {err:.3g}"
+        S = 4 * R * D  # bytes of one whole activation
+        for phase, count in zip(("fwd", "bwd"), counts, strict=True):
+            assert count["allreduce_calls"] == (2 if P > 1 else 0), (phase, count)
+            assert count["allgather_calls"] == 0, (phase, count)
+            sent = sum(col.comm.allgather(count["allreduce_bytes"]))
+            assert sent == 2 * 2 * (P - 1) * S, f"P={P} block {phase}: ranks sent {sent} B"
+        E, heads_r = D // G, np.array_split(np.arange(G), P)[RANK].size
+        hidden_r = np.array_split(np.arange(4 * D), P)[RANK].size
+        held = {n: mlp.get(p.local).shape for n, p in zip(models.BLOCK_PARAMS, params)}
+        assert held["wq_DD"] == held["wv_DD"] == (D, heads_r * E), held
+        assert held["wo_DD"] == (heads_r * E, D) and held["bk_D"] == (heads_r * E,), held
+        assert held["wfc_DH"] == (D, hidden_r) and held["wproj_HD"] == (hidden_r, D), held
+        assert held["g1_D"] == held["bo_D"] == held["bproj_D"] == (D,), held
+        done.append(f"sharded-mlp block {size}")
+
+
+def check_gpt():
+    """The GPT (embeddings, two blocks, tied head) on all three layouts, its loss, every
+    gradient and an sgd step against the float64 reference; on sharded-mlp its blocks run
+    Megatron's (two all-reduces per block forward; backward two per block and one for the
+    head's column-parallel product)."""
+    size = {"B": 2, "T": 5, "D": 12, "G": 4, "L": 2, "V": 9, "opt": "sgd"}
+    B, G, D, L = size["B"], size["G"], size["D"], size["L"]
+    host = _gpt_inputs(size, np.random.default_rng(14))
+    names = models.gpt_params(L)
+    results = {}
+    for impl in (reference, col, row, mlp):
+        a = {k: impl.put(x, role) for k, (x, role) in host.items()}
+        params, ids = [a[k] for k in names], (a["tokens_R"], a["positions_R"], a["labels_R"])
+        models.gpt_forward(impl, params, *ids, B, G, D)  # lays out sharded-mlp's blocks
+        before = impl.traffic()
+        loss, cache = models.gpt_forward(impl, params, *ids, B, G, D)
+        after_fwd = impl.traffic()
+        grads = models.gpt_backward(impl, params, cache, ids[2], B, G)
+        after_bwd = impl.traffic()
+        if impl is mlp:
+            calls = [later["allreduce_calls"] - before["allreduce_calls"] for later in (after_fwd,)]
+            calls.append(after_bwd["allreduce_calls"] - after_fwd["allreduce_calls"])
+            assert calls == ([2 * L, 2 * L + 1] if P > 1 else [0, 0]), f"P={P} gpt: {calls}"
+        models.gpt_step(impl, params, *ids, B, G, D, "sgd", [[] for _ in names], 1)
+        results[impl.name] = [np.float64(loss), *(impl.get(g) for g in (*grads, *params))]
+    expected = results.pop("reference")
+    for name, got in results.items():
+        err = rel_err(got, expected)
+        assert err <= TOL, f"{name} P={P} gpt: rel err {err:.3g} > {TOL:g}"
+        done.append(f"{name} gpt")
+
+
 def check_mlp_pairing():
     """sharded-mlp's collectives: per column -> row pair one all-reduce forward (after the
     row layer) and one backward (the column layer's input gradient, but for the first layer,
@@ -277,11 +436,29 @@ def check_refusal():
         else:
             raise AssertionError(f"{impl.name} split a weight {shape} over P={P} ranks")
         done.append(f"{impl.name} refuses")
+    if P > 2:  # a block of 2 heads over P > 2 ranks: every rank needs a whole head
+        host = _block_arrays(rng, 8)
+        params = [mlp.put(*host[k]) for k in models.BLOCK_PARAMS]
+        try:
+            models.block_forward(mlp, params, mlp.put(normal(rng, 4, 8), "activation"), 1, 2, 8)
+        except ValueError as error:
+            assert (
+                f"cannot split axis 1 of wq_DD of shape (8, 8) over P={P} ranks: it has 2 "
+                "heads of 4 entries there"
+                in str(error)
+                and "--ranks <= 2" in str(error)
+            ), str(error)
+        else:
+            raise AssertionError(f"sharded-mlp split a block of 2 heads over P={P} ranks")
+        done.append("sharded-mlp refuses heads")
 
 
 check_products()
 check_mlps()
 check_attention()
+check_elementwise_on_shards()
+check_megatron_block()
+check_gpt()
 check_mlp_pairing()
 check_collectives()
 check_harness_rows()

@@ -42,9 +42,12 @@ def mpiexec(ranks: int, *command, env=None, timeout=120):
 def test_shards_match_the_unsharded_base_and_bytes_match_the_ring_formulas(ranks):
     """Forward outputs and every gradient of linear and matmul (on all three layouts:
     sharded-mlp's lone products are column-parallel), three MLPs and the attention block (sizes
-    no P in 2..4 divides) within 1e-5 of the NumPy rung; ring bytes exactly the formulas; each
-    rank holds its block only; P above a split dimension refused. P = 3, 4 oversubscribe 2
-    cores."""
+    no P in 2..4 divides) within 1e-5 of the NumPy rung; the elementwise ops on shards, the
+    GPT on all three layouts and sharded-mlp's Megatron transformer block (heads split unevenly
+    at P = 3 with 4 heads; output, every gradient and sgd / momentum / Adam steps) within 1e-5
+    of the float64 reference, with two all-reduces forward and two backward per block; ring
+    bytes exactly the formulas; each rank holds its block only; P above a split dimension (or
+    above a block's heads) refused. P = 3, 4 oversubscribe 2 cores."""
     done = mpiexec(ranks, sys.executable, "tests/mpi_sharded_checks.py")
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"sharded checks ok: P={ranks}" in done.stdout
