@@ -2,12 +2,15 @@
 
 The rungs differ only in the kernel that computes a product (`_product`); this module places
 arrays, plans each product (its sizes, and transposes as strides) and runs the contract's
-products through it. Everything else (bias add, relu, row softmax, cross-entropy, column sums,
-optimizer updates, the head layout) is impls/_cuda_ops.py's NetworkOps, on the kernels of
-kernels/cuda/ops.cu, the same in every rung. Kernels are launched through a backend
-(impls/_cuda_backend.py: CupyBackend on a GPU, the tests' emulation on the CPU), so the
-launch geometry and arguments are tested without a GPU. Every scalar goes to a kernel as
-numpy.int32 or numpy.float32, as the C parameter is: CuPy would pass an int as 64 bits.
+products through it, and so does the convolution (impls/_cuda_conv.py's ConvOps: im2col,
+the rung's product, col2im). Everything else is the same in every rung: the bias add, relu,
+row softmax, cross-entropy, column sums, optimizer updates and the layouts are
+impls/_cuda_ops.py's NetworkOps (kernels/cuda/ops.cu); the other activations, the squared
+error, layernorm, transpose and the embedding are impls/_cuda_nn.py's NnOps (nn.cu).
+Kernels are launched through a backend (impls/_cuda_backend.py: CupyBackend on a GPU, the
+tests' emulation on the CPU), so the launch geometry and arguments are tested without a
+GPU. Every scalar goes to a kernel as numpy.int32 or numpy.float32, as the C parameter is:
+CuPy would pass an int as 64 bits.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ import numpy as np
 
 from harness.contract import Impl
 from impls._cuda_backend import KERNELS, CupyBackend, cuda_unavailable_reason, kernel_names
+from impls._cuda_conv import ConvOps
+from impls._cuda_nn import NnOps
 from impls._cuda_ops import NetworkOps, cdiv, checked
 
 # The kernel files, their kernels' names and why CUDA is unavailable (the backend's) and the
 # grid arithmetic (the network ops'), named here so that a rung imports this module alone.
 __all__ = [
     "KERNELS",
+    "NETWORK_FILES",
     "CudaImpl",
     "Plan",
     "cdiv",
@@ -77,12 +83,16 @@ def plan_product(shape_a, shape_b, ta, tb) -> Plan:
     )
 
 
-class CudaImpl(NetworkOps, Impl):
-    """Every contract op on CuPy arrays (all but the products from NetworkOps); a subclass
-    says which files to load and `_product`."""
+# The kernel files of every rung: all but the products (see the mixins above).
+NETWORK_FILES = ("ops.cu", "nn.cu", "conv.cu")
+
+
+class CudaImpl(ConvOps, NnOps, NetworkOps, Impl):
+    """Every contract op on CuPy arrays (all but the products from the mixins); a subclass
+    says which files to load (NETWORK_FILES and its products') and `_product`."""
 
     device = "cuda"
-    kernel_files: tuple = ("ops.cu",)
+    kernel_files: tuple = NETWORK_FILES
 
     def __init__(self, backend=None):
         self.backend = backend or CupyBackend(self.kernel_files)

@@ -1,11 +1,13 @@
-"""The CUDA rungs' network ops: every contract op but the products, the same in every rung.
+"""The CUDA rungs' network ops, the same in every rung: the launch helpers and ops.cu's ops.
 
 Add, relu, row softmax, cross-entropy and the optimizer updates run the kernels of
 kernels/cuda/ops.cu, and so do the bias add and the column sums that linear (a product, in
-impls/_cuda_base.py) takes from here; split_heads / merge_heads are pure layout work: CuPy's
-own reshape, transpose and copy. NetworkOps is mixed into CudaImpl, whose constructor sets
-`backend` and `xp`. Here too, since the products use them as well: cdiv, the grid arithmetic
-of every launch, and the shape checks, remembered per shape.
+impls/_cuda_base.py) takes from here; split_heads / merge_heads and flatten / unflatten are
+pure layout work: CuPy's own reshape, transpose and copy. The CNN's and the transformer's
+other ops are impls/_cuda_nn.py's and impls/_cuda_conv.py's, on the launch helpers here.
+NetworkOps is mixed into CudaImpl, whose constructor sets `backend` and `xp`. Here too,
+since the products use them as well: cdiv, the grid arithmetic of every launch, and the
+shape checks, remembered per shape.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from harness.contract import check_shapes
+from harness.contract import ShapeError, check_shapes
 
 OPS_BLOCK = 256  # threads of an elementwise launch: ops.cu's OPS_BLOCK
 ROW_THREADS = 128  # threads per row of a row-wise launch: ops.cu's ROW_THREADS
@@ -61,23 +63,23 @@ class NetworkOps:
         )
         return out_C
 
-    # -- elementwise ----------------------------------------------------------------------
-    def add(self, a_BI, b_BI):
-        checked("add", a_BI.shape, b_BI.shape)
-        c_BI = self.backend.empty(a_BI.shape)
-        self._elementwise("add", a_BI.size, a_BI, b_BI, c_BI, np.int32(a_BI.size))
-        return c_BI
+    # -- elementwise, on arrays of any shape: the kernels see them flat -------------------
+    def _map(self, op, kernel, *inputs):
+        """A new array of the inputs' one shape, from an elementwise kernel that takes
+        (*inputs, out, n)."""
+        checked(op, *(x.shape for x in inputs))
+        out = self.backend.empty(inputs[0].shape)
+        self._elementwise(kernel, out.size, *inputs, out, np.int32(out.size))
+        return out
 
-    def relu(self, x_BI):
-        y_BI = self.backend.empty(x_BI.shape)
-        self._elementwise("relu", x_BI.size, x_BI, y_BI, np.int32(x_BI.size))
-        return y_BI
+    def add(self, a, b):
+        return self._map("add", "add", a, b)
 
-    def relu_bwd(self, x_BI, dy_BI):
-        checked("relu_bwd", x_BI.shape, dy_BI.shape)
-        dx_BI = self.backend.empty(x_BI.shape)
-        self._elementwise("relu_bwd", x_BI.size, x_BI, dy_BI, dx_BI, np.int32(x_BI.size))
-        return dx_BI
+    def relu(self, x):
+        return self._map("relu", "relu", x)
+
+    def relu_bwd(self, x, dy):
+        return self._map("relu_bwd", "relu_bwd", x, dy)
 
     # -- softmax ----------------------------------------------------------------------------
     def softmax(self, x_XTS, causal=False, scale=1.0):
@@ -118,7 +120,20 @@ class NetworkOps:
         )
         return dlogits_BC
 
-    # -- attention layout: CuPy's reshape / transpose / copy ------------------------------
+    # -- layout: CuPy's reshape / transpose / copy -------------------------------------------
+    def flatten(self, x_BQYZ):
+        checked("flatten", x_BQYZ.shape)
+        return x_BQYZ.reshape(len(x_BQYZ), -1).copy()
+
+    def unflatten(self, x_BI, channels, height, width):
+        checked("unflatten", x_BI.shape)
+        if channels * height * width != x_BI.shape[1]:
+            raise ShapeError(
+                f"unflatten: x_BI has shape {tuple(x_BI.shape)}: its I axis must be channels * "
+                f"height * width = {channels} * {height} * {width}"
+            )
+        return x_BI.reshape(len(x_BI), channels, height, width).copy()
+
     def split_heads(self, x_RD, batch, heads, transpose=False):
         R, D = x_RD.shape
         T, E = R // batch, D // heads

@@ -4,20 +4,21 @@ TF32 is off, so every ratio against the hand-written kernels compares float32 wi
 CuPy hands cuBLAS TF32 only when CUPY_TF32=1, which this impl refuses, and
 NVIDIA_TF32_OVERRIDE=0 keeps cuBLAS from choosing it on its own. (The correctness gate would
 catch it anyway: TF32's 10-bit mantissa misses the 1e-5 product tolerance by far.)
-Every other op is the shared network kernels of kernels/cuda/ops.cu (see _cuda_ops.py).
+Every other op is the shared network kernels of kernels/cuda/ops.cu, nn.cu and conv.cu
+(see _cuda_base.py); the convolution's product is this rung's.
 """
 
 from __future__ import annotations
 
 import os
 
-from impls._cuda_base import CudaImpl, cuda_unavailable_reason
+from impls._cuda_base import NETWORK_FILES, CudaImpl, cuda_unavailable_reason
 
 
 class CudaCublas(CudaImpl):
     name = "cuda-cublas"
     rung = 4
-    kernel_files = ("ops.cu",)
+    kernel_files = NETWORK_FILES
 
     @classmethod
     def unavailable_reason(cls):

@@ -7,12 +7,13 @@ rung expected to be best for its shape: 05 where its layout allows it (no transp
 multiples of 4, 16-byte aligned), else 03, and 02 when a 128 x 128 tile per block would
 leave most SMs idle (the small products of an MNIST step: 64 x 128 is one 128 x 128 tile,
 but 32 tiles of 16 x 16).
-Every other op is the shared network kernels of kernels/cuda/ops.cu (see _cuda_ops.py).
+Every other op is the shared network kernels of kernels/cuda/ops.cu, nn.cu and conv.cu
+(see _cuda_base.py); the convolution's product is this rung's.
 """
 
 from __future__ import annotations
 
-from impls._cuda_base import CudaImpl, cdiv
+from impls._cuda_base import NETWORK_FILES, CudaImpl, cdiv
 
 KERNELS = ("tiled", "blocktile", "vectorized", "warptile")
 TILE = 16  # 02_tiled.cu's TILE
@@ -25,7 +26,7 @@ class CudaTiled(CudaImpl):
     name = "cuda-tiled"
     rung = 4
     kernel_files = (
-        "ops.cu",
+        *NETWORK_FILES,
         "02_tiled.cu",
         "03_blocktile.cu",
         "04_vectorized.cu",

@@ -1,16 +1,18 @@
 """The CUDA kernels, run on the CPU: the same .cu sources built with g++ and a CUDA emulation.
 
 tests/cuda_emu/cuda_emu.h gives blockIdx, threadIdx, __shared__ and __syncthreads a CPU
-meaning (one std::thread per GPU thread of a block, a real barrier); driver.h runs one launch
-from the command line. The CUDA impls take a backend (impls/_cuda_base.py): here it is
-EmuBackend, which runs every launch of an op through that program. So these tests check
+meaning (one std::thread per GPU thread of a block, a real barrier), and warp shuffles,
+__syncwarp and float atomicAdd too (warp_selftest.cu checks them lane by lane); driver.h
+runs one launch from the command line. The CUDA impls take a backend (impls/_cuda_base.py):
+here it is EmuBackend, which runs every launch of an op through that program. So these tests check
 the kernels' indexing, bounds and tiling, and the impls' launch geometry and argument types,
 on odd shapes that are not multiples of any tile, against the float64 reference.
 
 Two builds: AddressSanitizer + UBSan (any read or write out of bounds, any undefined
 arithmetic fails the launch) for the correctness tests, ThreadSanitizer for the kernels that
-share memory through barriers. Deliberately broken copies of the kernels (one barrier or one
-bounds check removed from the real source) show that each sanitizer catches what it is for.
+share memory through barriers, warps or atomics. Deliberately broken copies of the kernels
+(a barrier, a bounds check or an atomic taken from the real source) show that each
+sanitizer catches what it is for.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ import os
 import platform
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 
+from harness.contract import OPS
 from harness.execute import grid
 from harness.execute.check import check
 from harness.measure.gate import rel_err
@@ -32,8 +37,10 @@ from impls._cuda_base import KERNELS, kernel_names
 from impls.cuda_cublas import CudaCublas
 from impls.cuda_naive import CudaNaive
 from impls.cuda_tiled import CudaTiled
+from tests import op_cases
 
 EMU = Path(__file__).resolve().parent / "cuda_emu"
+SELFTEST = EMU / "warp_selftest.cu"  # the warp primitives' own test kernels
 CXX = shutil.which(os.environ.get("CXX", "g++"))
 FLAGS = [
     "-std=c++20",
@@ -172,7 +179,8 @@ ALL_SOURCES = sorted(KERNELS.glob("*.cu"))
 @pytest.fixture(scope="module")
 def emulators(tmp_path_factory):
     folder = tmp_path_factory.mktemp("emu")
-    started = {s: start_build(folder / f"emu_{s}", s, ALL_SOURCES) for s in SANITIZERS}
+    sources = [*ALL_SOURCES, SELFTEST]
+    started = {s: start_build(folder / f"emu_{s}", s, sources) for s in SANITIZERS}
     return {s: finish_build(build) for s, build in started.items()}
 
 
@@ -361,6 +369,117 @@ def test_head_layout_round_trips(emulators, tmp_path):
         )
 
 
+# ---- the CNN's and the transformer's ops: op_cases' inputs on odd shapes -------------------
+
+# (M, K, N) triples of op_cases: rows of 13 and 37 (layernorm's blocks of 4 rows end part
+# full), 33 and 29 columns (a warp's lanes take two columns, some one), 429 and 1073 entries
+# (elementwise blocks of 256 end part full; the squared error has 2 and 5 partial sums),
+# 37 x 45 (transpose's 32 x 32 tiles cut in both), images of odd and even sides.
+ODD_SHAPES = [(13, 5, 33), (37, 45, 29)]
+# The ops every rung runs on the same kernels (nn.cu, conv.cu's pool, ops.cu's add and relu,
+# now on any shape, and the layouts): one rung suffices. The conv's product is the rung's.
+SHARED_OPS = [
+    *op_cases.ELEMENTWISE,
+    "layernorm",
+    "layernorm_bwd",
+    "transpose",
+    "flatten",
+    "unflatten",
+    "embedding",
+    "embedding_bwd",
+    "maxpool2d",
+    "maxpool2d_bwd",
+]
+CONV_OPS = ["conv2d", "conv2d_bwd"]
+
+
+def check_cases(ops, op, shapes):
+    """op_cases' cases of op at these shapes, through ops and the reference."""
+    for shape in shapes:
+        rng = np.random.default_rng(zlib.crc32(repr((op, shape)).encode()))
+        for case in op_cases.make(op, rng, shape):
+            expected = op_cases.run(Reference(), op, case)
+            got = op_cases.run(ops, op, case)
+            assert [g.shape for g in got] == [e.shape for e in expected], (op, shape)
+            err = rel_err(got, expected)
+            assert err <= TOL, f"{op} at {shape} {case.steps[0]}: rel err {err:.3g} > {TOL}"
+
+
+def test_every_op_is_tested_on_the_emulation():
+    products = {"matmul", "matmul_bwd", "bmm", "bmm_bwd", "linear", "linear_bwd"}
+    earlier = {"softmax", "softmax_bwd", "softmax_xent", "softmax_xent_bwd"}
+    updates, heads = set(op_cases.STEPS), {"split_heads", "merge_heads"}
+    assert set(OPS) == products | earlier | updates | heads | set(SHARED_OPS) | set(CONV_OPS)
+
+
+@pytest.mark.parametrize("op", SHARED_OPS)
+def test_network_op_matches_reference_on_odd_shapes(emulators, tmp_path, op):
+    check_cases(make(CudaTiled, emulators["address"], tmp_path), op, ODD_SHAPES)
+
+
+@pytest.mark.parametrize("op", CONV_OPS)
+@pytest.mark.parametrize("cls", [CudaNaive, CudaTiled, CudaCublas], ids=lambda c: c.name)
+def test_conv_matches_reference_on_each_rungs_product(emulators, tmp_path, cls, op):
+    ops = make(cls, emulators["address"], tmp_path)
+    check_cases(ops, op, ODD_SHAPES[:1])
+    # the rung's own product between im2col and col2im
+    product = {CudaNaive: {"matmul_naive"}, CudaTiled: {"matmul_blocktile", "matmul_warptile"}}
+    assert {k for k in ops.backend.launched if k.startswith("matmul")} <= product.get(cls, set())
+    assert {"im2col", "conv_out" if op == "conv2d" else "col2im"} <= set(ops.backend.launched)
+
+
+def test_embedding_turns_a_token_out_of_range_into_nan_and_its_backward_skips_it(
+    emulators, tmp_path
+):
+    ops = make(CudaTiled, emulators["address"], tmp_path)
+    tokens_R = ops.put(np.array([1, 3, -1]), "label")  # V = 3: only the first is a row
+    w_VD = np.arange(6, dtype=np.float32).reshape(3, 2)
+    x_RD = ops.get(ops.embedding(tokens_R, ops.put(w_VD, "weight")))
+    assert (x_RD[0] == w_VD[1]).all() and np.isnan(x_RD[1:]).all()
+    dx_RD = ops.put(np.ones((3, 2), np.float32), "activation")
+    dw_VD = ops.get(ops.embedding_bwd(ops.put(w_VD, "weight"), tokens_R, dx_RD))
+    assert (dw_VD == [[0, 0], [1, 1], [0, 0]]).all()
+
+
+def test_the_pools_tie_goes_to_the_first_max_in_row_major_order(emulators, tmp_path):
+    ops = make(CudaTiled, emulators["address"], tmp_path)
+    # One 2 x 2 window, 2 twice in it; the odd last row and column are in no window.
+    x_BQYZ = np.array([[[[1, 2, 5], [2, 0, 5], [9, 9, 9]]]], np.float32)
+    dy_BQUW = ops.put(np.ones((1, 1, 1, 1), np.float32), "activation")
+    dx_BQYZ = ops.get(ops.maxpool2d_bwd(ops.put(x_BQYZ, "activation"), dy_BQUW))
+    assert (dx_BQYZ[0, 0] == [[0, 1, 0], [0, 0, 0], [0, 0, 0]]).all()
+
+
+# ---- the warp primitives of the emulation --------------------------------------------------
+
+
+@pytest.mark.parametrize("sanitizer", list(SANITIZERS))
+def test_warp_shuffles_syncwarp_and_atomics_do_what_cuda_defines(emulators, tmp_path, sanitizer):
+    backend = EmuBackend(emulators[sanitizer], tmp_path)
+    blocks, threads = 3, 64
+    out_T4, count_1 = np.zeros((blocks * threads, 4), np.float32), np.zeros(1, np.float32)
+    backend.launch("warp_selftest", (blocks,), (threads,), (out_T4, count_1))
+    t = np.tile(np.arange(threads), blocks)
+    lane, warp_start = t % 32, t - t % 32
+    np.testing.assert_array_equal(out_T4[:, 0], warp_start + (lane ^ 5))
+    np.testing.assert_array_equal(out_T4[:, 1], np.where(lane + 3 < 32, t + 3, t))
+    np.testing.assert_array_equal(out_T4[:, 2], 10 * (t ^ 1))
+    np.testing.assert_array_equal(np.sort(out_T4[:, 3]), np.arange(blocks * threads))
+    assert count_1[0] == blocks * threads
+
+
+def test_the_emulation_refuses_partial_warps_and_divergent_shuffles(
+    emulators, tmp_path, monkeypatch
+):
+    backend = EmuBackend(emulators["address"], tmp_path)
+    out = np.zeros((48, 4), np.float32)
+    with pytest.raises(EmuError, match="only whole warps"):
+        backend.launch("warp_selftest", (1,), (48,), (out, np.zeros(1, np.float32)))
+    monkeypatch.setitem(ENV, "EMU_WARP_TIMEOUT_S", "1")
+    with pytest.raises(EmuError, match="a divergent warp-level call"):
+        backend.launch("warp_divergent", (1,), (32,), (np.zeros(32, np.float32),))
+
+
 # ---- whole workloads through the runner's correctness gate ----------------------------------
 
 # The workloads' own code (inputs, setup, models) at small odd sizes: every op composed.
@@ -372,6 +491,11 @@ SMALL_CELLS = [
     ("attention", {"B": 2, "T": 5, "D": 12, "G": 3}, ("bwd",)),
     # 5 steps from zero state: a float32 (1 - beta2) in the kernel fails the gate
     ("optim", {"I": 3, "O": 7, "opt": "adam", "steps": 5}, ("step",)),
+    # 9 x 9 images: the pools drop an odd row and column (9 -> 4 -> 2)
+    ("cnn", {"B": 2, "Y": 9, "channels": "2-3-4", "C": 5, "opt": "sgd"}, ("step",)),
+    # bwd, not step: Adam's step turns the float32 noise of a gradient that is 0 by symmetry
+    # into a step of lr, which fails the gate on every float32 rung (numpy and c as well)
+    ("gpt", {"B": 2, "T": 5, "D": 12, "G": 3, "L": 1, "V": 7, "opt": "adam"}, ("bwd",)),
 ]
 
 
@@ -402,68 +526,210 @@ def test_barrier_kernels_are_race_free(emulators, tmp_path):
     assert ops.backend.launched == ["softmax_rows", "softmax_bwd_rows", "xent_rows", "colsum"]
 
 
+def test_network_kernels_are_race_free(emulators, tmp_path):
+    """The new kernels that share memory: warp sums meeting in shared memory (layernorm's
+    column sums, the squared error's partial sums, the conv's bias gradient), transpose's
+    tile, and the embedding's atomics with many rows of one token in a block."""
+    ops, rng = make(CudaTiled, emulators["thread"], tmp_path), np.random.default_rng(11)
+    x_RD, gamma_D = ops.put(host(rng, 19, 37), "activation"), ops.put(host(rng, 37), "weight")
+    y_RD, mean_R, rstd_R = ops.layernorm(x_RD, gamma_D, gamma_D)
+    ops.layernorm_bwd(x_RD, gamma_D, mean_R, rstd_R, y_RD)
+    ops.mse(y_RD, x_RD)  # 703 entries: 3 partial sums
+    ops.transpose(x_RD)
+    tokens_R = ops.put(rng.integers(0, 3, 60), "label")
+    ops.embedding_bwd(
+        ops.put(host(rng, 3, 5), "weight"), tokens_R, ops.put(host(rng, 60, 5), "activation")
+    )
+    x_BQYZ, w_FQJL = (
+        ops.put(host(rng, 2, 3, 7, 6), "activation"),
+        ops.put(host(rng, 4, 3, 3, 3), "weight"),
+    )
+    ops.conv2d_bwd(
+        x_BQYZ, w_FQJL, ops.put(host(rng, 2, 4, 4, 3), "activation"), stride=2, padding=1
+    )
+    assert {
+        "layernorm_rows",
+        "layernorm_bwd_rows",
+        "layernorm_dparams",
+        "sq_err_partials",
+        "row_sums",
+        "transpose",
+        "embedding_bwd",
+        "col2im",
+    } <= set(ops.backend.launched)
+
+
 # ---- broken copies: each sanitizer catches what it is there for -----------------------------
 
-# (kernel file, the text removed or replaced in a copy of it, what replaces it, the sanitizer
-# that must object, the words of its report)
+
+def _product(ops, rng):
+    ops.matmul(ops.put(host(rng, 37, 45), "activation"), ops.put(host(rng, 45, 29), "weight"))
+
+
+def _softmax(ops, rng):
+    ops.softmax(ops.put(host(rng, 1, 2, 150), "activation"))
+
+
+def _layernorm(ops, rng):  # 7 rows: the second block of 4 rows ends past them
+    x_RD, gamma_D = ops.put(host(rng, 7, 33), "activation"), ops.put(host(rng, 33), "weight")
+    y_RD, mean_R, rstd_R = ops.layernorm(x_RD, gamma_D, gamma_D)
+    ops.layernorm_bwd(x_RD, gamma_D, mean_R, rstd_R, y_RD)
+
+
+def _mse(ops, rng):
+    ops.mse(ops.put(host(rng, 300), "activation"), ops.put(host(rng, 300), "activation"))
+
+
+def _embedding_bwd(ops, rng):  # 60 rows of 3 tokens: a block holds many rows of each
+    tokens_R = ops.put(rng.integers(0, 3, 60), "label")
+    ops.embedding_bwd(
+        ops.put(host(rng, 3, 5), "weight"), tokens_R, ops.put(host(rng, 60, 5), "activation")
+    )
+
+
+def _conv(ops, rng):  # padding 1: windows at the edge hang over it
+    x_BQYZ, w_FQJL = (
+        ops.put(host(rng, 1, 2, 5, 6), "activation"),
+        ops.put(host(rng, 3, 2, 3, 3), "weight"),
+    )
+    ops.conv2d(x_BQYZ, w_FQJL, ops.put(host(rng, 3), "bias"), stride=1, padding=1)
+
+
+def _warp_selftest(ops, rng):
+    out_T4, count_1 = np.zeros((64, 4), np.float32), np.zeros(1, np.float32)
+    ops.backend.launch("warp_selftest", (1,), (64,), (out_T4, count_1))
+
+
+class Breakage(NamedTuple):
+    """A copy of `source` with `text` (there once) replaced, which `sanitizer` must stop in
+    the launch of `kernel` when `exercise(ops, rng)` runs on the rung `rung`."""
+
+    source: Path
+    text: str
+    replacement: str
+    sanitizer: str
+    kernel: str
+    exercise: object
+    rung: tuple = (CudaTiled, {"kernel": "tiled"})
+
+
+REPORTS = {
+    "thread": "ThreadSanitizer: data race",
+    "address": "AddressSanitizer: heap-buffer-overflow",
+}
 BREAKAGES = {
-    "tile barrier": (
-        "02_tiled.cu",
+    "tile barrier": Breakage(
+        KERNELS / "02_tiled.cu",
         "__syncthreads();  // everyone is done reading",
         "//",
         "thread",
-        "ThreadSanitizer: data race",
+        "matmul_tiled",
+        _product,
     ),
-    "reduction barrier": (
-        "ops.cu",
+    "reduction barrier": Breakage(
+        KERNELS / "ops.cu",
         "__syncthreads();  // every thread's value is in",
         "//",
         "thread",
-        "ThreadSanitizer: data race",
+        "softmax_rows",
+        _softmax,
     ),
-    "tile load bound": (
-        "02_tiled.cu",
+    "layernorm column-sum barrier": Breakage(
+        KERNELS / "nn.cu",
+        "__syncthreads();  // all partial sums are in before row 0 adds them up",
+        "//",
+        "thread",
+        "layernorm_dparams",
+        _layernorm,
+    ),
+    "warp sums barrier": Breakage(
+        KERNELS / "nn.cu",
+        "__syncthreads();  // every warp's sum is in before warp 0 reads them",
+        "//",
+        "thread",
+        "sq_err_partials",
+        _mse,
+    ),
+    "embedding atomics": Breakage(
+        KERNELS / "nn.cu",
+        "atomicAdd(&dw[token * D + i % D], dx[i]);",
+        "dw[token * D + i % D] += dx[i];",
+        "thread",
+        "embedding_bwd",
+        _embedding_bwd,
+    ),
+    "syncwarp": Breakage(
+        SELFTEST,
+        "__syncwarp();  // the warp's offers are in",
+        "//",
+        "thread",
+        "warp_selftest",
+        _warp_selftest,
+    ),
+    "tile load bound": Breakage(
+        KERNELS / "02_tiled.cu",
         "(m < M && ka < K) ?",
         "(m < M) ?",
         "address",
-        "AddressSanitizer: heap-buffer-overflow",
+        "matmul_tiled",
+        _product,
     ),
-    "edge thread guard": (
-        "01_naive.cu",
+    "edge thread guard": Breakage(
+        KERNELS / "01_naive.cu",
         "if (m >= M || n >= N) return;",
         "",
         "address",
-        "AddressSanitizer: heap-buffer-overflow",
+        "matmul_naive",
+        _product,
+        (CudaNaive, {}),
+    ),
+    "layernorm row guard": Breakage(
+        KERNELS / "nn.cu",
+        "if (r >= R) return;  // the whole warp: its row is past the end",
+        "",
+        "address",
+        "layernorm_rows",
+        _layernorm,
+    ),
+    "im2col padding bound": Breakage(
+        KERNELS / "conv.cu",
+        "(y >= 0 && y < Y && z >= 0 && z < Z) ?",
+        "true ?",
+        "address",
+        "im2col",
+        _conv,
     ),
 }
 
 
 @pytest.fixture(scope="module")
 def broken_emulators(tmp_path_factory):
-    """One emulator per sanitizer, built from the broken copies that sanitizer must catch."""
+    """One emulator per sanitizer, built from copies of the sources with every breakage that
+    sanitizer must catch (a file broken twice is one copy with both breakages)."""
     folder = tmp_path_factory.mktemp("broken")
+    copies = {}  # (sanitizer, source) -> its broken text
+    for broken in BREAKAGES.values():
+        original = broken.source.read_text()
+        assert original.count(broken.text) == 1, (
+            f"{broken.source.name} no longer has {broken.text!r} once: update the test"
+        )
+        key = (broken.sanitizer, broken.source)
+        copies[key] = copies.get(key, original).replace(broken.text, broken.replacement)
     sources = {}
-    for file, text, replacement, sanitizer, _ in BREAKAGES.values():
-        source = (KERNELS / file).read_text()
-        assert source.count(text) == 1, f"{file} no longer has {text!r} once: update the test"
-        broken = folder / sanitizer / file
-        broken.parent.mkdir(exist_ok=True)
-        broken.write_text(source.replace(text, replacement))
-        sources.setdefault(sanitizer, []).append(broken)
+    for (sanitizer, source), text in copies.items():
+        path = folder / sanitizer / source.name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        sources.setdefault(sanitizer, []).append(path)
     started = {s: start_build(folder / f"emu_{s}", s, paths) for s, paths in sources.items()}
     return {s: finish_build(build) for s, build in started.items()}
 
 
 @pytest.mark.parametrize("breakage", list(BREAKAGES))
 def test_sanitizers_catch_broken_copies(broken_emulators, tmp_path, breakage):
-    file, _, _, sanitizer, report = BREAKAGES[breakage]
-    cls, kwargs = (CudaNaive, {}) if file == "01_naive.cu" else (CudaTiled, {"kernel": "tiled"})
-    ops = make(cls, broken_emulators[sanitizer], tmp_path, **kwargs)
-    rng = np.random.default_rng(1)
-    with pytest.raises(EmuError, match=report):
-        if file == "ops.cu":
-            ops.softmax(ops.put(host(rng, 1, 2, 150), "activation"))
-        else:
-            ops.matmul(
-                ops.put(host(rng, 37, 45), "activation"), ops.put(host(rng, 45, 29), "weight")
-            )
+    broken = BREAKAGES[breakage]
+    cls, kwargs = broken.rung
+    ops = make(cls, broken_emulators[broken.sanitizer], tmp_path, **kwargs)
+    with pytest.raises(EmuError, match=REPORTS[broken.sanitizer]) as caught:
+        broken.exercise(ops, np.random.default_rng(1))
+    assert str(caught.value).startswith(f"{broken.kernel} grid"), "another launch was stopped"

@@ -25,6 +25,7 @@ from harness.measure.gate import rel_err
 from harness.measure.timing import Stats
 from harness.reference import Reference
 from impls._cuda_base import cuda_unavailable_reason
+from tests import op_cases
 
 CUDA_IMPLS = {"cuda-naive": 3, "cuda-tiled": 4, "cuda-cublas": 4}
 REASON = cuda_unavailable_reason()
@@ -80,11 +81,16 @@ def exercise_every_kernel() -> None:
     # Without the pool every array is its own cudaMalloc, so memcheck sees its true end: a
     # pooled array sits inside a larger block, where a read past its end goes unreported.
     cupy.cuda.set_allocator(None)
+    workloads = ["xor", "attention", "optim", "pointwise", "layernorm", "embedding", "cnn"]
     for name in CUDA_IMPLS:
         impl = registry.create(name)
-        for cell in grid.plan(impls=[name], workloads=["xor", "attention", "optim"], quick=True):
+        for cell in grid.plan(impls=[name], workloads=workloads, quick=True):
             row, _ = check(impl, cell, budget=None)
             assert row["status"] == "ok", f"{cell.key()}: {row['reason']}"
+        # every op once at an odd shape: kernels no workload above reaches (transpose, strides)
+        for op in OPS:
+            for case in op_cases.make(op, np.random.default_rng(1), (13, 5, 33)):
+                op_cases.run(impl, op, case)
     rng = np.random.default_rng(0)
     for kernel in ("tiled", "blocktile", "vectorized", "warptile"):
         impl = registry.get_class("cuda-tiled")(kernel=kernel)

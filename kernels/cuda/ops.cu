@@ -2,8 +2,8 @@
 // besides the products (01..05). Elementwise kernels take one thread per element (launch:
 // block OPS_BLOCK, grid ceil(n / OPS_BLOCK)); row-wise kernels take one block of ROW_THREADS
 // per row and reduce across it through shared memory (launch: block ROW_THREADS, grid rows).
-// Reductions use shared memory and __syncthreads only, no warp shuffles, so the same source
-// also runs under the CPU emulation in tests/cuda_emu.
+// Reductions here go through shared memory and __syncthreads alone (nn.cu's start with warp
+// shuffles); tests/cuda_emu runs both on the CPU.
 //
 // Build alone: nvcc -arch=sm_90 --cubin ops.cu
 
