@@ -7,7 +7,7 @@ import importlib
 import signal
 import sys
 
-from harness.commands import COMMANDS
+from harness.commands import COMMANDS, MODULES
 
 
 class Stopped(KeyboardInterrupt):
@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"harness.commands.{name}").add_parser(subparsers)
+        importlib.import_module(f"harness.commands.{MODULES.get(name, name)}").add_parser(
+            subparsers
+        )
     return parser
 
 

@@ -25,7 +25,7 @@ def samples(rng, centre: float, spread: float = 0.01, n: int = 60) -> list:
 
 
 def test_same_distribution_is_same(rng):
-    ratio, low, high = compare.ratio_ci([samples(rng, 1e-3)], [samples(rng, 1e-3)])
+    ratio, low, high, _ = compare.ratio_test([samples(rng, 1e-3)], [samples(rng, 1e-3)])
     assert low < 1 < high
     assert abs(ratio - 1) < 0.02
     assert compare.verdict(ratio, low, high) == "same"
@@ -33,14 +33,14 @@ def test_same_distribution_is_same(rng):
 
 @pytest.mark.parametrize("factor, expected", [(1.2, "slower"), (1 / 1.2, "faster")])
 def test_clear_change_past_threshold_is_flagged(factor, expected, rng):
-    ratio, low, high = compare.ratio_ci([samples(rng, 1e-3)], [samples(rng, 1e-3 * factor)])
+    ratio, low, high, _ = compare.ratio_test([samples(rng, 1e-3)], [samples(rng, 1e-3 * factor)])
     assert ratio == pytest.approx(factor, rel=0.02)
     assert compare.verdict(ratio, low, high) == expected
 
 
 def test_significant_but_small_change_is_same(rng):
     base, head = [samples(rng, 1e-3, 0.001)], [samples(rng, 1.05e-3, 0.001)]
-    ratio, low, high = compare.ratio_ci(base, head)
+    ratio, low, high, _ = compare.ratio_test(base, head)
     assert low > 1  # significant...
     assert compare.verdict(ratio, low, high) == "same"  # ...but under the 10% threshold
     assert compare.verdict(ratio, low, high, threshold=0.02) == "slower"
@@ -48,7 +48,7 @@ def test_significant_but_small_change_is_same(rng):
 
 def test_large_but_noisy_change_is_same():
     spread = np.array([0.5, 0.7, 0.9, 1.0, 1.1, 1.4, 1.8]) * 1e-3
-    ratio, low, high = compare.ratio_ci([spread], [spread * 1.3])
+    ratio, low, high, _ = compare.ratio_test([spread], [spread * 1.3])
     assert ratio == pytest.approx(1.3) and low < 1
     assert compare.verdict(ratio, low, high) == "same"
 
@@ -57,8 +57,8 @@ def test_run_to_run_drift_widens_the_interval(rng):
     """Two runs a side that disagree: the interval must carry that drift, not only rounds."""
     base = [samples(rng, 1.0e-3, 0.002), samples(rng, 1.3e-3, 0.002)]
     head = [samples(rng, 1.3e-3, 0.002), samples(rng, 1.35e-3, 0.002)]
-    _, low_runs, _ = compare.ratio_ci(base, head)
-    _, low_pooled, _ = compare.ratio_ci([base[0] + base[1]], [head[0] + head[1]])
+    _, low_runs, _, _ = compare.ratio_test(base, head)
+    _, low_pooled, _, _ = compare.ratio_test([base[0] + base[1]], [head[0] + head[1]])
     assert low_runs < 1 < low_pooled
 
 
@@ -67,22 +67,22 @@ def test_runs_that_other_work_slowed_down_do_not_decide_the_verdict(rng):
     15% slowdown of HEAD is still seen, and the same runs against themselves are "same"."""
     base = [samples(rng, 1e-3 * (2.0 if i in (1, 5) else 1.0), 0.01) for i in range(8)]
     head = [samples(rng, 1.15e-3, 0.01) for _ in range(8)]
-    ratio, low, high = compare.ratio_ci(base, head)
+    ratio, low, high, _ = compare.ratio_test(base, head)
     assert ratio == pytest.approx(1.15, rel=0.03) and low > 1.05
     assert compare.verdict(ratio, low, high) == "slower"
     means = [np.log(np.min(r)) for r in base], [np.log(np.min(r)) for r in head]
     t_ratio = np.exp(np.mean(means[1]) - np.mean(means[0]))
     assert t_ratio < 1.05  # a mean of the logs is dragged down to "same" by the two runs
     clean = [samples(rng, 1e-3, 0.01) for _ in range(8)]
-    assert compare.verdict(*compare.ratio_ci(base, clean)) == "same"
+    assert compare.verdict(*compare.ratio_test(base, clean)[:3]) == "same"
     busy = [samples(rng, 1e-3 * (2.0 if i % 3 else 1.0), 0.01) for i in range(8)]  # 5 of 8 slowed
-    assert compare.verdict(*compare.ratio_ci(clean, busy)) == "same"
+    assert compare.verdict(*compare.ratio_test(clean, busy)[:3]) == "same"
 
 
 def test_one_undisturbed_run_on_each_side_is_compared_by_its_rounds(rng):
     base = [samples(rng, 1e-3), samples(rng, 3e-3)]
     head = [samples(rng, 1.3e-3), samples(rng, 4e-3)]
-    assert compare.ratio_ci(base, head) == compare.ratio_ci(base[:1], head[:1])
+    assert compare.ratio_test(base, head) == compare.ratio_test(base[:1], head[:1])
     assert compare.side_time(base) == pytest.approx(np.median(base[0]))
 
 
@@ -90,13 +90,13 @@ def test_rank_interval_needs_four_runs_a_side_and_falls_back_to_welch(rng):
     assert [stats._u_cut(n, n, 0.95) for n in (3, 4, 5, 8)] == [0, 1, 3, 14]
     assert stats._u_cut(10, 12, 0.95) == 30  # the tables' critical U of 29, plus one
     base, head = [samples(rng, 1e-3) for _ in range(3)], [samples(rng, 1.3e-3) for _ in range(3)]
-    ratio, low, high = compare.ratio_ci(base, head)  # Welch: three runs of clean data
+    ratio, low, high, _ = compare.ratio_test(base, head)  # Welch: three runs of clean data
     assert ratio == pytest.approx(1.3, rel=0.03) and low > 1.1
 
 
 def test_interval_is_deterministic(rng):
     base, head = [samples(rng, 1e-3, 0.1)], [samples(rng, 1.1e-3, 0.1)]
-    assert compare.ratio_ci(base, head) == compare.ratio_ci(base, head)
+    assert compare.ratio_test(base, head) == compare.ratio_test(base, head)
 
 
 def rows(run_id, commit, cells, status="ok"):

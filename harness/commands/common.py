@@ -44,8 +44,21 @@ def add_results(
     )
 
 
+def alpha(text: str) -> float:
+    """An argparse type: a false discovery rate, strictly between 0 and 1."""
+    from harness.compare.overall import check_fdr
+
+    try:
+        value = float(text)
+        check_fdr(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a rate such as 0.05: {error}") from None
+    return value
+
+
 def add_verdict_options(parser) -> None:
-    """The options `compare` and `ab` share: thresholds and where the markdown goes."""
+    """The options `compare` and `ab` share: thresholds, the false discovery rate and where
+    the markdown goes."""
     from harness import compare
 
     parser.add_argument(
@@ -69,6 +82,23 @@ def add_verdict_options(parser) -> None:
         default=compare.CONFIDENCE,
         metavar="F",
         help="confidence of the interval on each ratio (default 0.95)",
+    )
+    rate = parser.add_mutually_exclusive_group()
+    rate.add_argument(
+        "--fdr",
+        type=alpha,
+        default=compare.FDR,
+        metavar="ALPHA",
+        help="call a timed cell slower or faster only if its Benjamini-Hochberg q-value over "
+        "the grid's timed cells is at most ALPHA too (default 0.05: of the cells called, "
+        "5%% or fewer by luck; harness/compare/overall.py)",
+    )
+    rate.add_argument(
+        "--no-fdr",
+        dest="fdr",
+        action="store_const",
+        const=None,
+        help="judge each cell by its threshold and interval alone",
     )
     parser.add_argument(
         "--markdown",

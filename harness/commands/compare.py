@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -11,8 +12,10 @@ from harness import compare
 from harness.commands.common import add_results, add_verdict_options
 from harness.results import git, machine, store
 from harness.results.atomic import check_writable, write_atomic
+from harness.results.rows import read_run
 
 HEX = re.compile(r"[0-9a-fA-F]{4,40}")
+RUN_HELP = "commit (sha, prefix or ref), run id, a run's .jsonl file, or latest (the newest run)"
 
 
 def add_parser(subparsers):
@@ -22,13 +25,14 @@ def add_parser(subparsers):
         description="Compare two commits (or run ids) from the results stored under results/: "
         "per cell the ratio HEAD/BASE of run times, a confidence interval from "
         "the raw samples (method: harness/compare/stats.py), and a verdict (faster / "
-        "slower / same) that needs both the ratio threshold and significance. "
+        "slower / same) that needs the ratio threshold, significance, and a false "
+        "discovery rate over the grid's cells (--fdr). "
         "Exit code 1 when a cell is significantly slower past the threshold, or "
         "went from ok to wrong or error.",
     )
     add_verdict_options(parser)
-    parser.add_argument("base", metavar="BASE", help="commit (sha, prefix or ref) or run id")
-    parser.add_argument("head", metavar="HEAD", help="commit (sha, prefix or ref) or run id")
+    for side in ("base", "head"):
+        parser.add_argument(side, metavar=side.upper(), help=RUN_HELP)
     add_results(parser)
     parser.add_argument(
         "--machine",
@@ -54,7 +58,16 @@ def _commit_of(ref: str) -> str | None:
 
 
 def select(table: pd.DataFrame, ref: str) -> pd.DataFrame:
-    """The rows of a run id, or of every run of a commit (sha, sha prefix or git ref)."""
+    """The rows of a run file (its path), a run id, the newest stored run ("latest"), or of
+    every run of a commit (sha, sha prefix or git ref)."""
+    if ref.endswith(".jsonl") and Path(ref).is_file():
+        rows = read_run(Path(ref))
+        if rows.empty:
+            raise ValueError(f"{ref}: no result rows in this file")
+        return rows
+    if ref == "latest" and not table.empty:
+        order = table.sort_values(["timestamp", "run_id"], na_position="first")
+        return table[table["run_id"] == order["run_id"].iloc[-1]]
     rows = table[table["run_id"] == ref]
     if not rows.empty:
         return rows
@@ -102,20 +115,12 @@ def _one_machine(base: pd.DataFrame, head: pd.DataFrame, wanted: str | None) -> 
 
 def report(base: pd.DataFrame, head: pd.DataFrame, base_label: str, head_label: str, args) -> int:
     """Compare, print the terminal table, write the markdown if asked; -> the exit code."""
-    result = compare.compare(base, head, args.threshold, args.confidence, args.count_threshold)
-    print(compare.to_terminal(result, args.threshold, args.confidence, args.count_threshold))
+    rules = (args.threshold, args.confidence, args.count_threshold, args.fdr)
+    result = compare.compare(base, head, *rules)
+    print(compare.to_terminal(result, *rules))
     if args.markdown:
         path = write_atomic(
-            args.markdown,
-            compare.to_markdown(
-                result,
-                base_label,
-                head_label,
-                args.threshold,
-                args.confidence,
-                args.count_threshold,
-            )
-            + "\n",
+            args.markdown, compare.to_markdown(result, base_label, head_label, *rules) + "\n"
         )
         print(f"markdown: {path}")
     if compare.regressed(result):

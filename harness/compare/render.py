@@ -1,15 +1,17 @@
 """A comparison (harness/compare/verdicts.py) as text: the terminal table and the markdown of
-a pull-request comment, and the number formats the report shares."""
+a pull-request comment, with the grid's geometric mean (overall.py), and the number formats
+the report shares."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from harness.compare.overall import FDR, geometric_mean
 from harness.compare.stats import CONFIDENCE
 from harness.compare.verdicts import COUNT_FLOOR, COUNT_THRESHOLD, THRESHOLD, regressed
 
-HEADER = ["impl", "workload", "size", "phase", "base", "head", "head/base", "CI", "verdict"]
+HEADER = ["impl", "workload", "size", "phase", "base", "head", "head/base", "CI", "q", "verdict"]
 UNSTABLE = "!"  # after a verdict: a run of either side was unstable (its unstable_reason)
 
 
@@ -41,13 +43,14 @@ def _lines(result: pd.DataFrame) -> list:
         digits = 4 if counted else 3
         ci = "-" if not np.isfinite(r.ratio) else f"[{r.ci_low:.{digits}f}, {r.ci_high:.{digits}f}]"
         ratio = "-" if not np.isfinite(r.ratio) else f"{r.ratio:.{digits}f}"
+        q = f"{r.q:.2g}" if np.isfinite(r.q) else "-"
         base, head = (
             (format_count(r.base_n), format_count(r.head_n))
             if counted
             else (format_seconds(r.base_s), format_seconds(r.head_s))
         )
         marked = f"{r.verdict} {UNSTABLE}" if getattr(r, "unstable", False) else r.verdict
-        rows.append([r.impl, r.workload, r.size, r.phase, base, head, ratio, ci, marked])
+        rows.append([r.impl, r.workload, r.size, r.phase, base, head, ratio, ci, q, marked])
     return rows
 
 
@@ -56,6 +59,7 @@ def summary_line(
     threshold: float,
     confidence: float,
     count_threshold: float = COUNT_THRESHOLD,
+    fdr: float | None = FDR,
 ) -> str:
     counts = result["verdict"].value_counts()
     parts = ", ".join(f"{n} {v}" for v, n in counts.items())
@@ -63,8 +67,14 @@ def summary_line(
     if unstable:
         parts += f"; {unstable} marked {UNSTABLE}: a run of either side was unstable"
     counted = result["measure"] == "instructions"
+    tested = int(result["p"].notna().sum())
+    control = (
+        f"q <= {fdr:.0%} (Benjamini-Hochberg over {tested} timed cells)"
+        if fdr is not None
+        else "no false discovery rate control"
+    )
     rules = (
-        [f"threshold {threshold:.0%}, {confidence:.0%} confidence interval"]
+        [f"threshold {threshold:.0%}, {confidence:.0%} confidence interval, {control}"]
         if counted.empty or not counted.all()
         else []
     )
@@ -75,18 +85,44 @@ def summary_line(
     return f"{len(result)} cells: {parts} ({'; '.join(rules)})"
 
 
+def geometric_mean_lines(result: pd.DataFrame, confidence: float) -> list:
+    """One line per measure: the geometric mean of head/base over its cells, with its interval."""
+    lines = []
+    for measure, what in (("time", "timed"), ("instructions", "counted")):
+        ratio, low, high, cells = geometric_mean(
+            result.loc[result["measure"] == measure, "ratio"], confidence
+        )
+        if not cells:
+            continue
+        interval = (
+            f" [{low:.3f}, {high:.3f}] ({confidence:.0%} t-interval on the cells' log ratios)"
+            if cells > 1
+            else ""
+        )
+        lines.append(f"geometric mean head/base over {cells} {what} cells: {ratio:.3f}{interval}")
+    return lines
+
+
 def to_terminal(
     result: pd.DataFrame,
     threshold: float = THRESHOLD,
     confidence: float = CONFIDENCE,
     count_threshold: float = COUNT_THRESHOLD,
+    fdr: float | None = FDR,
 ) -> str:
     rows = [HEADER, *_lines(result)]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(HEADER))]
     text = [
         "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
     ]
-    return "\n".join([*text, "", summary_line(result, threshold, confidence, count_threshold)])
+    return "\n".join(
+        [
+            *text,
+            "",
+            *geometric_mean_lines(result, confidence),
+            summary_line(result, threshold, confidence, count_threshold, fdr),
+        ]
+    )
 
 
 def to_markdown(
@@ -96,6 +132,7 @@ def to_markdown(
     threshold: float = THRESHOLD,
     confidence: float = CONFIDENCE,
     count_threshold: float = COUNT_THRESHOLD,
+    fdr: float | None = FDR,
 ) -> str:
     """A pull-request comment: the verdict first, then the cells that moved, then all."""
 
@@ -116,11 +153,13 @@ def to_markdown(
         if regressed(result)
         else ":white_check_mark: no significant regression"
     )
+    means = [f"{line}." for line in geometric_mean_lines(result, confidence)]
     parts = [
         f"### nnladder benchmarks: `{head_label}` vs `{base_label}`",
         "",
-        f"{head}. {summary_line(result, threshold, confidence, count_threshold)}.",
+        f"{head}. {summary_line(result, threshold, confidence, count_threshold, fdr)}.",
         "",
+        *([*means, ""] if means else []),
     ]
     if moved:
         parts += ["Cells that changed:", "", table(moved), ""]

@@ -16,13 +16,17 @@ median of all HEAD/BASE ratios of run minima) and its interval the Mann-Whitney 
 it (exact distribution for small samples), so a run that is off by a little less still
 counts as one slow run, not by how slow. Ranks need 4 runs a side for a 95% interval; with 2
 or 3 a side it is Welch's t-interval on the logs of the run minima (Student's, with the
-spread of the other side, when a side has a single run). `ab` makes 12 runs a side,
-alternating A B A B ..., so drift over the minutes lands on both sides alike.
+spread of the other side, when a side has a single run). Each cell's p-value (that HEAD and
+BASE time alike) comes from the same test as its interval: the Mann-Whitney U test, or the
+t-test. `ab` makes 12 runs a side, alternating A B A B ..., so drift over the minutes lands on
+both sides alike.
 
 One run a side (or one left on each): the noise within the run is all there is to see; the
 interval is a percentile bootstrap of the ratio of the two median rounds, with a seeded
 generator, so the same results always give the same verdict. It cannot see run-to-run drift:
-the threshold guards against it, and `ab` makes several runs for this reason.
+the threshold guards against it, and `ab` makes several runs for this reason. Its p-value is a
+z-test of the log ratio against the bootstrap's standard error of it: a count of resamples
+past 1 cannot go below 1 / RESAMPLES, which a grid of a hundred cells needs to (overall.py).
 
 Instruction counts (`run --instructions`, harness/measure/count.py) are compared as what they
 are: near-exact. A cell's count on a side is the median over its runs, the ratio HEAD / BASE,
@@ -63,11 +67,13 @@ def side_time(runs: list) -> float:
 
 
 def _t_interval(mean: float, se: float, df: float, confidence: float) -> tuple:
-    """exp of mean -/+ t quantile x standard error: (ratio, low, high)."""
+    """exp of mean -/+ t quantile x standard error, and the t-test's two-sided p-value of a
+    mean of 0: (ratio, low, high, p)."""
     if se == 0:
-        return float(np.exp(mean)), float(np.exp(mean)), float(np.exp(mean))
+        return float(np.exp(mean)), float(np.exp(mean)), float(np.exp(mean)), float(mean == 0)
     half = stats.t.ppf(1 - (1 - confidence) / 2, df) * se
-    return float(np.exp(mean)), float(np.exp(mean - half)), float(np.exp(mean + half))
+    p = 2 * stats.t.sf(abs(mean) / se, df)
+    return float(np.exp(mean)), float(np.exp(mean - half)), float(np.exp(mean + half)), float(p)
 
 
 def _welch(log_base: np.ndarray, log_head: np.ndarray, confidence: float) -> tuple:
@@ -113,13 +119,16 @@ def _u_cut(m: int, n: int, confidence: float) -> int:
 
 
 def _ranks(log_base: np.ndarray, log_head: np.ndarray, confidence: float) -> tuple:
-    """Hodges-Lehmann shift of log HEAD over log BASE and its Mann-Whitney interval."""
+    """Hodges-Lehmann shift of log HEAD over log BASE, its Mann-Whitney interval and the U
+    test's p-value (exact where _u_cut's interval is, as it switches)."""
     diffs = np.sort((log_head[None, :] - log_base[:, None]).ravel())
     k = _u_cut(len(log_base), len(log_head), confidence)
+    method = "exact" if len(diffs) <= 2500 else "asymptotic"
     return (
         float(np.exp(np.median(diffs))),
         float(np.exp(diffs[k - 1])),
         float(np.exp(diffs[len(diffs) - k])),
+        float(stats.mannwhitneyu(log_head, log_base, method=method).pvalue),
     )
 
 
@@ -133,26 +142,31 @@ def _between_runs(base_runs: list, head_runs: list, confidence: float) -> tuple:
 def _within_run(
     base: np.ndarray, head: np.ndarray, confidence: float, resamples: int, seed: int
 ) -> tuple:
-    """One run a side: percentile bootstrap of the ratio of median rounds."""
+    """One run a side: percentile bootstrap of the ratio of median rounds; p from a z-test of
+    the log ratio over the resamples' standard deviation of it."""
     rng = np.random.default_rng(seed)
     # one median round per resample: rows of `resamples` draws of the run's rounds
     base_medians, head_medians = (
         np.median(x[rng.integers(0, len(x), (resamples, len(x)))], axis=1) for x in (base, head)
     )
     tail = (1 - confidence) / 2
-    low, high = np.quantile(head_medians / base_medians, [tail, 1 - tail])
-    return float(np.median(head) / np.median(base)), float(low), float(high)
+    ratios = head_medians / base_medians
+    low, high = np.quantile(ratios, [tail, 1 - tail])
+    ratio = float(np.median(head) / np.median(base))
+    se = np.log(ratios).std(ddof=1)
+    p = 2 * stats.norm.sf(abs(np.log(ratio)) / se) if se > 0 else float(ratio == 1)
+    return ratio, float(low), float(high), float(p)
 
 
-def ratio_ci(
+def ratio_test(
     base_runs: list,
     head_runs: list,
     confidence: float = CONFIDENCE,
     resamples: int = RESAMPLES,
     seed: int = 0,
 ) -> tuple:
-    """-> (ratio, ci_low, ci_high) of HEAD / BASE for one cell. A side is a list of runs,
-    each a sequence of per-round seconds."""
+    """-> (ratio, ci_low, ci_high, p) of HEAD / BASE for one cell, p the two-sided p-value of
+    a ratio of 1. A side is a list of runs, each a sequence of per-round seconds."""
     base_runs, head_runs = (
         _undisturbed([np.asarray(r, dtype=float) for r in runs]) for runs in (base_runs, head_runs)
     )

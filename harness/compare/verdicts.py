@@ -1,12 +1,13 @@
 """Every cell of two tables of runs, compared: its statistics (harness/compare/stats.py) and
 what they mean.
 
-Verdict: "slower" needs both that the ratio passes the threshold (ratio > 1 + threshold)
-and that the interval lies wholly above 1 (significant); "faster" is the mirror
-(ratio < 1 / (1 + threshold), interval wholly below 1); anything else is "same". A cell
-stored on one side only is "new" or "gone"; one not timed on both sides shows its statuses
-("ok -> over_budget", or "unsupported" when both agree), and one that went from ok to wrong
-or error is "broken".
+Verdict: "slower" needs that the ratio passes the threshold (ratio > 1 + threshold), that the
+interval lies wholly above 1 (significant), and that the cell's q-value over the grid's timed
+cells is at most the false discovery rate `fdr` (overall.py; fdr=None leaves it out);
+"faster" is the mirror (ratio < 1 / (1 + threshold), interval wholly below 1, the same q);
+anything else is "same". A cell stored on one side only is "new" or "gone"; one not timed on
+both sides shows its statuses ("ok -> over_budget", or "unsupported" when both agree), and one
+that went from ok to wrong or error is "broken".
 
 Instruction counts have their own threshold, COUNT_THRESHOLD, not the times' 10%, and a
 change must also exceed COUNT_FLOOR instructions a call: any change to the code moves the
@@ -25,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness.compare.stats import CONFIDENCE, count_ratio, ratio_ci, side_time
+from harness.compare.overall import FDR, check_fdr, q_values
+from harness.compare.stats import CONFIDENCE, count_ratio, ratio_test, side_time
 
 KEYS = ["impl", "workload", "size", "phase"]
 THRESHOLD = 0.10
@@ -76,9 +78,10 @@ def compare(
     threshold: float = THRESHOLD,
     confidence: float = CONFIDENCE,
     count_threshold: float = COUNT_THRESHOLD,
+    fdr: float | None = FDR,
 ) -> pd.DataFrame:
     """Every cell of either side: base_s, head_s (or base_n, head_n: instruction counts),
-    ratio, ci_low, ci_high, verdict.
+    ratio, ci_low, ci_high, p and q (timed cells), verdict.
 
     `base` and `head` are result rows (one or more runs each); rows of workload "train"
     carry no timing samples and are left out.
@@ -88,6 +91,7 @@ def compare(
     for name, value in (("threshold", threshold), ("count threshold", count_threshold)):
         if value < 0:
             raise ValueError(f"{name} must be 0 or more (0.10 means 10%), got {value}")
+    check_fdr(fdr)
     keys = [*KEYS, "measure"]
     sides = {
         name: _with_measure(rows[rows["workload"] != "train"])
@@ -110,6 +114,7 @@ def compare(
             ratio=np.nan,
             ci_low=np.nan,
             ci_high=np.nan,
+            p=np.nan,
         )
         base_ok, head_ok = (rows[rows["status"] == "ok"] for rows in (base_rows, head_rows))
         base_runs, head_runs = _run_samples(base_ok), _run_samples(head_ok)
@@ -127,13 +132,14 @@ def compare(
                 verdict=verdict(ratio, low, high, count_threshold) if moved else "same",
             )
         elif base_runs and head_runs:
-            ratio, low, high = ratio_ci(base_runs, head_runs, confidence)
+            ratio, low, high, p = ratio_test(base_runs, head_runs, confidence)
             row.update(
                 base_s=side_time(base_runs),
                 head_s=side_time(head_runs),
                 ratio=ratio,
                 ci_low=low,
                 ci_high=high,
+                p=p,
                 verdict=verdict(ratio, low, high, threshold),
             )
         elif row["base_status"] == "ok" and row["head_status"] in BROKEN:
@@ -145,7 +151,7 @@ def compare(
         else:
             row["verdict"] = f"{row['base_status']} -> {row['head_status']}"
         out.append(row)
-    return pd.DataFrame(
+    result = pd.DataFrame(
         out,
         columns=[
             *keys,
@@ -158,10 +164,16 @@ def compare(
             "ratio",
             "ci_low",
             "ci_high",
+            "p",
             "verdict",
             "unstable",
         ],
     )
+    result.insert(result.columns.get_loc("p") + 1, "q", q_values(result["p"]))
+    if fdr is not None:  # a call the grid's false discovery rate does not allow is "same"
+        called = result["verdict"].isin(["slower", "faster"]) & (result["q"] > fdr)
+        result.loc[called, "verdict"] = "same"
+    return result
 
 
 def regressed(result: pd.DataFrame) -> bool:
