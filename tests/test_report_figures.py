@@ -1,11 +1,13 @@
 """The report's figures: one colour per impl in every one of them (hues by family), legends
 beside the data and never on it, a titled panel per workload, every roof drawn and named,
-the process's native peak memory where rows have it."""
+the process's native peak memory where rows have it; the training figures of every model
+(tests/test_training_figures.py's rows) among them."""
 
 from __future__ import annotations
 
 import colorsys
 
+import pandas as pd
 import pytest
 from matplotlib.colors import to_hex, to_rgb
 from matplotlib.legend import Legend
@@ -16,14 +18,16 @@ from harness.report import plots, training, trends
 from harness.report import summary as report
 from harness.report.palette import colours
 from tests.report_tables import CEILINGS, synthetic
+from tests.test_training_figures import model_rows
 
 UNKNOWN = ["mine", "theirs-2", "x$y$"]  # out-of-tree impls (NNLADDER_IMPLS) the registry lacks
 
 
 @pytest.fixture(scope="module")
 def drawn():
-    """(palette, [(title, Figure)]) of every figure the synthetic report draws, drawn once."""
-    table = synthetic()
+    """(palette, [(title, Figure)]) of every figure the synthetic report draws, the training
+    figures of an MLP, a CNN and a GPT among them, drawn once."""
+    table = pd.concat([synthetic(), model_rows()], ignore_index=True)
     cells = report.bounds.judged(report.latest(table[table.workload != "train"]), CEILINGS)
     order = report.ladder_order(table["impl"])
     figures = report.figures(
@@ -77,7 +81,15 @@ def test_every_legend_lies_outside_every_axes(drawn):
         "Peak memory",
         "History across commits",
     } <= with_legends
-    assert sum(t.startswith(("Learning curves", "Weight histograms")) for t in with_legends) == 2
+    training = {title.split(":")[0] for title in with_legends if ": " in title}
+    assert training == {
+        "Learning curves",
+        "Loss curves",
+        "Weight histograms",
+        "Weights by epoch",
+        "Activations by epoch",
+        "Gradient flow",
+    }
 
 
 def impl_of(label: str, palette: dict):

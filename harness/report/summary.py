@@ -3,9 +3,10 @@
 The report covers one machine (the one of the newest run; timings of different machines do
 not mix). It opens with a line and a bar chart per workload (glance.py), then what could not
 run and every other status in counts, the ladder at each workload's headline size
-(tables.py), the figures (trends.py, plots.py, training.py), the correctness of every cell,
-and the machine, commit, versions and roofs. Each cell shows its newest row; every impl has
-one colour throughout (palette.py). Derived columns are computed here, never stored.
+(tables.py), the figures (trends.py, plots.py), a section per trained model (training.py),
+the correctness of every cell, and the machine, commit, versions and roofs. Each cell shows its
+newest row; every impl has one colour throughout (palette.py). Derived columns are computed
+here, never stored.
 """
 
 from __future__ import annotations
@@ -89,6 +90,18 @@ def training_figures(table: pd.DataFrame, order: list) -> list:
     return training.figures(train, order)
 
 
+def training_sections(table: pd.DataFrame, order: list) -> list:
+    """training.sections of the table, each figure it lists that was drawn as (title, caption,
+    data URI); sections with nothing drawn and no sample are left out."""
+    drawn = {title: draw.to_data_uri(fig) for title, fig in training_figures(table, order)}
+    out = []
+    for section in training.sections(table[table["workload"] == "train"]):
+        shown = [(t, caption, drawn[t]) for t, caption in section["figures"] if t in drawn]
+        if shown or section["samples"]:
+            out.append({**section, "figures": shown})
+    return out
+
+
 def roof_lines(ceilings) -> list:
     """[(what, figure)] of every roof measured on the machine: CPU (one core, every core),
     then GPU."""
@@ -148,9 +161,7 @@ def context(table: pd.DataFrame, results=None, remeasure: bool = False) -> dict:
     order = ladder_order(table["impl"])
     palette = colours(order)
     sizes = headline.sizes(cells) if not cells.empty else {}
-    drawn = (figures(timed, cells, order, ceilings) if not cells.empty else []) + training_figures(
-        table, order
-    )
+    drawn = figures(timed, cells, order, ceilings) if not cells.empty else []
     newest = (timed if not timed.empty else table).sort_values("timestamp", kind="stable").iloc[-1]
     return {
         "empty": False,
@@ -167,6 +178,7 @@ def context(table: pd.DataFrame, results=None, remeasure: bool = False) -> dict:
         "unstable": tables.unstable(cells, order),
         "ladder": tables.ladder(cells, sizes, order, ceilings),
         "figures": [(title, draw.to_data_uri(fig)) for title, fig in drawn],
+        "training": training_sections(table, order),
         "correctness": tables.correctness(cells, order, RANK),
         "info": [(k, "" if pd.isna(newest.get(k)) else newest.get(k)) for k in INFO]
         + [("newest run", newest["run_id"])],

@@ -1,39 +1,33 @@
-"""Figures of the training runs for the report: learning curves, time to accuracy, weight
-histograms per layer and the confusion matrix, built from the rows `train` stores.
+"""The report's training part: a section per model (MLP, CNN, GPT) with the newest run of that
+model, its figures (training_curves.py: the run's curves, time to accuracy, the confusion
+matrix; training_layers.py: weights, activations, gradients and filters per layer) and, for
+the GPT, the text it generated.
 
-The report (harness/report/summary.py) calls `figures(table, order)` and inlines what it
-returns; each impl has its palette colour, as in every other figure, and legends sit beside
-their axes. Names from the table (impls, sizes, machines, layers) are drawn through draw.plain.
+The report (harness/report/summary.py) inlines what `figures(table, order)` draws and places
+each figure under its model's heading by title, as `sections(table)` lists them, each with the
+one line that says what to look for, and the GPT's generated text. A figure draws from the
+fields it needs and is left out where the rows lack them. Each impl has its palette colour, as
+in every other figure; names from the table (impls, sizes, layers) are drawn through draw.plain.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
+import re
 
-from harness.report.draw import figure, legend_beside, plain
+import pandas as pd
+
+from harness.report import training_curves as curves
+from harness.report import training_layers as layers
 from harness.report.palette import colours
 
-# A training configuration (dataset, layers, batch, optimizer, epochs) per machine gets one
-# set of figures; only the newest few configurations are drawn, so the report stays short.
-MAX_CONFIGS = 3
-# What the figures draw from: a row without one of them (store.load drops a value of the
-# wrong type) is left out of the figures.
-DRAWN = [
-    "loss_by_epoch",
-    "train_acc_by_epoch",
-    "test_acc_by_epoch",
-    "target_acc",
-    "test_acc",
-    "weight_hist",
-    "confusion_CC",
-]
+MODELS = {"mlp": "MLP", "cnn": "CNN", "gpt": "GPT"}  # a row without "model" is an MLP's
+SAMPLE_CHARS = 2000  # of a generated sample shown on the page
 
 
-def latest_training(table: pd.DataFrame) -> list:
-    """[(title, rows)] per (machine, config), newest first: each impl's newest ok row."""
-    if table.empty or "workload" not in table or "loss_by_epoch" not in table:
+def latest_runs(table: pd.DataFrame) -> list:
+    """[(model, rows)]: per model, its newest run's ok rows of its newest size, one per impl,
+    in the order they were trained; models in MODELS' order, unknown ones after."""
+    if table.empty or "workload" not in table:
         return []
     rows = table[
         (table.workload == "train")
@@ -41,144 +35,126 @@ def latest_training(table: pd.DataFrame) -> list:
         & (table.status == "ok")
         & (table.rounds > 0)
     ]  # rounds 0: evaluation only
-    rows = rows[rows.reindex(columns=DRAWN).notna().all(axis=1)]
-    if rows.empty:
-        return []
-    # Stable sorts keep each run's impls in the order they were trained (the user's order).
-    rows = rows.sort_values("timestamp", kind="stable").drop_duplicates(
-        ["machine", "size", "impl"], keep="last"
+    model = rows.get("model", pd.Series(None, index=rows.index))
+    # A stable sort keeps each run's impls in the order they were trained (the user's order).
+    rows = rows.assign(
+        model=[m if isinstance(m, str) and m else "mlp" for m in model],
+        run_id=rows.get("run_id", pd.Series("", index=rows.index)).fillna(""),
+        size=rows["size"].fillna(""),
+    ).sort_values("timestamp", kind="stable", na_position="first")
+    out = []
+    for name, of_model in rows.groupby("model", sort=False):
+        newest = of_model.iloc[-1]
+        run = of_model[(of_model.run_id == newest.run_id) & (of_model["size"] == newest["size"])]
+        out.append((name, run.drop_duplicates("impl", keep="last")))
+    return sorted(
+        out, key=lambda m: (list(MODELS).index(m[0]) if m[0] in MODELS else len(MODELS), m[0])
     )
-    groups = sorted(
-        rows.groupby(["machine", "size"]), key=lambda g: g[1].timestamp.max(), reverse=True
-    )
-    return [(f"{size} on {machine}", group) for (machine, size), group in groups[:MAX_CONFIGS]]
 
 
-def learning_curves(title: str, rows: pd.DataFrame, palette: dict) -> Figure:
-    """Training loss, train and test accuracy per epoch, one line per impl."""
-
-    def by_epoch(values, scale=1.0):  # null (a diverged loss is stored so) draws as a gap
-        return np.arange(1, len(values) + 1), np.array(values, dtype=float) * scale
-
-    fig, ((loss_ax, acc_ax),) = figure(11, 3.8, cols=2)
-    for row in rows.itertuples():
-        colour = palette[row.impl]
-        loss_ax.plot(*by_epoch(row.loss_by_epoch), marker=".", color=colour, label=plain(row.impl))
-        acc_ax.plot(*by_epoch(row.test_acc_by_epoch, 100), marker=".", color=colour)
-        acc_ax.plot(*by_epoch(row.train_acc_by_epoch, 100), linestyle=":", color=colour)
-    target = rows.target_acc.iloc[0] * 100
-    acc_ax.axhline(target, color="grey", linewidth=0.8, linestyle="--")
-    loss_ax.set(xlabel="epoch", ylabel="mean training loss", yscale="log", title="loss")
-    acc_ax.set(
-        xlabel="epoch",
-        ylabel="accuracy (%)",
-        title=f"test (solid), train (dotted), target {target:g}% (dashed)",
-    )
-    legend_beside(loss_ax, title="impl")
-    fig.suptitle(plain(f"learning curves: {title}"), fontsize="medium")
-    return fig
-
-
-def time_to_accuracy(title: str, rows: pd.DataFrame, palette: dict) -> Figure:
-    """Training seconds to the target test accuracy per impl; impls that missed it say so."""
-    fig, ((target_ax, epoch_ax),) = figure(10, 0.5 + 0.45 * len(rows) + 1.5, cols=2)
-    impls, bar_colours = [plain(impl) for impl in rows.impl], [palette[i] for i in rows.impl]
-    to_target_s = [
-        v if v is not None and np.isfinite(v) else 0.0 for v in rows.time_to_target_s.astype(float)
-    ]
-    bars = target_ax.barh(impls, to_target_s, color=bar_colours)
-    for bar, row in zip(bars, rows.itertuples(), strict=True):
-        hit = row.epochs_to_target is not None and np.isfinite(float(row.epochs_to_target))
-        label = (
-            f" {bar.get_width():.3g} s, epoch {int(row.epochs_to_target)}"
-            if hit
-            else " target not reached"
-        )
-        target_ax.text(
-            bar.get_width(),
-            bar.get_y() + bar.get_height() / 2,
-            label,
-            va="center",
-            fontsize="small",
-        )
-    epoch_ax.barh(impls, rows.t_median_s.astype(float), color=bar_colours)
-    hit_s = [v for v in to_target_s if v > 0]
-    if hit_s:  # log scale (the rungs span decades), room on the right for the labels
-        target_ax.set_xscale("log")
-        target_ax.set_xlim(min(hit_s) / 2, max(hit_s) * 30)
-    target_ax.set(
-        xlabel="training seconds (evaluation excluded)",
-        title=f"time to {rows.target_acc.iloc[0]:.0%} test accuracy",
-    )
-    epoch_ax.set(xscale="log", xlabel="seconds", title="median epoch time")
-    target_ax.invert_yaxis()
-    epoch_ax.invert_yaxis()
-    fig.suptitle(plain(title), fontsize="medium")
-    return fig
+# (name, what to look for, the function that draws it or returns None), in the page's order
+FIGURES = [
+    (
+        "Learning curves",
+        "Loss falls as accuracy rises; the rungs' lines should lie on one another (they train "
+        "from the same weights on the same batches), so a rung apart from the rest has a bug.",
+        curves.learning_curves,
+    ),
+    (
+        "Loss curves",
+        "Validation loss turning up while training loss still falls is overfitting; the rungs' "
+        "curves should coincide, and the legend gives each rung's training speed.",
+        curves.loss_curves,
+    ),
+    (
+        "Time to accuracy",
+        "Training seconds each rung needs to reach the target test accuracy, beside its median "
+        "epoch: the speedup of the ladder in time to a result.",
+        curves.time_to_accuracy,
+    ),
+    (
+        "Weight histograms",
+        "Each rung's final weights per layer: the outlines should coincide; a rung whose "
+        "outline stands apart trained differently.",
+        layers.weight_histograms,
+    ),
+    (
+        "Weights by epoch",
+        "How each layer's weights spread from their initialisation: a layer whose outline "
+        "never moves is not learning, one that keeps widening is heading for divergence.",
+        layers.weights_by_epoch,
+    ),
+    (
+        "Activations by epoch",
+        "Each layer's outputs on one fixed batch: a tall spike at 0 after a ReLU is dead units, "
+        "outputs piling up at the ends of the range are saturation.",
+        layers.activations_by_epoch,
+    ),
+    (
+        "Gradient flow",
+        "Gradient norm per layer on a log axis, input dark to output light: lines decades "
+        "apart, falling towards the input, are vanishing gradients; lines climbing are exploding.",
+        layers.gradient_flow,
+    ),
+    (
+        "First-layer filters",
+        "Trained filters show structure (edges, strokes, blobs of one sign); filters that still "
+        "look like noise have learned little, and one whose ± is far below the others' is dead.",
+        layers.filter_images,
+    ),
+    (
+        "Confusion matrix",
+        "Off-diagonal counts are the mistakes: which true class (row) the model takes for which "
+        "(column).",
+        curves.confusion,
+    ),
+]
 
 
-def weight_histograms(title: str, rows: pd.DataFrame, palette: dict) -> Figure:
-    """The final weights of each layer, binned, one outline per impl."""
-    layers = sorted(rows.weight_hist.iloc[0])
-    fig, axes = figure(3.4 * len(layers) + 1.5, 3, cols=len(layers))
-    for ax, layer in zip(axes[0], layers, strict=True):
-        for row in rows.itertuples():
-            binned = row.weight_hist.get(layer)
-            if binned:
-                ax.stairs(
-                    binned["counts"],
-                    binned["edges"],
-                    color=palette[row.impl],
-                    label=plain(row.impl),
-                )
-        ax.set(title=plain(layer), xlabel="weight", ylabel="count")
-    legend_beside(axes[0][-1], title="impl")
-    fig.suptitle(plain(f"final weights per layer: {title}"), fontsize="medium")
-    return fig
-
-
-def confusion(title: str, rows: pd.DataFrame) -> Figure:
-    """The test-set confusion matrix of the best impl (rows: true class, columns: predicted)."""
-    best = rows.loc[rows.test_acc.astype(float).idxmax()]
-    confusion_CC = np.array(best.confusion_CC)
-    classes = len(confusion_CC)
-    fig, ((ax,),) = figure(4.6, 4.2)
-    image = ax.imshow(confusion_CC, cmap="Blues")
-    for true in range(classes):
-        for pred in range(classes):
-            count = confusion_CC[true, pred]
-            if count:
-                ax.text(
-                    pred,
-                    true,
-                    str(count),
-                    ha="center",
-                    va="center",
-                    fontsize="x-small",
-                    color="white" if count > confusion_CC.max() / 2 else "black",
-                )
-    ax.set(
-        xticks=range(classes),
-        yticks=range(classes),
-        xlabel="predicted class",
-        ylabel="true class",
-        title=plain(f"{best.impl}: test accuracy {float(best.test_acc):.2%}"),
-    )
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.suptitle(plain(title), fontsize="small")
-    return fig
+def trained(model: str, rows: pd.DataFrame) -> str:
+    """What a section's figures are of: the model and its configuration."""
+    return f"{MODELS.get(model, model)} {rows['size'].iloc[0]}"
 
 
 def figures(table: pd.DataFrame, order: list | None = None) -> list:
-    """[(title, Figure)] for the report; [] when the table has no training rows. `order`:
-    the impls of the whole report, so that each keeps the colour it has in the others."""
+    """[(title, Figure)] of every training figure there is something to draw for; [] when the
+    table has no training rows. `order`: the impls of the whole report, so that each keeps
+    the colour it has in the others."""
     out = []
-    for title, rows in latest_training(table):
+    for model, rows in latest_runs(table):
         palette = colours(list(dict.fromkeys([*(order or []), *rows.impl])))
-        out += [
-            (f"Learning curves: {title}", learning_curves(title, rows, palette)),
-            (f"Time to accuracy: {title}", time_to_accuracy(title, rows, palette)),
-            (f"Weight histograms: {title}", weight_histograms(title, rows, palette)),
-            (f"Confusion matrix: {title}", confusion(title, rows)),
+        of = trained(model, rows)
+        drawn = [(name, draw(of, rows, palette)) for name, _, draw in FIGURES]
+        out += [(f"{name}: {of}", fig) for name, fig in drawn if fig is not None]
+    return out
+
+
+def sample(text) -> str | None:
+    """A generated sample for the page (which escapes it): control characters but newline
+    and tab shown as U+FFFD, and at most SAMPLE_CHARS of it."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    shown = "".join(c if c.isprintable() or c in "\n\t" else "\ufffd" for c in text)
+    return shown[:SAMPLE_CHARS] + (" [...]" if len(shown) > SAMPLE_CHARS else "")
+
+
+def sections(table: pd.DataFrame) -> list:
+    """[{anchor, name, about, figures: [(title, caption)], samples: [(impl, text)]}] per model:
+    every figure the section may hold (figures(table) draws those it has fields for)."""
+    out = []
+    for model, rows in latest_runs(table):
+        texts = [
+            (impl, sample(text))
+            for impl, text in zip(rows.impl, rows.get("sample", [None] * len(rows)), strict=True)
         ]
+        out.append(
+            {
+                "anchor": "training-" + re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-"),
+                "name": MODELS.get(model, model),
+                "about": f"{rows['size'].iloc[0]}: newest run {rows.run_id.iloc[-1] or '?'}, "
+                f"{len(rows)} impl(s): {', '.join(rows.impl)}",
+                "figures": [(f"{name}: {trained(model, rows)}", c) for name, c, _ in FIGURES],
+                "samples": [(impl, text) for impl, text in texts if text],
+            }
+        )
     return out
