@@ -1,4 +1,5 @@
-"""Datasets: scikit-learn digits, MNIST IDX files (raw and gzip) with every check, synthetic."""
+"""Datasets: scikit-learn digits, MNIST IDX files (raw and gzip) with every check, synthetic;
+the GPT's character corpus, its vocabulary, split and seeded batches."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from harness.train import datasets
+from harness.train import corpus, datasets
 from harness.train.datasets import DatasetError, read_idx
 
 IDX_CODES = {
@@ -233,3 +234,58 @@ def test_load_by_name(tmp_path):
         datasets.load("mnist")
     with pytest.raises(KeyError, match="unknown dataset 'cifar'.*digits, mnist, synthetic"):
         datasets.load("cifar")
+
+
+# ---- the character corpus ----------------------------------------------------------------
+
+
+def test_the_shipped_corpus_is_alice_with_its_characters_as_vocabulary():
+    text = corpus.load()
+    raw = corpus.CORPUS.read_text(encoding="utf-8")
+    assert raw.startswith("\n\n\n\n                ALICE'S ADVENTURES IN WONDERLAND")
+    assert "\r" not in raw and len(raw) < 300_000  # LF line ends; a few hundred KB at most
+    assert text.chars == "".join(sorted(set(raw))) and text.vocab == 72
+    assert len(text.train_R) == int(len(raw) * corpus.TRAIN_FRACTION)  # contiguous 90/10
+    assert text.decode(np.concatenate([text.train_R, text.val_R])) == raw
+    at = raw.index("Alice was beginning")
+    np.testing.assert_array_equal(text.encode("Alice"), text.train_R[at : at + 5])
+    with pytest.raises(corpus.CorpusError, match=r"characters \['~'\] are not in the vocabulary"):
+        text.encode("a~b")
+
+
+def test_a_corpus_that_cannot_be_read_or_is_too_short_is_named(tmp_path):
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(corpus.CorpusError, match=rf"^{binary}: cannot read it as UTF-8 text"):
+        corpus.load(binary)
+    short = tmp_path / "short.txt"
+    short.write_text("abcdefghijklmnopqrst")  # 20 characters: a validation split of 2
+    with pytest.raises(corpus.CorpusError, match=r"a split of 2, too short for one window of 8"):
+        corpus.load(short, context=8)
+    assert corpus.load(short, context=1).vocab == 20
+
+
+def test_batches_are_seeded_windows_whose_labels_are_the_next_characters():
+    ids_R = np.arange(1000, dtype=np.int64) % 97
+    tokens_R, labels_R, positions_R = corpus.batch(ids_R, 4, 16, seed=3, step=7)
+    assert tokens_R.shape == labels_R.shape == positions_R.shape == (64,)
+    tokens_BT, labels_BT = tokens_R.reshape(4, 16), labels_R.reshape(4, 16)
+    np.testing.assert_array_equal(labels_BT[:, :-1], tokens_BT[:, 1:])  # each one's successor
+    np.testing.assert_array_equal(labels_BT[:, -1], (tokens_BT[:, -1] + 1) % 97)
+    np.testing.assert_array_equal(positions_R, np.tile(np.arange(16), 4))
+    again = corpus.batch(ids_R, 4, 16, seed=3, step=7)
+    np.testing.assert_array_equal(again[0], tokens_R)
+    assert not np.array_equal(corpus.batch(ids_R, 4, 16, seed=3, step=8)[0], tokens_R)
+    assert not np.array_equal(corpus.batch(ids_R, 4, 16, seed=4, step=7)[0], tokens_R)
+    # every window fits, the last one included
+    ends = [corpus.batch(ids_R[:20], 8, 16, 0, s)[1][-1] for s in range(50)]
+    assert max(ends) == ids_R[19]
+
+
+def test_validation_batches_are_fixed_and_spread_over_the_text():
+    ids_R = np.arange(500, dtype=np.int64)
+    batches = corpus.fixed_batches(ids_R, 2, 10, count=3)
+    assert len(batches) == 3 and all(len(tokens) == 20 for tokens, _, _ in batches)
+    starts = [int(tokens[0]) for b in batches for tokens in (b[0][:10], b[0][10:])]
+    assert starts[0] == 0 and starts[-1] == 500 - 10 - 1 and starts == sorted(starts)
+    np.testing.assert_array_equal(corpus.fixed_batches(ids_R, 2, 10, 3)[1][1], batches[1][1])

@@ -16,11 +16,10 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from harness import cli, registry
-from harness.commands import train as train_command
 from harness.reference import Reference
 from harness.report import training as train_report
 from harness.results import ceilings, machine, store
-from harness.train import datasets, scores
+from harness.train import checks, datasets, plan, scores
 from harness.train import loop as train
 from impls.numpy_impl import NumpyImpl
 from tests.conftest import impl_params
@@ -234,7 +233,7 @@ def test_every_impl_trains_digits_like_the_float64_reference(name):
         result = train.train(ops, digits(), config)
         assert result.test["accuracy"] >= 0.95
     expected = reference_result(config, *sizes).test["accuracy"]
-    assert abs(result.test["accuracy"] - expected) * 100 <= scores.SPREAD_LIMIT_PP
+    assert abs(result.test["accuracy"] - expected) * 100 <= checks.SPREAD_LIMIT_PP
     assert len(result.test_acc_by_epoch) == config.epochs
 
 
@@ -308,7 +307,7 @@ def test_an_impl_that_segfaults_costs_its_own_row_only(tmp_path, monkeypatch, ca
     captured = capsys.readouterr()
     assert code == 1
     assert "FAILED: fault-segv-train raised an error" in captured.err
-    assert "numpy        epoch   1/1" in captured.err  # the child's progress comes through
+    assert "numpy        epoch 1/1" in captured.err  # the child's progress comes through
     crashed, trained = store.load(tmp_path / "results").to_dict("records")
     assert crashed["status"] == "error"
     assert "killed by signal SIGSEGV" in crashed["reason"]
@@ -360,7 +359,7 @@ def test_command_fails_when_accuracies_spread(tmp_path, fake_registry, capsys):
     assert "FAILED: final test accuracies spread" in captured.err
     table = store.load(tmp_path / "results")
     assert list(table.status) == ["ok", "ok"]
-    assert scores.spread_pp(table.to_dict("records")) > scores.SPREAD_LIMIT_PP
+    assert checks.spread_pp(table.to_dict("records")) > checks.SPREAD_LIMIT_PP
 
 
 def test_command_fails_when_an_impl_crashes(tmp_path, fake_registry, capsys):
@@ -398,11 +397,11 @@ def test_layers_come_from_the_dataset_and_hidden():
     data = subset(digits(), 10, 10)
     parser = cli.build_parser()
     args = parser.parse_args(["train", "--hidden", "20,12"])
-    assert train_command.layers_for(args, data) == (64, 20, 12, 10)
+    assert plan.layers_for(args, data) == (64, 20, 12, 10)
     args = parser.parse_args(["train"])
-    assert train_command.layers_for(args, data) == (64, 32, 10)
+    assert plan.layers_for(args, data) == (64, 32, 10)
     with pytest.raises(ValueError, match="--layers must be widths joined by '-'"):
-        train_command.layers_for(parser.parse_args(["train", "--layers", "64x10"]), data)
+        plan.layers_for(parser.parse_args(["train", "--layers", "64x10"]), data)
 
 
 # ---- the report's figures -----------------------------------------------------------------
@@ -414,28 +413,25 @@ def test_report_has_no_training_figures_without_training_rows(tmp_path):
     assert train_report.figures(other) == []
 
 
-def test_report_draws_four_figures_per_training_config(tmp_path, fake_registry):
+def test_report_draws_the_newest_training_runs_figures(tmp_path, fake_registry):
     digits()
-    assert run_train(tmp_path, "--impl", "numpy,flipped,absent", "--target-acc", "0.5") == 1
-    assert run_train(tmp_path, "--impl", "numpy", "--epochs", "0") == 0  # evaluation only
     assert run_train(tmp_path, "--impl", "numpy", "--hidden", "8", "--epochs", "1") == 0
-    drawn = train_report.figures(store.load(tmp_path / "results"))
-    titles = [title for title, _ in drawn]
-    assert len(drawn) == 8, titles  # two trained configs; the 0-epoch run draws nothing
-    assert sum("layers=64-8-10" in t for t in titles) == 4
-    both = [(t, f) for t, f in drawn if "layers=64-32-10" in t]
-    assert [t.split(":")[0] for t, _ in both] == [
-        "Learning curves",
-        "Time to accuracy",
-        "Weight histograms",
-        "Confusion matrix",
-    ]
-    curves = both[0][1]
+    assert run_train(tmp_path, "--impl", "numpy", "--epochs", "0") == 0  # evaluation only
+    assert run_train(tmp_path, "--impl", "numpy,flipped,absent", "--target-acc", "0.5") == 1
+    drawn = dict(train_report.figures(store.load(tmp_path / "results")))
+    names = [title.split(":")[0] for title in drawn]
+    assert all("layers=64-32-10" in title for title in drawn), names  # the newest run's
+    for name in ("Learning curves", "Time to accuracy", "Weight histograms", "Confusion matrix"):
+        assert name in names
+    for name in ("Weights by epoch", "Activations by epoch", "Gradient flow"):
+        assert name in names  # from the fields train stores for them
+    figures = {name: figure for name, figure in zip(names, drawn.values(), strict=True)}
+    curves = figures["Learning curves"]
     assert [line.get_label() for line in curves.axes[0].get_lines()] == ["numpy", "flipped"]
-    labels = [text.get_text() for text in both[1][1].axes[0].texts]
+    labels = [text.get_text() for text in figures["Time to accuracy"].axes[0].texts]
     assert labels[0].endswith("epoch 1") and labels[1] == " target not reached"
-    assert "numpy: test accuracy" in both[3][1].axes[0].get_title()
-    for _, figure in drawn:
+    assert "numpy: test accuracy" in figures["Confusion matrix"].axes[0].get_title()
+    for figure in drawn.values():
         figure.savefig(tmp_path / "figure.png")
         assert (tmp_path / "figure.png").stat().st_size > 1000
 

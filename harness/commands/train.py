@@ -1,170 +1,158 @@
-"""`train`: every chosen impl trains the same MLP on the same batches; accuracies must agree.
+"""`train`: every chosen impl trains the same model on the same batches; their results must agree.
 
-One stored run: a row per impl (workload "train", phase "train") with its learning curve,
-epoch times, time to the target accuracy and test metrics. The final test accuracies of the
-impls that trained must lie within SPREAD_LIMIT_PP of each other: the cross-rung proof that
-every backward pass is right. Exit code 1 when they do not, or when an impl failed.
+The models: the MLP or the CNN on a classification dataset, or a small GPT on the shipped
+character corpus (--model). One stored run: a row per impl and seed (workload "train", phase
+"train") with its learning curve, epoch times, time to target, test metrics and what the
+report draws per layer. Per seed, the impls that trained must agree: the classifiers' final
+test accuracies within SPREAD_LIMIT_PP points, the GPT's loss of step 50 within LOSS_LIMIT_REL
+(train/checks.py): the cross-rung proof that every backward pass is right. Exit code 1 when
+they do not, or when an impl failed. With --seeds N each impl's time to target is also scored
+MLPerf's way (the fastest and slowest runs dropped, the rest averaged).
 
 Each impl trains in a child process of its own (harness/train/worker.py), as `run`'s cells do,
-so an impl that crashes costs its own row only; `--in-process` trains them all here.
+so an impl that crashes costs its own rows only; `--in-process` trains them all here. Progress
+shows in harness/train/live.py's view, fed by each child's interim messages.
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from dataclasses import replace
 
 from harness import registry
 from harness.commands.common import add_results, names
 from harness.models import HYPER
 from harness.results import machine_state, store
-from harness.train import datasets, scores, session
-from harness.train import loop as train
-
-# Widths by dataset when --layers is not given: hidden layers between features and classes.
-DEFAULT_HIDDEN = {"digits": "32", "mnist": "128,64", "synthetic": "128,64"}
+from harness.train import checks, datasets, live, lm, nets, plan, runs, table
+from harness.train.weights import check_save_path
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "train",
-        help="train an MLP end to end on each impl; check their accuracies agree",
-        description="Train the same MLP from the same initial weights on the same seeded "
-        "mini-batches with each impl (forward, loss, backward and optimizer step "
-        "are the impl's ops), evaluate after every epoch outside the clock, store "
-        "one row per impl under results/<machine>/ and print the cross-rung "
-        f"table. Exit code 1 if the final test accuracies spread over "
-        f"{scores.SPREAD_LIMIT_PP} points or an impl failed.",
+        help="train an MLP, a CNN or a GPT end to end on each impl; check they agree",
+        description="Train the same model from the same initial weights on the same seeded "
+        "mini-batches with each impl (forward, loss, backward and optimizer step are the "
+        "impl's ops), evaluate after every epoch outside the clock, store one row per impl "
+        "and seed under results/<machine>/ and print the cross-rung table. Exit code 1 if the "
+        f"final test accuracies spread over {checks.SPREAD_LIMIT_PP} points (the GPT: its "
+        f"step-50 losses over {checks.LOSS_LIMIT_REL:g} relative) or an impl failed.",
     )
-    parser.add_argument(
+    add = parser.add_argument
+    add(
         "--impl",
         action="append",
         metavar="NAME",
         help="impl(s), repeatable or comma-separated, or `all` (default: numpy; see `list`)",
     )
-    parser.add_argument(
+    add("--model", choices=plan.MODELS, default="mlp", help="mlp (default), cnn or gpt")
+    add(
         "--dataset",
         choices=datasets.DATASETS,
         default=None,
-        help="digits (scikit-learn, the `data` extra), mnist (IDX files from "
-        "--mnist DIR) or synthetic (MNIST-shaped, for timing); "
-        "default digits",
+        help="mlp and cnn: digits "
+        "(scikit-learn, the `data` extra; the default), mnist (IDX files from --mnist DIR) or "
+        "synthetic (MNIST-shaped, for timing)",
     )
-    parser.add_argument(
+    add(
         "--mnist",
         metavar="DIR",
         help="folder of the MNIST IDX files, raw or .gz (implies --dataset mnist)",
     )
-    parser.add_argument("--epochs", type=int, default=20, help="default 20")
-    parser.add_argument("--batch", type=int, default=32, help="mini-batch size (default 32)")
+    add(
+        "--epochs",
+        type=int,
+        default=None,
+        help="mlp 20, cnn 15; gpt: evaluation intervals (steps = epochs x --eval-every)",
+    )
+    add("--batch", type=int, default=None, help="mini-batch size (mlp and cnn 32, gpt 8 sequences)")
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument(
         "--hidden",
         metavar="H[,H...]",
-        help="hidden widths; input and output widths come from the dataset "
-        f"(default: digits {DEFAULT_HIDDEN['digits']}, mnist and "
-        f"synthetic {DEFAULT_HIDDEN['mnist']})",
+        help="the MLP's hidden widths; input "
+        "and output widths come from the dataset (default: digits "
+        f"{plan.DEFAULT_HIDDEN['digits']}, mnist and synthetic {plan.DEFAULT_HIDDEN['mnist']})",
     )
     shape.add_argument(
-        "--layers", metavar="I-H-...-C", help="every width, input first, e.g. 784-128-64-10"
+        "--layers",
+        metavar="I-H-...-C",
+        help="the MLP's every width, input first, e.g. 784-128-64-10",
     )
-    parser.add_argument("--opt", choices=list(HYPER), default="sgd", help="optimizer (default sgd)")
-    parser.add_argument(
+    add(
+        "--channels",
+        metavar="1-F1-F2",
+        help="the CNN's channels: 1 (grey images), then "
+        f"each conv's filters (default {'-'.join(map(str, nets.CNN_CHANNELS))})",
+    )
+    add(
+        "--image",
+        type=int,
+        metavar="SIDE",
+        help="the CNN's image side: the data's images "
+        "nearest-neighbour upsampled to it (default: the data's own, 8 for digits)",
+    )
+    add("--steps", type=int, help=f"gpt: Adam steps (default {lm.LMConfig.steps})")
+    for option, help_ in plan.GPT_SIZES.items():
+        add(f"--{option.replace('_', '-')}", type=int, help=f"gpt: {help_}")
+    add(
+        "--opt",
+        choices=list(HYPER),
+        default=None,
+        help="optimizer (default: mlp sgd, cnn and gpt adam)",
+    )
+    add(
         "--lr",
         type=float,
         default=None,
-        help="learning rate (default: "
+        help="learning rate (default: mlp the optimizer's, "
         + ", ".join(f"{opt} {hyper['lr']:g}" for opt, hyper in HYPER.items())
-        + ")",
+        + f"; cnn {plan.DEFAULTS['cnn']['lr']:g} and gpt {plan.DEFAULTS['gpt']['lr']:g} with adam)",
     )
-    parser.add_argument(
+    add(
         "--target-acc",
         type=float,
-        default=0.95,
+        default=None,
         metavar="FRACTION",
-        help="test accuracy whose time and epoch are reported (default 0.95)",
+        help="mlp and cnn: test "
+        "accuracy whose time and epoch are reported (default: mlp 0.95, cnn 0.98)",
     )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="initial weights and batch order (default 0)"
+    add(
+        "--target-loss",
+        type=float,
+        default=None,
+        metavar="NATS",
+        help="gpt: validation loss "
+        f"whose time is reported (default {plan.DEFAULTS['gpt']['target']:g})",
     )
-    parser.add_argument(
+    add("--seed", type=int, default=0, help="initial weights and batch order (default 0)")
+    add(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train each impl with seeds SEED.."
+        "SEED+N-1 and score its time to target MLPerf's way (default 1)",
+    )
+    add(
         "--load",
         metavar="PATH",
-        help="start from weights saved by --save (checked against the MLP); "
-        "with --epochs 0 this only evaluates them",
+        help="start from weights saved by --save (checked against "
+        "the model); with --epochs 0 this only evaluates them",
     )
-    parser.add_argument(
+    add(
         "--save",
         metavar="PATH",
-        help="save the trained weights as npz (with several impls, one file each: PATH-<impl>.npz)",
+        help="save the trained weights as npz (with several impls "
+        "or seeds, one file each: PATH-<impl>[-seed<s>].npz)",
     )
     add_results(parser)
-    parser.add_argument(
+    add(
         "--in-process",
         action="store_true",
         help="train every impl in this process (no crash isolation; for debugging)",
     )
     parser.set_defaults(func=run)
-
-
-def layers_for(args, data) -> tuple:
-    """--layers as given, else the dataset's features, --hidden (or its default), classes."""
-    if args.layers:
-        try:
-            return tuple(int(w) for w in args.layers.split("-"))
-        except ValueError:
-            raise ValueError(
-                f"--layers must be widths joined by '-', e.g. 784-128-64-10, got {args.layers!r}"
-            ) from None
-    hidden = args.hidden if args.hidden is not None else DEFAULT_HIDDEN[data.name]
-    try:
-        widths = [int(w) for w in hidden.replace("-", ",").split(",") if w]
-    except ValueError:
-        raise ValueError(
-            f"--hidden must be widths joined by ',', e.g. 128,64, got {hidden!r}"
-        ) from None
-    return (data.features, *widths, data.classes)
-
-
-def dataset_for(args) -> str:
-    """--mnist DIR means MNIST; --dataset says otherwise only by mistake."""
-    if args.mnist and args.dataset not in (None, "mnist"):
-        raise ValueError(
-            f"--mnist {args.mnist} reads MNIST, but --dataset says {args.dataset}: drop one of them"
-        )
-    return "mnist" if args.mnist else args.dataset or "digits"
-
-
-def save_path(base: str, impl: str, several: bool) -> Path:
-    path = Path(base)
-    if not several:
-        return path
-    stem = path.name[:-4] if path.name.endswith(".npz") else path.name
-    return path.with_name(f"{stem}-{impl}.npz")
-
-
-def table(rows: list, target: float) -> str:
-    """impl, final test accuracy, epochs and training time to target, median epoch time."""
-    lines = [
-        f"{'impl':<14} {'status':<11} {'test acc':>8} {'epochs to':>9} {'time to':>9} "
-        f"{'epoch time':>10}",
-        f"{'':<14} {'':<11} {'':>8} {f'{target:.0%}':>9} {f'{target:.0%} (s)':>9} "
-        f"{'median (s)':>10}",
-    ]
-    for row in rows:
-        if row["status"] != "ok":
-            lines.append(f"{row['impl']:<14} {row['status']:<11} {row.get('reason', '')}")
-            continue
-        epochs = row["epochs_to_target"] or "-"
-        to_target = (
-            f"{row['time_to_target_s']:.3f}" if row["time_to_target_s"] is not None else "not hit"
-        )
-        epoch_s = f"{row['t_median_s']:.4f}" if row["t_median_s"] is not None else "-"
-        lines.append(
-            f"{row['impl']:<14} {'ok':<11} {row['test_acc']:>8.2%} {epochs:>9} "
-            f"{to_target:>9} {epoch_s:>10}"
-        )
-    return "\n".join(lines)
 
 
 def run(args) -> int:
@@ -173,73 +161,37 @@ def run(args) -> int:
         impls = registry.names()
     for name in impls:
         registry.get_class(name)  # an unknown name fails here, listing the valid ones
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be 1 or more, got {args.seeds}")
+    seeds = range(args.seed, args.seed + args.seeds)
     # an unwritable --save fails here, before any training
-    saves = (
-        {name: train.check_save_path(save_path(args.save, name, len(impls) > 1)) for name in impls}
+    saves = {
+        (name, seed): check_save_path(
+            plan.save_path(args.save, name, len(impls) > 1, seed if args.seeds > 1 else None)
+        )
+        for name in impls
+        for seed in seeds
         if args.save
-        else {}
-    )
+    }
     try:
-        data = datasets.load(dataset_for(args), args.mnist)
+        context = args.context or lm.LMConfig.context
+        data = plan.load_data(args.model, plan.dataset_for(args), args.mnist, context)
     except ImportError as error:  # digits without scikit-learn: one line, not a traceback
         print(f"error: {error}", file=sys.stderr)
         return 2
-    config = train.Config(
-        layers=layers_for(args, data),
-        epochs=args.epochs,
-        batch=args.batch,
-        opt=args.opt,
-        lr=args.lr,
-        seed=args.seed,
-        target_acc=args.target_acc,
-    )
-    train.check_fits(config, data)
-    weights = train.load_weights(args.load, config.layers) if args.load else None
-    print(
-        f"training MLP {config.layers_label} on {data.describe()}; {config.opt} "
-        f"lr {config.learning_rate:g}, batch {config.batch}, {config.epochs} epochs, "
-        f"seed {config.seed}",
-        file=sys.stderr,
-    )
-
+    config = plan.config_for(args, data)
+    weights = plan.load_weights(args.load, config, data) if args.load else None
+    print(table.describe(config, data, args.seeds), file=sys.stderr)
     warning = machine_state.busy_warning()
     if warning:
         print(warning, file=sys.stderr)
     writer = store.open_run(args.results)
-    size = scores.size_fields(config, data)
-    # What a child needs to do the same: it loads the dataset and the weights itself.
-    spec = {
-        "dataset": data.name,
-        "mnist": args.mnist,
-        "load": args.load,
-        "config": {**config.__dict__, "layers": list(config.layers)},
-    }
-    for name in impls:
-        save = saves.get(name)
-        if args.in_process or registry.unavailable_reason(name):
-            fields, result = session.train_one(name, data, config, weights)
-            saved = train.save_weights(save, result.weights) if result and save else None
-        else:
-            fields, saved = session.train_isolated(name, {**spec, "save": save and str(save)})
-        writer.append({**fields, "workload": "train", **size, "phase": "train"})
-        if saved:
-            print(f"  {name}: weights saved to {saved}", file=sys.stderr)
-
-    print(table(writer.rows, config.target_acc))
-    spread = scores.spread_pp(writer.rows)
-    trained = sum(row["status"] == "ok" for row in writer.rows)
-    print(
-        f"\naccuracy spread over {trained} impl(s) that trained: {spread:.2f} points "
-        f"(limit {scores.SPREAD_LIMIT_PP})"
-    )
-    print(f"stored {len(writer.rows)} rows in {writer.path}")
-    failed = [row["impl"] for row in writer.rows if row["status"] == "error"]
-    if failed:
-        print(f"FAILED: {', '.join(failed)} raised an error while training", file=sys.stderr)
-    if spread > scores.SPREAD_LIMIT_PP:
-        print(
-            f"FAILED: final test accuracies spread {spread:.2f} points > "
-            f"{scores.SPREAD_LIMIT_PP}: some impl's backward pass or update is wrong",
-            file=sys.stderr,
-        )
-    return 1 if failed or spread > scores.SPREAD_LIMIT_PP else 0
+    how = runs.How(args.in_process, args.mnist, args.load, saves)
+    configs = [replace(config, seed=seed) for seed in seeds]
+    with live.View(impls, stream=sys.stderr) as view:
+        for name in impls:
+            rows = runs.train_impl(name, configs, data, weights, how, view)
+            for row in rows:
+                writer.append(row)
+            view.done(name, next((r["status"] for r in rows if r["status"] != "ok"), "ok"))
+    return runs.verdict(writer, config, args.seeds)

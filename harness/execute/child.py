@@ -6,7 +6,9 @@ stdout: `@@nnladder {...}`, one JSON message each. In the child, `channel()` kee
 original stdout for those lines and sends everything else the process prints (an impl's own
 prints, native libraries writing to fd 1) to stderr, so nothing can be mistaken for a result.
 The parent keeps the last lines of the child's stderr, to say why a child died, and can echo
-them as they come (train's epoch lines).
+them as they come. A message of kind INTERIM is news on the way to a result (train's progress
+after each epoch): `Child.result` hands each to a callback and returns the first message that
+is not one, while `next` returns every message as it comes (run's "start" and "row").
 
 A child that ends without its result (a segfault in native code, a launcher that exits at
 once), one that sends nothing for too long, and one that stays alive after its last message
@@ -29,6 +31,7 @@ import threading
 PREFIX = "@@nnladder "
 GRACE_S = 5.0  # after its last message, a child has this long to exit before it is killed
 TAIL_LINES = 20
+INTERIM = "interim"  # the kind of a message that is progress, not a result
 
 
 class ChildTimeout(Exception):
@@ -102,6 +105,16 @@ class Child:
             return self.messages.get(timeout=wait)
         except queue.Empty:
             raise ChildTimeout(f"no message after {timeout_s:g} s") from None
+
+    def result(self, on_interim=None, timeout_s: float | None = None) -> dict | None:
+        """The next message that is not INTERIM (None once the child closed its stdout, or
+        ChildTimeout); each INTERIM one before it goes to on_interim(message), as it comes."""
+        while True:
+            message = self.next(timeout_s)
+            if message is None or message.get("kind") != INTERIM:
+                return message
+            if on_interim is not None:
+                on_interim(message)
 
     def kill(self) -> None:
         """Kill the child's process group (it and everything it started), then reap it."""

@@ -1,4 +1,4 @@
-"""An MLP's weights: their names and shapes, the seeded init, and npz files (save, check, load).
+"""A model's weights in npz files (save, check, load); an MLP's names, shapes and seeded init.
 
 A weights file comes from the user (`train --load`), so it is trusted no more than any input:
 each member's .npy header is read and checked against the shape and dtype the model needs
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import zipfile
 import zlib
 from pathlib import Path
@@ -40,6 +41,13 @@ UNREADABLE = (
 
 class WeightsError(ValueError):
     """A weights file that does not fit the model: every mismatch, by name."""
+
+
+def role(name: str, shape) -> str:
+    """How an impl places a parameter: a vector named b... (after a GPT block's h<l>_) is a
+    bias, anything else (matrices, kernels, tables, layernorm gains) a weight."""
+    base = name.split("_", 1)[1] if re.match(r"h\d+_", name) else name
+    return "bias" if len(shape) == 1 and base.startswith("b") else "weight"
 
 
 def weight_shapes(layers) -> dict:
@@ -105,14 +113,19 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, wanted: tuple | Non
 
 
 def load_weights(path: Path | str, layers) -> dict:
-    """An npz of weights, checked against the MLP `layers`: names, shapes and dtype.
+    """An npz of weights, checked against the MLP `layers` (load_params)."""
+    return load_params(path, weight_shapes(layers), f"the MLP {'-'.join(map(str, layers))}")
+
+
+def load_params(path: Path | str, expected: dict, model: str) -> dict:
+    """An npz of weights, checked against `expected` ({name: shape}) of `model` (its name in
+    the error): names, shapes, dtype and finite values.
 
     Raises WeightsError naming the file: one that cannot be read as an npz of .npy arrays,
     or one that lists every missing or unexpected array and every shape or dtype that
-    differs from what the model needs.
+    differs from what the model needs, and every array holding NaN or infinity.
     """
     path = Path(path)
-    expected = weight_shapes(layers)
     found = {}
     try:
         with zipfile.ZipFile(path) as archive:
@@ -128,14 +141,13 @@ def load_weights(path: Path | str, layers) -> dict:
         f"unexpected {name} (shape {found[name][0]})" for name in found if name not in expected
     ]
     for name in expected.keys() & found.keys():
-        shape, dtype, _ = found[name]
+        shape, dtype, array = found[name]
         if shape != expected[name]:
             problems.append(f"{name} has shape {shape}, expected {expected[name]}")
         if dtype != np.float32:
             problems.append(f"{name} has dtype {dtype}, expected float32")
+        if array is not None and not np.isfinite(array).all():
+            problems.append(f"{name} holds NaN or infinity, expected finite values")
     if problems:
-        raise WeightsError(
-            f"{path} does not fit the MLP {'-'.join(map(str, layers))}: "
-            + "; ".join(sorted(problems))
-        )
+        raise WeightsError(f"{path} does not fit {model}: " + "; ".join(sorted(problems)))
     return {name: found[name][2] for name in expected}

@@ -24,7 +24,7 @@ def _checked(names, params) -> tuple:
     return tuple(p for name, p in zip(names, params, strict=True) if not name.endswith("bk_D"))
 
 
-def _block_arrays(rng, D, prefix=""):
+def block_arrays(rng, D, prefix=""):
     """One block's parameters by name: gammas near 1, betas and biases small, weights scaled
     by 1 / sqrt(fan-in) (H = 4D)."""
     sizes = {"D": D, "H": 4 * D}
@@ -45,7 +45,7 @@ def _block_inputs(size, rng):
     return {
         "x_RD": (normal(rng, (R, D)), "activation"),
         "dy_RD": (normal(rng, (R, D)), "activation"),
-        **_block_arrays(rng, D),
+        **block_arrays(rng, D),
     }
 
 
@@ -158,7 +158,7 @@ def _gpt_inputs(size, rng):
         "wpe_TD": (normal(rng, (T, D), 0.1), "weight"),
     }
     for layer in range(size["L"]):
-        arrays.update(_block_arrays(rng, D, prefix=f"h{layer}_"))
+        arrays.update(block_arrays(rng, D, prefix=f"h{layer}_"))
     arrays["gf_D"] = (1 + normal(rng, (D,), 0.1), "weight")
     arrays["bf_D"] = (normal(rng, (D,), 0.1), "bias")
     return arrays
