@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from harness.compare import history as steps_of
 from harness.report import draw
 from harness.report.headline import PICK, problem
 from harness.report.palette import colours
@@ -122,10 +123,30 @@ def scaling(cells: pd.DataFrame, order: list):
     return fig
 
 
+def _mark_steps(ax, steps: list, rank: dict, colour) -> None:
+    """A dotted vertical line at the first commit after each step, labelled with its ratio."""
+    for step in steps:
+        if step["commit"] in rank:
+            x = rank[step["commit"]]
+            ax.axvline(x, color=colour, linestyle=":", linewidth=1)
+            ax.annotate(
+                f"{step['ratio']:.2f}x",
+                (x, 0.97),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, 0),
+                textcoords="offset points",
+                va="top",
+                fontsize=6.5,
+                color=colour,
+                bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+            )
+
+
 def history(rows: pd.DataFrame, order: list):
     """Median time per commit, oldest first: for each impl of a workload, in the phase the
     workload is put forward by (headline.PICK), its largest size measured on two commits or
-    more; None when there is no such cell."""
+    more, with the steps `python -m harness history` finds in it marked; None when there is
+    no such cell."""
     commits = list(rows.sort_values("timestamp").drop_duplicates("commit")["commit"])
     rank = {c: i for i, c in enumerate(commits)}
     latest = rows.sort_values("timestamp").drop_duplicates(
@@ -140,6 +161,10 @@ def history(rows: pd.DataFrame, order: list):
     latest = latest[latest["phase"] == phases]
     if latest.empty:
         return None
+    keys = steps_of.KEYS
+    marks = {}  # the steps of the drawn phases' cells, by cell
+    for step in steps_of.plot_steps(rows.merge(latest[keys].drop_duplicates(), on=keys)):
+        marks.setdefault(tuple(step[k] for k in keys), []).append(step)
     known = list(WORKLOADS)  # panels in the order of the others, unknown workloads after
     workloads = sorted(
         set(latest["workload"]), key=lambda w: (known.index(w) if w in known else len(known), w)
@@ -160,6 +185,7 @@ def history(rows: pd.DataFrame, order: list):
                 color=palette[impl],
                 label=draw.plain(f"{impl} {phase} {largest}"),
             )
+            _mark_steps(ax, marks.get((impl, workload, largest, phase), []), rank, palette[impl])
         ax.set_xticks(
             range(len(commits)),
             [draw.plain(c[:7]) for c in commits],
