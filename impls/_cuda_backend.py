@@ -44,17 +44,28 @@ def cuda_unavailable_reason() -> str | None:
     return None
 
 
-class CupyBackend:
-    """Our kernels on the GPU: one cupy.RawModule per .cu file, compiled on first use."""
+def gpu_name() -> str:
+    """The CUDA name of the GPU CuPy runs on ("NVIDIA H200"): what tuned choices are kept by."""
+    import cupy
 
-    def __init__(self, files):
+    name = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"]
+    return name.decode() if isinstance(name, bytes) else name
+
+
+class CupyBackend:
+    """Our kernels on the GPU: one cupy.RawModule per .cu file, compiled on first use; `defines`
+    maps a file to the NVRTC options it is built with besides the standard (05_warptile.cu's
+    tile sizes, -DWT_BM=...)."""
+
+    def __init__(self, files, defines=None):
         import cupy
 
         self.xp = cupy
         self._where = {}
         for file in files:
             source = (KERNELS / file).read_text()
-            module = cupy.RawModule(code=source, options=("--std=c++17",))
+            options = ("--std=c++17", *(defines or {}).get(file, ()))
+            module = cupy.RawModule(code=source, options=options)
             self._where.update((name, module) for name in kernel_names(source))
         self._functions = {}
         self.multiprocessors = cupy.cuda.Device().attributes["MultiProcessorCount"]

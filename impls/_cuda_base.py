@@ -21,13 +21,20 @@ from typing import NamedTuple
 import numpy as np
 
 from harness.contract import Impl
-from impls._cuda_backend import KERNELS, CupyBackend, cuda_unavailable_reason, kernel_names
+from impls._cuda_backend import (
+    KERNELS,
+    CupyBackend,
+    cuda_unavailable_reason,
+    gpu_name,
+    kernel_names,
+)
 from impls._cuda_conv import ConvOps
 from impls._cuda_nn import NnOps
 from impls._cuda_ops import NetworkOps, cdiv, checked
 
-# The kernel files, their kernels' names and why CUDA is unavailable (the backend's) and the
-# grid arithmetic (the network ops'), named here so that a rung imports this module alone.
+# The kernel files, their kernels' names, why CUDA is unavailable and the GPU's name (the
+# backend's) and the grid arithmetic (the network ops'), named here so that a rung imports
+# this module alone.
 __all__ = [
     "KERNELS",
     "NETWORK_FILES",
@@ -35,6 +42,7 @@ __all__ = [
     "Plan",
     "cdiv",
     "cuda_unavailable_reason",
+    "gpu_name",
     "kernel_names",
     "plan_product",
 ]
@@ -95,8 +103,12 @@ class CudaImpl(ConvOps, NnOps, NetworkOps, Impl):
     kernel_files: tuple = NETWORK_FILES
 
     def __init__(self, backend=None):
-        self.backend = backend or CupyBackend(self.kernel_files)
+        self.backend = backend or CupyBackend(self.kernel_files, self.kernel_defines())
         self.xp = self.backend.xp
+
+    def kernel_defines(self) -> dict:
+        """{kernel file: its -D options} for the backend to build with; none by default."""
+        return {}
 
     @classmethod
     def unavailable_reason(cls):

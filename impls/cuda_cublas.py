@@ -33,6 +33,9 @@ class CudaCublas(CudaImpl):
         os.environ["NVIDIA_TF32_OVERRIDE"] = "0"  # read by cuBLAS when its handle is made
         super().__init__(backend)
 
+    def info(self):
+        return {"gemm_rung": "cublas"}  # the top of the GEMM ladder, with no kernel file
+
     def _product(self, a, b, c, plan):
         # A transposed view costs cuBLAS nothing: it flips its transpose flag.
         self.xp.matmul(

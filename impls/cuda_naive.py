@@ -16,6 +16,9 @@ class CudaNaive(CudaImpl):
     rung = 3
     kernel_files = (*NETWORK_FILES, "01_naive.cu")
 
+    def info(self):
+        return {"gemm_rung": "01_naive"}
+
     def _product(self, a, b, c, plan):
         grid = (cdiv(plan.N, NAIVE_BLOCK[0]), cdiv(plan.M, NAIVE_BLOCK[1]), plan.X)
         self.backend.launch(

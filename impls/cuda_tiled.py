@@ -7,42 +7,57 @@ rung expected to be best for its shape: 05 where its layout allows it (no transp
 multiples of 4, 16-byte aligned), else 03, and 02 when a 128 x 128 tile per block would
 leave most SMs idle (the small products of an MNIST step: 64 x 128 is one 128 x 128 tile,
 but 32 tiles of 16 x 16).
+Rung 05's tiles are `warptile` (an impls/_cuda_warptile.py WarptileConfig), else the choice
+benchmarks/warptile_sweep.py stored for this GPU, else the default; a backend handed in (the
+tests' emulation) is built with the default unless `warptile` says otherwise.
 Every other op is the shared network kernels of kernels/cuda/ops.cu, nn.cu and conv.cu
 (see _cuda_base.py); the convolution's product is this rung's.
 """
 
 from __future__ import annotations
 
-from impls._cuda_base import NETWORK_FILES, CudaImpl, cdiv
+from impls._cuda_base import NETWORK_FILES, CudaImpl, cdiv, gpu_name
+from impls._cuda_warptile import DEFAULT, WarptileConfig, chosen
 
 KERNELS = ("tiled", "blocktile", "vectorized", "warptile")
 TILE = 16  # 02_tiled.cu's TILE
-BLOCK_TILE = 128  # 03, 04 and 05: the 128 x 128 tile of c one block computes
-THREADS = {"blocktile": 256, "vectorized": 256, "warptile": 128}  # a block's, 03 to 05
+BLOCK_TILE = 128  # 03 and 04 (and 05 by default): the 128 x 128 tile of c one block computes
+THREADS = {"blocktile": 256, "vectorized": 256}  # a block's, 03 and 04; 05's is its config's
 ALIGNED = ("vectorized", "warptile")  # the rungs that read float4 straight from a and b
+# Each product kernel's file: its rung of the GEMM ladder, as rows record it (`gemm_rung`).
+RUNG_FILES = {
+    "tiled": "02_tiled",
+    "blocktile": "03_blocktile",
+    "vectorized": "04_vectorized",
+    "warptile": "05_warptile",
+}
 
 
 class CudaTiled(CudaImpl):
     name = "cuda-tiled"
     rung = 4
-    kernel_files = (
-        *NETWORK_FILES,
-        "02_tiled.cu",
-        "03_blocktile.cu",
-        "04_vectorized.cu",
-        "05_warptile.cu",
-    )
+    kernel_files = (*NETWORK_FILES, *(f"{stem}.cu" for stem in RUNG_FILES.values()))
 
-    def __init__(self, backend=None, kernel=None):
+    def __init__(self, backend=None, kernel=None, warptile: WarptileConfig | None = None):
         if kernel not in (None, *KERNELS):
             raise ValueError(
                 f"kernel must be None (best per shape) or one of {KERNELS}, got {kernel!r}"
             )
-        super().__init__(backend)
+        if warptile is not None and not isinstance(warptile, WarptileConfig):
+            raise TypeError(f"warptile must be a WarptileConfig or None, got {warptile!r}")
         self.kernel = kernel
+        self.warptile = (warptile or (DEFAULT if backend else chosen(gpu_name()))).checked()
+        super().__init__(backend)
+
+    def kernel_defines(self):
+        return {"05_warptile.cu": self.warptile.defines}
 
     def info(self):
-        return {"kernel": self.kernel or "best"}
+        return {
+            "kernel": self.kernel or "best",
+            "gemm_rung": RUNG_FILES.get(self.kernel),  # None when it varies with the shape
+            "warptile": self.warptile.label,
+        }
 
     def _choose(self, a, b, plan):
         if self.kernel:
@@ -71,7 +86,6 @@ class CudaTiled(CudaImpl):
                 "matmul_tiled", grid, (TILE, TILE), (a, b, c, *plan.sizes, *plan.strides)
             )
             return
-        grid = (cdiv(plan.N, BLOCK_TILE), cdiv(plan.M, BLOCK_TILE), plan.X)
         if kernel in ALIGNED:
             if not self._vectorizable(a, b, plan):
                 raise ValueError(
@@ -79,10 +93,13 @@ class CudaTiled(CudaImpl):
                     f"of 4 and 16-byte aligned data; got K={plan.K}, N={plan.N}, "
                     f"transposed a={plan.ta}, b={plan.tb}"
                 )
-            self.backend.launch(
-                f"matmul_{kernel}", grid, (THREADS[kernel],), (a, b, c, *plan.sizes)
-            )
+            tiles = self.warptile if kernel == "warptile" else None
+            bm, bn = (tiles.bm, tiles.bn) if tiles else (BLOCK_TILE, BLOCK_TILE)
+            grid = (cdiv(plan.N, bn), cdiv(plan.M, bm), plan.X)
+            threads = tiles.threads if tiles else THREADS[kernel]
+            self.backend.launch(f"matmul_{kernel}", grid, (threads,), (a, b, c, *plan.sizes))
             return
+        grid = (cdiv(plan.N, BLOCK_TILE), cdiv(plan.M, BLOCK_TILE), plan.X)
         self.backend.launch(
             "matmul_blocktile", grid, (THREADS[kernel],), (a, b, c, *plan.sizes, *plan.strides)
         )

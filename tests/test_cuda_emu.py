@@ -34,9 +34,11 @@ from harness.execute.check import check
 from harness.measure.gate import rel_err
 from harness.reference import Reference
 from impls._cuda_base import KERNELS, kernel_names
+from impls._cuda_warptile import DEFAULT, GRID
 from impls.cuda_cublas import CudaCublas
 from impls.cuda_naive import CudaNaive
 from impls.cuda_tiled import CudaTiled
+from impls.cuda_uncoalesced import CudaUncoalesced
 from tests import op_cases
 
 EMU = Path(__file__).resolve().parent / "cuda_emu"
@@ -70,9 +72,10 @@ class EmuError(RuntimeError):
     """A launch the emulation refused, or that a sanitizer stopped: its report is the text."""
 
 
-def start_build(out: Path, sanitizer: str, sources):
-    """Start compiling the emulator for these kernel sources (.cu paths) with one sanitizer;
-    finish_build waits for it. Two builds at once use both cores of a CI machine."""
+def start_build(out: Path, sanitizer: str, sources, defines=()):
+    """Start compiling the emulator for these kernel sources (.cu paths) with one sanitizer
+    and these -D options (05_warptile.cu's tiles); finish_build waits for it. Two builds at
+    once use both cores of a CI machine."""
     names = [name for path in sources for name in kernel_names(Path(path).read_text())]
     unit = out.with_suffix(".cpp")
     table = ", ".join(f"EMU_KERNEL({n})" for n in names)
@@ -89,7 +92,7 @@ def start_build(out: Path, sanitizer: str, sources):
             ]
         )
     )
-    command = [CXX, *FLAGS, *SANITIZERS[sanitizer], str(unit), "-o", str(out)]
+    command = [CXX, *FLAGS, *SANITIZERS[sanitizer], *defines, str(unit), "-o", str(out)]
     return subprocess.Popen(command, stderr=subprocess.PIPE, text=True), command, out
 
 
@@ -201,6 +204,7 @@ def host(rng, *shape):
 # ---- products, every rung, odd shapes -------------------------------------------------------
 
 RUNGS = [
+    (CudaUncoalesced, {}),
     (CudaNaive, {}),
     (CudaTiled, {"kernel": "tiled"}),
     (CudaTiled, {"kernel": "blocktile"}),
@@ -212,7 +216,9 @@ PRODUCT_SHAPES = [(1, 1, 1), (37, 45, 29)]
 BIG_TILE_SHAPES = [(130, 19, 133)]
 
 
-@pytest.mark.parametrize("cls, kwargs", RUNGS, ids=["naive", "tiled", "blocktile", "cublas"])
+@pytest.mark.parametrize(
+    "cls, kwargs", RUNGS, ids=["uncoalesced", "naive", "tiled", "blocktile", "cublas"]
+)
 def test_products_match_reference(emulators, tmp_path, cls, kwargs):
     ops, ref, rng = (
         make(cls, emulators["address"], tmp_path, **kwargs),
@@ -253,6 +259,44 @@ def test_float4_rungs_match_reference_and_refuse_what_they_cannot_read(emulators
     a = ops.put(host(rng, 8, 6), "activation")
     with pytest.raises(ValueError, match="K and N multiples of 4"):
         ops.matmul(a, ops.put(host(rng, 6, 8), "weight"))
+
+
+# Two of the sweep's tiles besides the default, each built alone with its -D options: 256
+# threads of 4 x 16 outputs (warps of 32 rows), and 8-wide thread tiles in 2 sub-tiles.
+OTHER_TILES = [GRID[2], GRID[5]]
+
+
+@pytest.fixture(scope="module")
+def warptile_emulators(tmp_path_factory):
+    folder, source = tmp_path_factory.mktemp("warptile"), [KERNELS / "05_warptile.cu"]
+    started = {
+        (tiles, s): start_build(folder / f"emu_{i}_{s}", s, source, tiles.defines)
+        for i, tiles in enumerate(OTHER_TILES)
+        for s in SANITIZERS
+    }
+    return {key: finish_build(build) for key, build in started.items()}
+
+
+@pytest.mark.parametrize("tiles", OTHER_TILES, ids=lambda tiles: tiles.label)
+def test_other_warptile_tiles_match_reference_and_are_race_free(
+    warptile_emulators, tmp_path, tiles
+):
+    assert tiles != DEFAULT and tiles in GRID
+    rng, ref = np.random.default_rng(10), Reference()
+    # Partial tiles in M, N and K; more than one tile in M and N; a batch; one float4 of K;
+    # N = 52: an 8-wide thread tile whose second float4 is past the edge.
+    ops = make(
+        CudaTiled, warptile_emulators[tiles, "address"], tmp_path, kernel="warptile", warptile=tiles
+    )
+    for X, M, K, N in [(1, 37, 44, 52), (1, 131, 20, 260), (2, 5, 4, 8)]:
+        a_XMK, b_XKN = host(rng, X, M, K), host(rng, X, K, N)
+        c = ops.bmm(ops.put(a_XMK, "activation"), ops.put(b_XKN, "weight"))
+        assert_close(ops, [c], [ref.bmm(a_XMK, b_XKN)], f"{tiles.label} {X, M, K, N}")
+    ops = make(
+        CudaTiled, warptile_emulators[tiles, "thread"], tmp_path, kernel="warptile", warptile=tiles
+    )
+    ops.matmul(ops.put(host(rng, 37, 44), "activation"), ops.put(host(rng, 44, 36), "weight"))
+    assert ops.backend.launched == ["matmul_warptile"]  # EmuError above on a race
 
 
 def test_tiled_default_picks_warptile_where_it_can(emulators, tmp_path):
@@ -519,6 +563,8 @@ def test_barrier_kernels_are_race_free(emulators, tmp_path):
     for kernel in ("tiled", "blocktile", "vectorized", "warptile"):
         ops = make(CudaTiled, emulators["thread"], tmp_path, kernel=kernel)
         ops.matmul(ops.put(a_MK, "activation"), ops.put(b_KN, "weight"))  # EmuError on a race
+    ops = make(CudaUncoalesced, emulators["thread"], tmp_path)  # no shared memory: no barrier
+    ops.matmul(ops.put(a_MK, "activation"), ops.put(b_KN, "weight"))
     ops = make(CudaTiled, emulators["thread"], tmp_path)
     y = ops.softmax(ops.put(host(rng, 2, 3, 150), "activation"), causal=True)
     ops.softmax_bwd(y, y)

@@ -3,7 +3,9 @@
 ptxas reports each kernel's registers, shared memory and spills; the test prints them as a
 table (pytest -s, or the captured output of a failure) and fails on a kernel missing for an
 architecture or one that spills to local memory: a spill in a product's inner loop is a
-silent slowdown that only a GPU benchmark would otherwise show.
+silent slowdown that only a GPU benchmark would otherwise show. Rung 05 is built once more
+for sm_90 with each of the warptile sweep's tiles (impls/_cuda_warptile.py's GRID): the sweep
+on a GPU must find every one of them buildable, and none spilling.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import pytest
 
 from impls._cuda_base import KERNELS, kernel_names
+from impls._cuda_warptile import GRID
 
 NVCC = shutil.which("nvcc")
 ARCHS = ("sm_80", "sm_90")
@@ -44,29 +47,22 @@ def ptxas_table(ptxas_output: str) -> dict:
     return table
 
 
+def nvcc(source, out, *options):
+    """nvcc started on one source, -Xptxas -v: its output is ptxas's report."""
+    return subprocess.Popen(
+        [NVCC, *options, "-Xptxas", "-v", "-o", str(out), str(source)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def test_every_kernel_compiles_for_sm80_and_sm90_without_spills(tmp_path):
     gencode = [f"-gencode=arch=compute_{a[3:]},code={a}" for a in ARCHS]
     sources = sorted(KERNELS.glob("*.cu"))
     # All files at once: nvcc is mostly single-threaded, and CI has two cores.
     running = [
-        (
-            source,
-            subprocess.Popen(
-                [
-                    NVCC,
-                    "--fatbin",
-                    *gencode,
-                    "-Xptxas",
-                    "-v",
-                    "-o",
-                    str(tmp_path / f"{source.stem}.fatbin"),
-                    str(source),
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            ),
-        )
+        (source, nvcc(source, tmp_path / f"{source.stem}.fatbin", "--fatbin", *gencode))
         for source in sources
     ]
     rows, problems = [], []
@@ -96,6 +92,7 @@ def test_every_kernel_compiles_for_sm80_and_sm90_without_spills(tmp_path):
         )
     assert not problems, "\n".join(problems)
     assert {kernel for _, kernel, _, _ in rows} >= {
+        "matmul_uncoalesced",
         "matmul_naive",
         "matmul_tiled",
         "matmul_blocktile",
@@ -109,6 +106,29 @@ def test_every_kernel_compiles_for_sm80_and_sm90_without_spills(tmp_path):
         "col2im",
         "maxpool2d_bwd",
     }
+
+
+def test_every_tiling_of_the_warptile_sweep_compiles_for_sm90_without_spills(tmp_path):
+    source = KERNELS / "05_warptile.cu"
+    running = [
+        (tiles, nvcc(source, tmp_path / f"{i}.cubin", "--cubin", "-arch=sm_90", *tiles.defines))
+        for i, tiles in enumerate(GRID)
+    ]
+    problems = []
+    print(f"\n{'tiles':<28} {'threads':>7} {'regs':>5} {'smem B':>7} {'spill st/ld B':>14}")
+    for tiles, process in running:
+        output, _ = process.communicate(timeout=300)
+        info = ptxas_table(output).get(("matmul_warptile", "sm_90"))
+        if process.returncode or info is None:
+            problems.append(f"{tiles.label} does not build for sm_90:\n{output}")
+            continue
+        print(
+            f"{tiles.label:<28} {tiles.threads:>7} {info['registers']:>5} {info['smem']:>7} "
+            f"{info['spill_stores']:>7}/{info['spill_loads']}"
+        )
+        if info["spill_stores"] or info["spill_loads"] or info["stack"]:
+            problems.append(f"{tiles.label} spills on sm_90: {info}")
+    assert not problems, "\n".join(problems)
 
 
 def test_ptxas_table_reads_a_spill():

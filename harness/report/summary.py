@@ -177,6 +177,7 @@ def context(table: pd.DataFrame, results=None, remeasure: bool = False) -> dict:
         "others_status": tables.other_statuses(cells, order),
         "unstable": tables.unstable(cells, order),
         "ladder": tables.ladder(cells, sizes, order, ceilings),
+        "cuda_ladder": tables.cuda_ladder(timed),
         "figures": [(title, draw.to_data_uri(fig)) for title, fig in drawn],
         "training": training_sections(table, order),
         "correctness": tables.correctness(cells, order, RANK),

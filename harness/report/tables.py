@@ -1,5 +1,6 @@
 """The report's tables, as rows for the template: what could not run and why, every other
-status in counts, the ladder at each headline size, and the correctness of every cell.
+status in counts, the ladder at each headline size, the CUDA GEMM ladder where its rows
+exist, and the correctness of every cell.
 
 Each takes the latest cells of one machine (one row per impl, workload, size and phase) and,
 where it orders impls, the ladder order. Unstable rows carry the rules they broke (`flag`).
@@ -8,6 +9,7 @@ where it orders impls, the ladder order. Unstable rows carry the rules they brok
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -117,6 +119,66 @@ def ladder(cells: pd.DataFrame, sizes: dict, order: list, ceilings) -> dict:
             }
         )
     return {"impls": shown, "rows": rows}
+
+
+KERNEL_SOURCES = Path(__file__).resolve().parents[2] / "kernels" / "cuda"
+# The GEMM rungs with no kernel file of ours: (their name in the table, what they add).
+LIBRARIES = {
+    "cublas": ("cuBLAS", "NVIDIA's float32 GEMM, TF32 off: the reference above the ladder")
+}
+
+
+def rung_note(rung: str) -> str:
+    """What a rung of the CUDA GEMM ladder adds: its kernel file's `// Adds:` header line."""
+    if rung in LIBRARIES:
+        return LIBRARIES[rung][1]
+    path = KERNEL_SOURCES / f"{rung}.cu"
+    found = re.search(r"^// Adds: (.+)$", path.read_text(), re.M) if path.exists() else None
+    return found.group(1) if found else ""
+
+
+def cuda_ladder(rows: pd.DataFrame) -> dict | None:
+    """The CUDA GEMM ladder, rung 00 up to cuBLAS: the newest ok matmul fwd row of each rung
+    (the row's gemm_rung: a kernel file's stem, or a library) at the size and GPU timing mode
+    most rungs ran, with its speedup over the rung below and over the first, and what its
+    kernel adds. None without such rows (cuda-tiled's carry a rung only when its kernel is
+    fixed, as benchmarks/cuda_targets.py fixes it)."""
+    if "gemm_rung" not in rows or rows.empty:
+        return None
+    done = rows[
+        rows["gemm_rung"].map(lambda r: isinstance(r, str))
+        & (rows["workload"] == "matmul")
+        & (rows["phase"] == "fwd")
+        & timed(rows)
+    ]
+    if done.empty:
+        return None
+    mode = done["gpu_timing"] if "gpu_timing" in done else pd.Series("events", done.index)
+    done = done.assign(mode=mode.map(lambda m: m if isinstance(m, str) else "events"))
+    done = done.sort_values("timestamp", kind="stable")
+    done = done.drop_duplicates(["gemm_rung", "size", "mode"], keep="last")
+    groups = done.groupby(["size", "mode"]).agg(
+        rungs=("gemm_rung", "nunique"), flops=("flops", "max")
+    )
+    size, mode = groups.sort_values(["rungs", "flops"], kind="stable").index[-1]
+    here = done[(done["size"] == size) & (done["mode"] == mode)].sort_values("gemm_rung")
+    first, below, out = here["t_median_s"].iloc[0], None, []
+    for _, r in here.iterrows():
+        seconds, tiles = r["t_median_s"], r["gemm_rung"] == "05_warptile"  # which tiles ran
+        out.append(
+            {
+                "rung": LIBRARIES.get(r["gemm_rung"], (r["gemm_rung"],))[0],
+                "impl": f"{r['impl']} {text(r.get('warptile')) if tiles else ''}".strip(),
+                "time": format_seconds(seconds),
+                "gflops": number(r["gflops_per_s"], ",.0f"),
+                "over_below": f"{times(below / seconds)}x" if below else "",
+                "over_first": f"{times(first / seconds)}x" if below else "",
+                "adds": rung_note(r["gemm_rung"]),
+                "flag": flag(r),
+            }
+        )
+        below = seconds
+    return {"size": size, "mode": mode, "rows": out}
 
 
 def rule(broken: str) -> str:

@@ -3,6 +3,8 @@
 // along n, so the 32 threads of a warp read 32 consecutive B(k, n) and write 32 consecutive
 // c[m, n] (coalesced), while A(m, k) is one address for the whole warp (a broadcast). Every
 // operand element is fetched from L2/DRAM once per use: no reuse but what the caches find.
+// Adds: coalescing: threadIdx.x along n, so a warp reads B and writes c as whole lines.
+// Lacks: reuse: every element of A and B comes from L2 or DRAM once per multiply-add.
 //
 // Operands are read through strides, so one kernel computes a b, a b^T and a^T b (the
 // backward products) and batches (blockIdx.z = x, for attention) without transposing copies:

@@ -5,6 +5,8 @@
 // shared loads per multiply-add), which rung 03 attacks. 16 rather than 32: 256-thread
 // blocks, four times as many of them, so the small products of an MNIST step (64 x 128)
 // still spread over 32 SMs rather than 8 (and the CPU emulation runs 256 threads, not 1024).
+// Adds: shared-memory tiles: each element fetched from global memory serves 16 multiply-adds.
+// Lacks: register reuse: two shared-memory loads per multiply-add cap it at shared bandwidth.
 //
 // Same operand strides as rung 01 (A(m, k) = a[x * sa_x + m * sa_m + k * sa_k], likewise B),
 // so it serves the forward, the transposed backward products and attention's batches.

@@ -5,6 +5,8 @@
 // and the 64 independent accumulators keep the FMA pipes busy (instruction-level parallelism).
 // The A tile is stored transposed, (k, m), so a thread's 8 rows are contiguous in shared
 // memory, like its 8 columns of B.
+// Adds: register blocking: 8 x 8 outputs a thread, a quarter shared load per multiply-add.
+// Lacks: wide accesses: every load and store moves 32 bits, so memory instructions dominate.
 //
 // Same operand strides as rungs 01 and 02, and zero-filled edges: any shape, any transpose.
 // Launch: block 256, grid (ceil(N / 128), ceil(M / 128), X).
