@@ -1,7 +1,9 @@
 """The C rung: every contract op in C (kernels/c), through the extension module nnladder_c.
 
-One class per rung of the CPU GEMM ladder, so the report shows what each idea buys; all of
-them share every other op (elementwise, softmax, cross-entropy, optimizers: kernels/c/ops.c):
+One class per rung of the CPU GEMM ladder, so the report shows what each idea buys. The
+products (matmul, bmm, linear) and the conv's (im2col, then the rung's GEMM: kernels/c/conv.c)
+run on the class's rung; every other op is shared (softmax, cross-entropy, optimizers:
+kernels/c/ops.c; gelu, layernorm, embedding and the other elementwise ops: kernels/c/nn.c):
 
     c-naive    GEMM rung 1: i-j-k, one dot product per output     (kernels/c/gemm_1_naive.c)
     c-loops    GEMM rung 2: i-k-j, unit-stride inner loop          (kernels/c/gemm_2_loops.c)
@@ -14,10 +16,11 @@ threads split the model by rows of the batch rather than each product by itself.
 
 Threads: only `c` uses more than one, as many as OpenMP's max threads at each call: set it as
 for BLAS, with threadpoolctl (`with threadpool_limits(n):` limits OpenBLAS and OpenMP alike) or
-OMP_NUM_THREADS at start-up. `info()` puts the count in every result row. The elementwise ops
-run on one thread (memory-bound and small here), but for the optimizer updates of large
-parameters. OpenMP's idle threads spin between parallel regions (its default, as for every
-OpenMP library): on a 2-core machine busy with other work a spinning thread takes the core the
+OMP_NUM_THREADS at start-up. `info()` puts the count in every result row. A conv of at least
+as many images as threads gives each thread whole images. The elementwise ops run on one
+thread (memory-bound and small here), but for the optimizer updates of large parameters.
+OpenMP's idle threads spin between parallel regions (its default, as for every OpenMP
+library): on a 2-core machine busy with other work a spinning thread takes the core the
 caller needs (README, "Measured figures": the training epoch on a busy machine). There, run
 on one thread. The micro-kernel is picked at import (AVX2+FMA where the CPU has them, else
 scalar); `nnladder_c.set_kernel("scalar")` forces the fallback.
@@ -25,8 +28,8 @@ scalar); `nnladder_c.set_kernel("scalar")` forces the fallback.
 Arrays are float32 ndarrays, C-contiguous (put copies them so). The module checks every
 argument: wrong type or dtype is a TypeError, a wrong number of axes or disagreeing sizes a
 ValueError, naming the argument and its shape; a non-contiguous input is copied, a
-non-contiguous array to update in place is refused. split_heads and merge_heads only move
-data, so they are NumPy reshapes and transposes here, not C.
+non-contiguous array to update in place is refused. split_heads, merge_heads, flatten and
+unflatten only move data, so they are NumPy reshapes and transposes here, not C.
 
 The extension is built by `pip install -e .` (setup.py). Where it could not be built (no C
 compiler) or imported, every class here is unavailable and says why.
@@ -121,14 +124,74 @@ class CImpl(Impl):
         x_BI, h, probs_BC = cache
         return _c.mlp_backward(params, x_BI, h, probs_BC, labels_B, self.gemm)
 
-    def add(self, a_BI, b_BI):
-        return _c.add(a_BI, b_BI)
+    # Elementwise ops take any shape (the contract's x_*), one for all of their arrays.
+    def add(self, a, b):
+        return _c.add(a, b)
 
-    def relu(self, x_BI):
-        return _c.relu(x_BI)
+    def relu(self, x):
+        return _c.relu(x)
 
-    def relu_bwd(self, x_BI, dy_BI):
-        return _c.relu_bwd(x_BI, dy_BI)
+    def relu_bwd(self, x, dy):
+        return _c.relu_bwd(x, dy)
+
+    def gelu(self, x):
+        return _c.gelu(x)
+
+    def gelu_bwd(self, x, dy):
+        return _c.gelu_bwd(x, dy)
+
+    def sigmoid(self, x):
+        return _c.sigmoid(x)
+
+    def sigmoid_bwd(self, y, dy):
+        return _c.sigmoid_bwd(y, dy)
+
+    def tanh(self, x):
+        return _c.tanh(x)
+
+    def tanh_bwd(self, y, dy):
+        return _c.tanh_bwd(y, dy)
+
+    def mse(self, y, target):
+        return _c.mse(y, target)
+
+    def mse_bwd(self, y, target):
+        return _c.mse_bwd(y, target)
+
+    def layernorm(self, x_RD, gamma_D, beta_D):
+        return _c.layernorm(x_RD, gamma_D, beta_D)
+
+    def layernorm_bwd(self, x_RD, gamma_D, mean_R, rstd_R, dy_RD):
+        return _c.layernorm_bwd(x_RD, gamma_D, mean_R, rstd_R, dy_RD)
+
+    def transpose(self, a_MK):
+        return _c.transpose(a_MK)
+
+    # Only moves of data, as split_heads: NumPy reshapes of C-contiguous arrays, no copy.
+    def flatten(self, x_BQYZ):
+        return x_BQYZ.reshape(len(x_BQYZ), -1)
+
+    def unflatten(self, x_BI, channels, height, width):
+        return x_BI.reshape(len(x_BI), channels, height, width)
+
+    def embedding(self, tokens_R, w_VD):
+        return _c.embedding(tokens_R, w_VD)
+
+    def embedding_bwd(self, w_VD, tokens_R, dx_RD):
+        return _c.embedding_bwd(w_VD, tokens_R, dx_RD)
+
+    # The conv's products run on this class's GEMM rung (kernels/c/conv.c), as linear's do.
+    def conv2d(self, x_BQYZ, w_FQJL, b_F, stride, padding):
+        return _c.conv2d(x_BQYZ, w_FQJL, b_F, stride, padding, self.gemm)
+
+    def conv2d_bwd(self, x_BQYZ, w_FQJL, dy_BFUW, stride, padding):
+        return _c.conv2d_bwd(x_BQYZ, w_FQJL, dy_BFUW, stride, padding, self.gemm)
+
+    def maxpool2d(self, x_BQYZ):
+        return _c.maxpool2d(x_BQYZ)
+
+    def maxpool2d_bwd(self, x_BQYZ, dy_BQUW):
+        return _c.maxpool2d_bwd(x_BQYZ, dy_BQUW)
 
     def softmax(self, x_XTS, causal=False, scale=1.0):
         return _c.softmax(x_XTS, causal, scale)

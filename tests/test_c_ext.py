@@ -72,9 +72,15 @@ def _check_products(impl, M, K, N, seed=0):
 def test_every_rung_passes_the_runners_gate_on_every_quick_cell(name):
     impl = registry.create(name)
     cells = grid.plan(impls=[name], quick=True)
-    assert {c.workload for c in cells} >= {"matmul", "mnist_mlp", "attention", "optim"}
+    assert {c.workload for c in cells} >= {
+        *("matmul", "mnist_mlp", "attention", "optim"),
+        *("layernorm", "gelu", "embedding", "conv2d", "maxpool2d", "transformer_block", "cnn"),
+    }
     for cell in cells:
         row, fn = check(impl, cell, budget=None)
+        if cell.workload == "collectives":  # one process has no ranks (contract.Impl.collective)
+            assert row["status"] == "unsupported", (cell, row["reason"])
+            continue
         assert row["status"] == "ok", (cell, row["reason"])
         assert fn is not None
 
@@ -154,6 +160,88 @@ def test_bmm_splits_batches_across_threads_correctly(heads):
     a64, b64, dc64 = (x.astype(np.float64) for x in (a, b, dc))
     want = [ref.bmm(a64, b64), *ref.bmm_bwd(a64, b64, dc64)]
     assert rel_err(got, want) <= TOL_PRODUCT
+
+
+# ((J, L), stride, padding) beyond tests/op_cases.py's: kernels/c/conv.c's shifted copy for a
+# conv that keeps the width (stride 1, 2 padding = L - 1) with J != L, so U is not Y, and with
+# no padding; 5 x 5; strides of 3, and of 2 over an even kernel.
+CONV_GEOMETRIES = [((2, 3), 1, 1), ((3, 1), 1, 0), ((5, 5), 1, 2), ((3, 3), 3, 2), ((4, 2), 2, 1)]
+
+
+def _check_conv(impl, rng, B, Q, Y, Z, F, kernel, stride, padding):
+    """conv2d and conv2d_bwd against the float64 reference."""
+    ref = Reference()
+    x, w, b = _x(rng, B, Q, Y, Z), _x(rng, F, Q, *kernel), _x(rng, F)
+    U, W = (Y + 2 * padding - kernel[0]) // stride + 1, (Z + 2 * padding - kernel[1]) // stride + 1
+    dy = _x(rng, B, F, U, W)
+    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    got = [impl.conv2d(x, w, b, stride, padding), *impl.conv2d_bwd(x, w, dy, stride, padding)]
+    want = [
+        ref.conv2d(x64, w64, b, stride, padding),
+        *ref.conv2d_bwd(x64, w64, dy64, stride, padding),
+    ]
+    err = rel_err(got, want)
+    assert err <= 1e-5, f"{impl.name} conv {kernel} stride {stride} padding {padding}: {err:.3g}"
+
+
+@needs_build
+@pytest.mark.parametrize("geometry", CONV_GEOMETRIES, ids=str)
+@pytest.mark.parametrize("name", list(RUNGS))
+def test_conv_matches_the_reference_at_more_geometries(name, geometry):
+    impl, rng = registry.create(name), np.random.default_rng(3)
+    _check_conv(impl, rng, 2, 3, 9, 11, 5, *geometry)
+    # F = 16 fills whole tiles of rung 3, so the last U*W % 16 columns are their own product
+    _check_conv(impl, rng, 1, 2, 7, 6, 16, *geometry)
+
+
+@needs_build
+@pytest.mark.parametrize("B", [1, 2, 5])  # fewer images than threads, and more
+def test_conv_splits_images_across_threads_correctly(B):
+    # 32 x 14 x 14 x 432 multiply-adds an image: with 2 or more images, work for a team of two
+    impl = registry.create("c")
+    with threadpool_limits(2):
+        _check_conv(impl, np.random.default_rng(4), B, 48, 14, 14, 32, (3, 3), 1, 1)
+        _check_conv(impl, np.random.default_rng(5), B, 48, 14, 14, 32, (1, 1), 1, 0)
+
+
+def _sigmoid_and_slope(z):
+    """sigmoid(z) and sigmoid'(z) = s (1 - s) in float64 from e = e^-|z|, without the reference's
+    1 + tanh, which cancels where sigmoid is tiny (-1e-13 with 1e-3 of its digits wrong)."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1, e) / (1 + e), e / (1 + e) ** 2
+
+
+@needs_build
+def test_the_elementwise_ops_keep_their_digits_in_the_tails():
+    """gelu, sigmoid, tanh and their backwards entry by entry, not only as a whole array (the
+    gate's error): large |x| (no overflow, no NaN), small |x| (tanh from expm1, not 1 - e^-2x;
+    tanh_bwd from (1 - y)(1 + y), not 1 - y^2). gelu's e^-|2u| is as good as float32's u:
+    its rounding, 2^-24 |2u| absolute, is that much relative error in the exponential."""
+    impl = registry.create("c")
+    x = np.concatenate([np.geomspace(1e-6, 100, 300), -np.geomspace(1e-6, 100, 300), [0.0]])
+    x = x.astype(np.float32)
+    x64 = x.astype(np.float64)
+    u = np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64**3)
+    s, slope = _sigmoid_and_slope(2 * u)
+    du_dx = np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * x64**2)
+    y = impl.tanh(x)
+    want = {
+        "gelu": (impl.gelu(x), x64 * s),
+        "gelu_bwd": (impl.gelu_bwd(x, x), x64 * (s + 2 * x64 * slope * du_dx)),
+        "sigmoid": (impl.sigmoid(x), _sigmoid_and_slope(x64)[0]),
+        "tanh": (y, np.tanh(x64)),
+        "tanh_bwd": (impl.tanh_bwd(y, x), x64 * (1 - y.astype(np.float64) ** 2)),
+    }
+    conditioning = {"gelu": 2 * np.abs(u) * 2.0**-22, "gelu_bwd": 2 * np.abs(u) * 2.0**-22}
+    for op, (got, expected) in want.items():
+        assert np.isfinite(got).all(), op
+        allowed = (1e-6 + conditioning.get(op, 0)) * np.abs(expected) + 1e-35  # ~ e^-80
+        worst = np.argmax(np.abs(got - expected) - allowed)
+        assert np.abs(got - expected)[worst] <= allowed[worst], (op, x[worst], got[worst])
+    odd = np.array([np.nan, np.inf, -np.inf], np.float32)  # a NaN stays NaN; the limits at inf
+    np.testing.assert_array_equal(impl.sigmoid(odd), [np.nan, 1, 0])
+    np.testing.assert_array_equal(impl.tanh(odd), [np.nan, 1, -1])
+    assert np.isnan(impl.gelu(odd[:1])).all()
 
 
 @needs_build
@@ -323,8 +411,8 @@ def test_wrong_rank_and_disagreeing_sizes_are_value_errors_with_both_shapes(impl
         )
     with pytest.raises(
         ValueError,
-        match=r"add: a_BI has shape \(2, 3\) but b_BI has shape "
-        r"\(3, 2\)",
+        match=r"add: a_\* has shape \(2, 3\) but b_\* has shape "
+        r"\(3, 2\): their axes 0 must agree \(2 vs 3\)",
     ):
         impl.add(np.ones((2, 3), np.float32), np.ones((3, 2), np.float32))
     with pytest.raises(ValueError, match="bmm: a_XMK must have 3 axes"):
@@ -437,7 +525,7 @@ SPEC_ERRORS = [
         ValueError,
         r"softmax_bwd: y_XTS has shape \(2, 3, 4\) but dy_XTS has shape \(2, 3, 5\): their S axes",
     ),
-    (lambda c: c.relu(_f(3)), ValueError, r"relu: x_BI must have 2 axes \(BI\), got shape \(3,\)"),
+    (lambda c: c.relu(_f()), ValueError, r"relu: x_\* needs at least one axis, got shape \(\)"),
     (
         lambda c: c.matmul_bwd(_f(3, 4), _f(5, 2), _f(3, 2).astype(np.float64), 4),
         TypeError,
@@ -482,6 +570,132 @@ def test_the_argument_spec_refuses_with_the_arrays_shapes_and_letter(call, error
         call(nnladder_c)
 
 
+# The same for the wrappers of the transformer's and the CNN's ops (module_nn.c, module_conv.c):
+# any-shape arrays that disagree or have no axis, a mean over nothing, the conv's and the
+# pool's windows (a rank, a stride, a padding, an image too small, a backward's dy of the wrong
+# size), token ids off the table, and the table's rows against the gradient's.
+NETWORK_ERRORS = [
+    (
+        lambda c: c.gelu_bwd(_f(2, 3, 4), _f(2, 4, 3)),
+        ValueError,
+        r"gelu_bwd: x_\* has shape \(2, 3, 4\) but dy_\* has shape \(2, 4, 3\): their axes 1 "
+        r"must agree \(3 vs 4\)",
+    ),
+    (
+        lambda c: c.sigmoid_bwd(_f(6), _f(2, 3)),
+        ValueError,
+        r"sigmoid_bwd: y_\* has shape \(6,\) but dy_\* has shape \(2, 3\): they must have the "
+        r"same shape",
+    ),
+    (
+        lambda c: c.tanh(_f(3).astype(np.float64)),
+        TypeError,
+        r"tanh: x_\* must have dtype float32, got dtype\('float64'\) with shape \(3,\)",
+    ),
+    (lambda c: c.mse(_f(0), _f(0)), ValueError, r"mse: y_\* has no entries to average"),
+    (
+        lambda c: c.layernorm(_f(3, 0), _f(0), _f(0)),
+        ValueError,
+        r"layernorm: gamma_D has no features to normalise over, got shape \(0,\)",
+    ),
+    (
+        lambda c: c.layernorm_bwd(_f(3, 4), _f(4), _f(2), _f(3), _f(3, 4)),
+        ValueError,
+        r"layernorm_bwd: x_RD has shape \(3, 4\) but mean_R has shape \(2,\): their R axes",
+    ),
+    (
+        lambda c: c.conv2d(_f(2, 3, 4), _f(1, 3, 3, 3), _f(1), 1, 1, 4),
+        ValueError,
+        r"conv2d: x_BQYZ must have 4 axes \(BQYZ\), got shape \(2, 3, 4\)",
+    ),
+    (
+        lambda c: c.conv2d(_f(1, 2, 5, 5), _f(1, 3, 3, 3), _f(1), 1, 1, 4),
+        ValueError,
+        r"conv2d: x_BQYZ has shape \(1, 2, 5, 5\) but w_FQJL has shape \(1, 3, 3, 3\): their Q "
+        r"axes must agree \(2 vs 3\)",
+    ),
+    (
+        lambda c: c.conv2d(_f(1, 1, 5, 5), _f(1, 1, 3, 3), _f(1), 0, 1, 4),
+        ValueError,
+        r"conv2d: stride must be a whole number >= 1, got 0",
+    ),
+    (
+        lambda c: c.conv2d_bwd(_f(1, 1, 5, 5), _f(1, 1, 3, 3), _f(1, 1, 5, 5), 1, -1, 4),
+        ValueError,
+        r"conv2d_bwd: padding must be a whole number >= 0, got -1",
+    ),
+    (
+        lambda c: c.conv2d(_f(1, 1, 5, 5), _f(1, 1, 3, 2), _f(1), 1, 2, 4),
+        ValueError,
+        r"conv2d: padding is 2 but the kernel is the L axis of w_FQJL \(2\): padding must be less "
+        r"than the kernel",
+    ),
+    (
+        lambda c: c.conv2d(_f(1, 1, 2, 5), _f(1, 1, 5, 3), _f(1), 1, 1, 4),
+        ValueError,
+        r"conv2d: x_BQYZ has shape \(1, 1, 2, 5\): its Y axis \(2\) with padding 1 on each side "
+        r"is smaller than the J axis of w_FQJL \(5\)",
+    ),
+    (
+        lambda c: c.conv2d_bwd(_f(1, 1, 5, 5), _f(1, 1, 3, 3), _f(1, 1, 2, 3), 2, 0, 4),
+        ValueError,
+        r"conv2d_bwd: dy_BFUW has shape \(1, 1, 2, 3\) but its W axis must be \(5 \+ 2\*0 - 3\) "
+        r"// 2 \+ 1 = 2, the windows that fit the Z axis of x_BQYZ \(1, 1, 5, 5\)",
+    ),
+    (
+        lambda c: c.maxpool2d(_f(1, 1, 1, 4)),
+        ValueError,
+        r"maxpool2d: x_BQYZ has shape \(1, 1, 1, 4\): its Y axis \(1\) with padding 0 on each "
+        r"side is smaller than the pool's window \(2\)",
+    ),
+    (
+        lambda c: c.maxpool2d_bwd(_f(1, 2, 5, 4), _f(1, 2, 2, 3)),
+        ValueError,
+        r"maxpool2d_bwd: dy_BQUW has shape \(1, 2, 2, 3\) but its W axis must be \(4 \+ 2\*0 - 2\) "
+        r"// 2 \+ 1 = 2",
+    ),
+    (
+        lambda c: c.embedding(np.array([0, 5, 1]), _f(5, 3)),
+        ValueError,
+        r"embedding: tokens_R\[1\] is 5, expected a token id in \[0, 5\)",
+    ),
+    (
+        lambda c: c.embedding_bwd(_f(5, 3), np.array([-1, 0]), _f(2, 3)),
+        ValueError,
+        r"embedding_bwd: tokens_R\[0\] is -1, expected a token id in \[0, 5\)",
+    ),
+    (
+        lambda c: c.embedding(np.array([0, 0]), _f(0, 3)),
+        ValueError,
+        r"embedding: w_VD has no V entries for tokens_R to index, got shape \(0, 3\)",
+    ),
+    (
+        lambda c: c.embedding_bwd(_f(5, 3), np.array([0, 1, 2]), _f(2, 3)),
+        ValueError,
+        r"embedding_bwd: tokens_R has shape \(3,\) but dx_RD has shape \(2, 3\): their R axes "
+        r"must agree \(3 vs 2\)",
+    ),
+    (
+        lambda c: c.embedding(np.array([[0, 1]]), _f(5, 3)),
+        TypeError,
+        r"embedding: tokens_R must be a 1-d integer array, got dtype numpy.int64 with shape",
+    ),
+]
+
+
+@needs_build
+@pytest.mark.parametrize(
+    "call, error, message",
+    NETWORK_ERRORS,
+    ids=[f"{message.split(':')[0]}-{i}" for i, (_, _, message) in enumerate(NETWORK_ERRORS)],
+)
+def test_the_network_ops_refuse_bad_arguments_naming_them(call, error, message):
+    import nnladder_c
+
+    with pytest.raises(error, match=message):
+        call(nnladder_c)
+
+
 @needs_build
 def test_every_op_with_a_rung_refuses_one_outside_1_to_4():
     """The rung is checked before any array; 0 is no rung either (the ops without one, such as
@@ -500,6 +714,10 @@ def test_every_op_with_a_rung_refuses_one_outside_1_to_4():
         "momentum": lambda r: c.momentum(a.copy(), a, a.copy(), 0.1, 0.9, r),
         "adam": lambda r: c.adam(a.copy(), a, a.copy(), a.copy(), 1, 0.1, 0.9, 0.999, 1e-8, r),
         "mlp_forward": lambda r: c.mlp_forward([a, b], a, np.array([0, 1]), r),
+        "conv2d": lambda r: c.conv2d(_f(1, 1, 3, 3), _f(1, 1, 2, 2), _f(1), 1, 0, r),
+        "conv2d_bwd": lambda r: c.conv2d_bwd(
+            _f(1, 1, 3, 3), _f(1, 1, 2, 2), _f(1, 1, 2, 2), 1, 0, r
+        ),
     }
     for op, call in calls.items():
         for rung in (0, 5, -1):

@@ -46,6 +46,10 @@ def _cases():
     frozen.flags.writeable = False
     mlp, x_mlp = [x(64, 48), x(48), x(48, 32), x(32)], x(32, 64)  # an MLP 64-48-32, batch 32
     _, probs, h = c.mlp_forward(mlp, x_mlp, labels, 3)
+    img, kernel, fb = x(2, 4, 8, 8), x(8, 4, 3, 3), x(8)  # a conv: y (2, 8, 8, 8), 4 KiB
+    img_strided, dy_img, pool = x(2, 4, 8, 16)[..., ::2], x(2, 8, 8, 8), x(2, 8, 16, 16)
+    d32, tokens, table = x(32), rng.integers(0, 40, 32), x(40, 32)
+    mean, rstd = np.zeros(32, np.float32), np.ones(32, np.float32)
     return {
         "matmul": (lambda: c.matmul(a, b, 4), [a, b]),
         "matmul_bwd": (lambda: c.matmul_bwd(a, b, dc, 4), [a, b, dc]),
@@ -60,6 +64,26 @@ def _cases():
         "softmax_bwd": (lambda: c.softmax_bwd(s3, s3, 0.5), [s3]),
         "softmax_xent": (lambda: c.softmax_xent(w, labels), [w, labels]),
         "softmax_xent_bwd": (lambda: c.softmax_xent_bwd(w, labels), [w, labels]),
+        "gelu": (lambda: c.gelu(w), [w]),
+        "gelu_bwd": (lambda: c.gelu_bwd(w, dy), [w, dy]),
+        "sigmoid": (lambda: c.sigmoid(w), [w]),
+        "sigmoid_bwd": (lambda: c.sigmoid_bwd(w, dy), [w, dy]),
+        "tanh": (lambda: c.tanh(s3), [s3]),  # any shape: 3-d
+        "tanh_bwd": (lambda: c.tanh_bwd(w, dy), [w, dy]),
+        "mse": (lambda: c.mse(w, dy), [w, dy]),
+        "mse_bwd": (lambda: c.mse_bwd(img, img), [img]),
+        "layernorm": (lambda: c.layernorm(w, d32, d32), [w, d32]),
+        "layernorm_bwd": (
+            lambda: c.layernorm_bwd(w, d32, mean, rstd, dy),
+            [w, d32, mean, rstd, dy],
+        ),
+        "transpose": (lambda: c.transpose(a), [a]),
+        "embedding": (lambda: c.embedding(tokens, table), [tokens, table]),
+        "embedding_bwd": (lambda: c.embedding_bwd(table, tokens, dy), [table, tokens, dy]),
+        "conv2d": (lambda: c.conv2d(img_strided, kernel, fb, 1, 1, 4), [img_strided, kernel, fb]),
+        "conv2d_bwd": (lambda: c.conv2d_bwd(img, kernel, dy_img, 1, 1, 4), [img, kernel, dy_img]),
+        "maxpool2d": (lambda: c.maxpool2d(pool), [pool]),
+        "maxpool2d_bwd": (lambda: c.maxpool2d_bwd(pool, pool[:, :, ::2, ::2]), [pool]),
         "sgd": (lambda: c.sgd(p, g, 0.0, 4), [p, g]),
         "momentum": (lambda: c.momentum(p, g, v, 0.0, 0.0, 4), [p, g, v]),
         "adam": (lambda: c.adam(p, g, m, v, 1, 0.0, 0.9, 0.999, 1e-8, 4), [p, g, m, v]),
@@ -86,6 +110,18 @@ def _cases():
             [p, strided, bias],
         ),
         "error: labels dtype": (lambda: c.softmax_xent_bwd(strided, labels * 1.0), [strided]),
+        # the conv's and the pool's windows, checked after the arrays were taken (and copied)
+        "error: conv padding": (
+            lambda: c.conv2d(img_strided, kernel, fb, 1, 3, 4),
+            [img_strided, kernel, fb],
+        ),
+        "error: conv dy": (
+            lambda: c.conv2d_bwd(img_strided, kernel, dy_img[:, :, :7], 1, 1, 4),
+            [img_strided, kernel, dy_img],
+        ),
+        "error: pool dy": (lambda: c.maxpool2d_bwd(img_strided, img), [img_strided, img]),
+        "error: tokens": (lambda: c.embedding(tokens + 40, table), [tokens, table]),
+        "error: any shape": (lambda: c.add(img_strided, img[:1]), [img_strided, img]),
         "error: no classes": (lambda: c.softmax_xent(strided[:, :0], labels), [strided, labels]),
         "error: mlp widths": (lambda: c.mlp_forward(mlp[::-1], x_mlp, labels, 3), [*mlp, x_mlp]),
         "error: mlp cache": (

@@ -1,13 +1,14 @@
 /* nnladder_c: the Python face of the C rung, one function per contract op. This file: the
- * module, its products (gemm.c) and configuration; module_ops.c wraps the other ops (ops.c)
- * and module_mlp.c the fused model (mlp.c).
+ * module, its products (gemm.c) and configuration; module_ops.c wraps softmax, cross-entropy
+ * and the updates (ops.c), module_nn.c the elementwise ops, layernorm and the embedding (nn.c),
+ * module_conv.c the conv and the pool (conv.c) and module_mlp.c the fused model (mlp.c).
  *
  * Every wrapper is the same steps: the arguments parsed and checked against the op's spec of
  * shape-suffixed names, the outputs allocated from the sizes the spec's letters got (args.h);
  * the GIL released while the kernel runs; every array released and the outputs returned
  * (args_return). Outputs are new arrays; the only memory the kernels allocate is GEMM's packing
- * buffers, freed before they return. `rung` picks the GEMM (1 naive, 2 loops, 3 blocked,
- * 4 threads).
+ * buffers and a conv's cols, freed before they return. `rung` picks the GEMM (1 naive,
+ * 2 loops, 3 blocked, 4 threads).
  */
 #define NNLADDER_IMPORT_ARRAY  // PyInit below fills NumPy's API table for every file
 #include "args.h"
@@ -179,8 +180,9 @@ PyMODINIT_FUNC PyInit_nnladder_c(void)
     import_array();
     gemm_set_kernel("auto");
     PyObject* m = PyModule_Create(&module);
-    if (m && (PyModule_AddFunctions(m, ops_methods) || PyModule_AddFunctions(m, mlp_methods))) {
-        Py_CLEAR(m);
+    PyMethodDef* tables[] = {ops_methods, nn_methods, conv_methods, mlp_methods};
+    for (size_t i = 0; m && i < sizeof tables / sizeof *tables; i++) {
+        if (PyModule_AddFunctions(m, tables[i])) Py_CLEAR(m);
     }
     return m;
 }

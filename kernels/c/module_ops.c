@@ -1,47 +1,9 @@
-/* nnladder_c's wrappers of the ops around the products (ops.c): elementwise, softmax,
- * cross-entropy and the optimizer updates, each parsed and checked by its spec (args.h).
+/* nnladder_c's wrappers of softmax, cross-entropy and the optimizer updates (ops.c), each
+ * parsed and checked by its spec (args.h); the elementwise ops are module_nn.c's.
  */
 #include "args.h"
 
-// ---- elementwise and softmax ---------------------------------------------------------------
-
-// Two same-shape inputs -> one new output of that shape: add and relu_bwd.
-static PyObject* binary(const char* op, const char* spec, PyObject* args,
-                        void kernel(ptrdiff_t n, const float* a, const float* b, float* c))
-{
-    PyObject* objs[2];
-    op_args arg;
-    if (!PyArg_UnpackTuple(args, op, 2, 2, &objs[0], &objs[1])
-        || args_parse(&arg, op, spec, objs, NULL)) return NULL;
-    const npy_intp n = PyArray_SIZE(arg.arr[0]);
-    Py_BEGIN_ALLOW_THREADS
-    kernel(n, f32(arg.arr[0]), f32(arg.arr[1]), f32(arg.arr[2]));
-    Py_END_ALLOW_THREADS
-    return args_return(&arg, 0);
-}
-
-static PyObject* py_add(PyObject* self, PyObject* args)
-{
-    return binary("add", "a_BI b_BI -> c_BI", args, add_f32);
-}
-
-static PyObject* py_relu_bwd(PyObject* self, PyObject* args)
-{
-    return binary("relu_bwd", "x_BI dy_BI -> dx_BI", args, relu_bwd);
-}
-
-static PyObject* py_relu(PyObject* self, PyObject* args)
-{
-    PyObject* objs[1];
-    op_args arg;
-    if (!PyArg_ParseTuple(args, "O:relu", &objs[0])
-        || args_parse(&arg, "relu", "x_BI -> y_BI", objs, NULL)) return NULL;
-    const npy_intp n = PyArray_SIZE(arg.arr[0]);
-    Py_BEGIN_ALLOW_THREADS
-    relu_fwd(n, f32(arg.arr[0]), f32(arg.arr[1]));
-    Py_END_ALLOW_THREADS
-    return args_return(&arg, 0);
-}
+// ---- softmax and cross-entropy -------------------------------------------------------------
 
 static PyObject* py_softmax(PyObject* self, PyObject* args)
 {
@@ -161,9 +123,6 @@ static PyObject* py_adam(PyObject* self, PyObject* args)
 }
 
 PyMethodDef ops_methods[] = {
-    {"add", py_add, METH_VARARGS, "add(a_BI, b_BI) -> c_BI"},
-    {"relu", py_relu, METH_VARARGS, "relu(x_BI) -> y_BI"},
-    {"relu_bwd", py_relu_bwd, METH_VARARGS, "relu_bwd(x_BI, dy_BI) -> dx_BI"},
     {"softmax", py_softmax, METH_VARARGS, "softmax(x_XTS, causal, scale) -> y_XTS"},
     {"softmax_bwd", py_softmax_bwd, METH_VARARGS, "softmax_bwd(y_XTS, dy_XTS, scale) -> dx_XTS"},
     {"softmax_xent", py_softmax_xent, METH_VARARGS,

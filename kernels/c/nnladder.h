@@ -10,7 +10,9 @@
  *   gemm_3_blocked.c  BLIS-style blocking, packed panels and a 6x16 AVX2/FMA micro-kernel
  *                     picked at run time (scalar micro-kernel on CPUs without AVX2/FMA)
  *   gemm_4_threads.c  rung 3 on each thread's share of c, OpenMP threads
- * gemm.c dispatches to a rung and runs attention's batched products; ops.c has the other ops;
+ * gemm.c dispatches to a rung and runs attention's batched products; ops.c has the ops of the
+ * MLP and attention, nn.c those of the transformer and the CNN (gelu, layernorm, embedding...),
+ * conv.c the convolution (im2col to the rung's GEMM), pool.c the max pool;
  * mlp.c runs the whole MLP model, forward and backward, in one call each.
  * peaks.c measures the machine's ceilings: its FMA peak and the bandwidth of each cache level.
  */
@@ -79,7 +81,7 @@ const char* gemm_kernel(void);
 int gemm_set_kernel(const char* name);
 int gemm_max_threads(void);
 
-/* ---- the other ops (ops.c) ---------------------------------------------------------------- */
+/* ---- the MLP's and attention's other ops (ops.c) --------------------------------------------- */
 void add_f32(ptrdiff_t n, const float* a, const float* b, float* c);
 void relu_fwd(ptrdiff_t n, const float* x, float* y);
 void relu_bwd(ptrdiff_t n, const float* x, const float* dy, float* dx);
@@ -101,6 +103,56 @@ void momentum_update(ptrdiff_t n, float* p, const float* g, float* v, float lr, 
                      int threads);
 void adam_update(ptrdiff_t n, float* p, const float* g, float* m, float* v, long t, double lr,
                  double beta1, double beta2, double eps, int threads);
+
+/* Loops that gcc vectorizes, built for baseline x86-64 (SSE2, all the build asks for) and for
+ * AVX2 + FMA, the clone this CPU runs picked when the module loads (an ifunc). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define VECTORIZED __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define VECTORIZED
+#endif
+
+/* ---- the transformer's and the CNN's other ops (nn.c); elementwise ones over n entries ----- */
+#define LN_EPS 1e-5f  // layernorm's epsilon: the contract's, harness/signatures.py's LN_EPS
+void gelu_fwd(ptrdiff_t n, const float* x, float* y);
+void gelu_bwd(ptrdiff_t n, const float* x, const float* dy, float* dx);
+void sigmoid_fwd(ptrdiff_t n, const float* x, float* y);
+void sigmoid_bwd(ptrdiff_t n, const float* y, const float* dy, float* dx);
+void tanh_fwd(ptrdiff_t n, const float* x, float* y);
+void tanh_bwd(ptrdiff_t n, const float* y, const float* dy, float* dx);
+double mse_fwd(ptrdiff_t n, const float* y, const float* target);
+float sum_f32(ptrdiff_t n, const float* x);  // in float, LANES partial sums (vectorized)
+void mse_bwd(ptrdiff_t n, const float* y, const float* target, float* dy);
+void layernorm_fwd(ptrdiff_t R, ptrdiff_t D, const float* x_RD, const float* gamma_D,
+                   const float* beta_D, float* y_RD, float* mean_R, float* rstd_R);
+void layernorm_bwd(ptrdiff_t R, ptrdiff_t D, const float* x_RD, const float* gamma_D,
+                   const float* mean_R, const float* rstd_R, const float* dy_RD, float* dx_RD,
+                   float* dgamma_D, float* dbeta_D);
+void transpose_f32(ptrdiff_t M, ptrdiff_t K, const float* a_MK, float* at_KM);
+void embedding_fwd(ptrdiff_t R, ptrdiff_t D, const int64_t* tokens_R, const float* w_VD,
+                   float* x_RD);
+void embedding_bwd(ptrdiff_t R, ptrdiff_t V, ptrdiff_t D, const int64_t* tokens_R,
+                   const float* dx_RD, float* dw_VD);
+
+/* ---- convolution and pooling, NCHW (conv.c, pool.c) --------------------------------------- */
+/* A conv's sizes: x_BQYZ, w_FQJL, y_BFUW with U = (Y + 2 padding - J) / stride + 1 (W alike),
+ * as the module checked. */
+typedef struct {
+    ptrdiff_t B, Q, Y, Z, F, J, L, U, W, stride, padding;
+} conv_dims;
+/* y = x cross-correlated with w, plus b: per image y_F(UW) = w_F(QJL) @ cols_(QJL)(UW) on GEMM
+ * `rung`. The backward: dw = sum over images of dy_F(UW) @ cols^T, dcols = w^T @ dy_F(UW)
+ * scattered back into dx (col2im), db = sums of dy. -> 0, or -1 when out of memory. */
+int conv2d_fwd(int rung, int threads, conv_dims d, const float* x_BQYZ, const float* w_FQJL,
+               const float* b_F, float* y_BFUW);
+int conv2d_bwd(int rung, int threads, conv_dims d, const float* x_BQYZ, const float* w_FQJL,
+               const float* dy_BFUW, float* dx_BQYZ, float* dw_FQJL, float* db_F);
+/* The max of each POOL x POOL window, stride POOL, over `images` planes (B * Q) of Y x Z; the
+ * backward routes dy to the first max of each window in row-major order. */
+#define POOL 2  // harness/signatures.py's POOL
+void maxpool2d_fwd(ptrdiff_t images, ptrdiff_t Y, ptrdiff_t Z, const float* x, float* y);
+void maxpool2d_bwd(ptrdiff_t images, ptrdiff_t Y, ptrdiff_t Z, const float* x, const float* dy,
+                   float* dx);
 
 /* ---- the MLP model fused (mlp.c): layer l maps width[l] features to width[l + 1] ------------ */
 /* Forward: h[l] (B, width[l + 1]) = relu(in @ w[l] + b[l]) for the L - 1 hidden layers (in is
