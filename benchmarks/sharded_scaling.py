@@ -3,7 +3,7 @@
     python -m benchmarks.sharded_scaling [--impl sharded-col] [--ranks 1,2,4] [--time-per-cell S]
 
 Default cell: the column-parallel linear forward at B = 256, I = O = 4096 (the issue's target:
-P = 2 at least 1.7x faster than P = 1 on a 2-core machine). Each trial of each P is one MPI
+P = 2 at least 1.8x faster than P = 1 on a 2-core machine). Each trial of each P is one MPI
 job of this module (`--as-rank`): it runs the cell through harness.execute.lifecycle.run_cell (the
 slowest rank's time, its compute / communication split, the bytes each rank sent) and prints
 rank 0's row. The rows are stored as one run under results/<machine>/, like those of
@@ -29,6 +29,7 @@ from harness.execute import mpi as distributed
 from harness.measure.budget import Budget
 from harness.results import machine, store
 from harness.workloads import size_label
+from impls._collectives import NAMES
 
 ROW = "@@row "
 
@@ -81,7 +82,7 @@ def table(rows: list, cores: int) -> str:
             if base and base["status"] == "ok"
             else float("nan")
         )
-        sent = sum(v for k, v in r.items() if k.startswith("comm_") and k.endswith("_bytes"))
+        sent = sum(r.get(f"comm_{name}_bytes", 0) for name in NAMES)  # bytes sent per rank
         lines.append(
             f"{ranks:>2} {r['threads']:>8} {r['t_median_s'] * 1e3:>10.1f} "
             f"{f'{min(times):.1f}-{max(times):.1f}':>15} {speedup:>7.2f}x "

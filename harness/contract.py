@@ -106,6 +106,15 @@ class Impl:
         """The fused block's backward: -> (dx_RD, grads in the order of params)."""
         raise NotImplementedError
 
+    def collective(self, name: str, x):
+        """One collective over the ranks of an impl that runs on them (the collectives
+        workload): name is "allreduce", "allgather" or "reducescatter", x a float32 vector,
+        this rank's whole message. -> allreduce: the sum over ranks of x; allgather: every
+        rank's block of x (np.array_split's) in rank order; reducescatter: this rank's block of
+        the sum, as the impl holds a block (get gives the whole). One process has no ranks:
+        NotImplementedError, recorded as unsupported."""
+        raise NotImplementedError("collective")
+
     # -- placement ------------------------------------------------------------------------
     def put(self, x_np: np.ndarray, role: str):
         """Host float32 array (int for labels) -> impl-native array."""

@@ -12,7 +12,8 @@ column -> row pair with its activation split between them:
   one all-reduce after the wproj product, then bproj once.
 
 The backward is the conjugate ("f"): one all-reduce of each half's input gradient (the
-partial products of this rank's heads or hidden features), nothing for the rest. So a block
+partial products of this rank's heads or hidden features), nothing for the rest; the MLP
+half's overlapped with wfc's products where the impl overlaps (_shards.py). So a block
 all-reduces twice forward and twice backward and gathers nothing. Heads that P does not divide
 split unevenly in whole heads (G_r differ by at most one); P above the heads is refused.
 
@@ -51,7 +52,8 @@ BLOCK_LAYOUT = {
 
 
 class MegatronBlock:
-    """block_forward and block_backward, for a ShardedImpl (base, _summed, _reshard, _whole)."""
+    """block_forward and block_backward, for a ShardedImpl (base, _summed, _linear_bwd_summed,
+    _reshard, _whole)."""
 
     def _block_params(self, params, heads: int, dim: int) -> list:
         """The block's params laid out as BLOCK_LAYOUT says (in place, the first time)."""
@@ -119,8 +121,9 @@ class MegatronBlock:
         dy_RD = self._whole(dy_RD)
         # MLP: dg_RHp and the weights' gradients on this rank; dh2 summed (all-reduce 1 of 2)
         dg_RHp, dwproj_HpD, dbproj_D = base.linear_bwd(g_RHp, wproj_HpD, dy_RD)
-        dh2_RD, dwfc_DHp, dbfc_Hp = base.linear_bwd(h2_RD, wfc_DHp, base.gelu_bwd(f_RHp, dg_RHp))
-        dh2_RD = self._summed(dh2_RD)
+        dh2_RD, dwfc_DHp, dbfc_Hp = self._linear_bwd_summed(
+            h2_RD, wfc_DHp, base.gelu_bwd(f_RHp, dg_RHp)
+        )
         dln2_RD, dg2_D, db2_D = base.layernorm_bwd(x2_RD, g2_D, mean2_R, rstd2_R, dh2_RD)
         dx2_RD = base.add(dy_RD, dln2_RD)  # the residual's two paths meet
         # attention: this rank's heads, then dh1 summed over them all (all-reduce 2 of 2)

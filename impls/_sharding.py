@@ -4,8 +4,10 @@ Every rank runs the same program on its own block of each weight. A layout says 
 `put` splits (split_axis; the shards and their placement are impls/_shards.py's) and shards
 its products itself; every other op runs in a base impl (the NumPy rung by default): on whole
 arrays, or block by block on shards that share one split (the optimizer updates, the
-entry-by-entry ops). So each sharded rung runs every workload. The collectives are
-impls/_ring.py's.
+entry-by-entry ops). So each sharded rung runs every workload. The collectives are MPI's own
+(impls/_collectives.py); a subclass sets `collectives_class` to the rings of impls/_ring.py,
+and `overlap` to start the column layers' input-gradient all-reduces non-blocking
+(ShardPlacement._linear_bwd_summed).
 
 The base impl comes from a direct import of its module (an impl importing an impl: the
 registry is the harness's, and impls import only the contract); `base_class` names it, and a
@@ -22,9 +24,11 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from harness.contract import OPS, Impl
-from impls._ring import RingCollectives
-from impls._shards import Shard, ShardPlacement
+from impls._collectives import NAMES, NativeCollectives
+from impls._shards import Shard, ShardPlacement, spans
 from impls.numpy_impl import NumpyImpl
 
 # What launch_prefix sets to 1 in every rank: OpenBLAS, MKL and OpenMP (the C rung) threads.
@@ -69,13 +73,15 @@ def ops_comm():
     return MPI.COMM_WORLD.Dup()
 
 
-class ShardedImpl(ShardPlacement, RingCollectives, Impl):
+class ShardedImpl(ShardPlacement, Impl):
     """The MPI job, the base impl and the delegation shared by the layouts of impls/sharded.py
-    (placement from ShardPlacement, collectives from RingCollectives)."""
+    (placement from ShardPlacement, collectives from `collectives_class`)."""
 
     device = "cpu"
     rung = 5
     base_class = NumpyImpl
+    collectives_class = NativeCollectives
+    overlap = False  # True: the column layers' backward overlaps its all-reduce (_shards.py)
 
     @classmethod
     def unavailable_reason(cls):
@@ -107,14 +113,10 @@ class ShardedImpl(ShardPlacement, RingCollectives, Impl):
         self.rank, self.ranks = self.comm.rank, self.comm.size
         if self.ranks > 1:  # a job launched without launch_prefix's variables: same rule
             self._blas_limit = threadpool_limits(1)  # kept alive: the limit lasts with it
-        self._traffic = {
-            "comm_s": 0.0,
-            "weight_bytes": 0,
-            "allreduce_calls": 0,
-            "allreduce_bytes": 0,
-            "allgather_calls": 0,
-            "allgather_bytes": 0,
-        }
+        self.collectives = self.collectives_class(self.comm)
+        # A base whose arrays are host ndarrays (NumPy, C) takes a fresh host result as it is.
+        self.host_native = isinstance(self._native(np.zeros(1, np.float32)), np.ndarray)
+        self._traffic = {"weight_bytes": 0}
 
     def info(self):
         # Threads read when asked: threadpoolctl scans the libraries, too slow per api.call.
@@ -125,10 +127,25 @@ class ShardedImpl(ShardPlacement, RingCollectives, Impl):
                 (p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default=0
             ),
             "base": self.base.name,
+            "collectives": "ring" if self.collectives_class is not NativeCollectives else "mpi",
+            "overlap": self.overlap,
         }
 
     def traffic(self):
-        return dict(self._traffic)
+        return {**self._traffic, **self.collectives.counters}
+
+    def collective(self, name, x):
+        """The contract's hook: `name` over the ranks on x, this rank's whole message (the
+        collectives workload); the result in a buffer reused by the next call alike."""
+        if name not in NAMES:
+            raise ValueError(
+                f"{self.name}.collective: unknown collective {name!r}, expected "
+                f"one of {', '.join(NAMES)}"
+            )
+        x_flat = np.ascontiguousarray(self.base.get(x), dtype=np.float32).reshape(-1)
+        sizes = [hi - lo for lo, hi in spans(x_flat.size, self.ranks)]
+        out_flat = self._as_native(self.collectives.run(name, x_flat, sizes))
+        return Shard(out_flat, 0, x_flat.shape) if name == "reducescatter" else out_flat
 
     def sync(self):
         self.base.sync()

@@ -3,7 +3,9 @@
 A layout says which axis `put` splits (split_axis); what `put` then holds is a Shard, this
 rank's block of the array. The layouts' products and the delegated ops (impls/_sharding.py)
 turn shards into whole arrays, whole arrays into this rank's block, and partial results into
-their sum over ranks, with the conversions here; the collectives they use are impls/_ring.py's.
+their sum over ranks, with the conversions here, through the impl's `collectives`
+(impls/_collectives.py, or impls/_ring.py's rings). A column layer's backward sums its input
+gradient here too, overlapped with its products when the impl says so (_linear_bwd_summed).
 
 Letters: those of contract.DIMS; a lower-case `p` after a letter marks this rank's block of
 that axis (w_IOp: all I rows, this rank's O_r ~ O/P columns). Blocks are np.array_split's:
@@ -20,7 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from impls._ring import blocks
+from impls._collectives import blocks
+
+# Slabs of input features an overlapped backward runs its products in: each slab's input
+# gradient starts its all-reduce as soon as it is there and the next slabs' products run
+# while it is in flight, so only the last slab's stays exposed (1 / OVERLAP_SLABS of the
+# comm at best); more slabs expose less and poll more often, but make each product smaller
+# (8: 256 x 512 x 2048 products at B = 256, I = O = 4096, P = 2, still BLAS-sized).
+OVERLAP_SLABS = 8
 
 
 @dataclass
@@ -44,9 +53,9 @@ def spans(n: int, parts: int, unit: int = 1) -> list:
 
 
 class ShardPlacement:
-    """put, get and the shard <-> whole conversions, for a sharded impl with a `name`, whose
-    constructor sets `base`, `rank`, `ranks` and the `_traffic` counters (weight_bytes), and
-    with RingCollectives' allreduce and allgather."""
+    """put, get and the shard <-> whole conversions, for a sharded impl with a `name` and
+    `overlap`, whose constructor sets `base`, `host_native`, `rank`, `ranks`, `collectives`
+    (allreduce, allgather, in_flight) and the `_traffic` counters (weight_bytes)."""
 
     def split_axis(self, x_np, role) -> int | None:
         """The axis this layout splits an array placed with `role` along, or None."""
@@ -88,6 +97,11 @@ class ShardPlacement:
     def _native(self, x_np):
         return self.base.put(x_np, "activation")
 
+    def _as_native(self, fresh_np):
+        """A host array that nothing writes through again, in the base's form: itself where
+        that is host ndarrays (no copy), else placed."""
+        return fresh_np if self.host_native else self._native(fresh_np)
+
     def _whole(self, x):
         """A Shard gathered whole on every rank (an array that is not a Shard: itself)."""
         if not isinstance(x, Shard):
@@ -98,13 +112,14 @@ class ShardPlacement:
         local = np.ascontiguousarray(self.base.get(x.local))
         per_index = math.prod(x.shape) // n  # entries per index of the split axis
         bounds = spans(n, self.ranks, x.unit)
-        whole_flat = self.allgather(local.reshape(-1), [(hi - lo) * per_index for lo, hi in bounds])
+        sizes = [(hi - lo) * per_index for lo, hi in bounds]
+        whole_flat = self.collectives.allgather(local.reshape(-1), sizes)
         parts, start = [], 0
         for lo, hi in bounds:
             part_shape = (*x.shape[: x.axis], hi - lo, *x.shape[x.axis + 1 :])
             parts.append(whole_flat[start : start + (hi - lo) * per_index].reshape(part_shape))
             start += (hi - lo) * per_index
-        return self._native(np.concatenate(parts, axis=x.axis))
+        return self._as_native(np.concatenate(parts, axis=x.axis))
 
     def _local_block(self, x, axis: int, name: str, unit: int = 1):
         """This rank's block along `axis` of a whole array (the split input of a row layer)."""
@@ -122,14 +137,49 @@ class ShardPlacement:
     def _summed(self, partial, plus=None):
         """The sum over ranks of each rank's partial array, then + plus (a whole bias) once."""
         total = np.ascontiguousarray(self.base.get(partial), dtype=np.float32)
-        self.allreduce(total.reshape(-1))
+        self.collectives.allreduce(total.reshape(-1))
         if plus is not None:
             total += self.base.get(plus)
-        return self._native(total)
+        return self._as_native(total)
 
-    def _reshard(self, x: Shard, axis: int | None, unit: int = 1, name: str = "") -> None:
-        """Change x's split in place (sharded-mlp: put cannot know a weight's layer)."""
+    def _linear_bwd_summed(self, x_BI, w_IO, dy_BO, bias: bool = True):
+        """The base's linear_bwd (matmul_bwd without bias) of a column layer, whose dx_BI is
+        this rank's partial sum: -> (dx_BI summed over ranks, dw_IO, db_O if bias)."""
+        products = self.base.linear_bwd if bias else self.base.matmul_bwd
+        if not self.overlap or self.ranks == 1:
+            dx_BI, *rest = products(x_BI, w_IO, dy_BO)
+            return (self._summed(dx_BI), *rest)
+        # Megatron's overlap, pipelined over slabs of I: a slab's products give its columns
+        # of dx_BI and its rows of dw_IO, and the all-reduce of one slab's dx runs while the
+        # next slabs compute. MPI moves it only inside MPI calls: polled between slabs.
+        x_host, w_host = self.base.get(x_BI), self.base.get(w_IO)
+        I = x_host.shape[1]
+        pending, dx_slabs, rest = self.collectives.in_flight(), [], []
+        dw_IO = np.empty(w_host.shape, np.float32)
+        for lo, hi in blocks(I, min(OVERLAP_SLABS, I)):
+            dx_BIs, dw_IsO, *rest = products(  # rest: db_O, the same for every slab
+                self._as_native(np.ascontiguousarray(x_host[:, lo:hi])),
+                self._as_native(w_host[lo:hi]),  # a view of the weight: the base only reads it
+                dy_BO,
+            )
+            dx_slabs.append(np.ascontiguousarray(self.base.get(dx_BIs), dtype=np.float32))
+            pending.start(dx_slabs[-1].reshape(-1))
+            dw_IO[lo:hi] = self.base.get(dw_IsO)
+            if hi < I:  # more products to run: let the started all-reduces advance meanwhile
+                pending.poll()
+        pending.wait()
+        return (self._as_native(np.concatenate(dx_slabs, axis=1)), self._as_native(dw_IO), *rest)
+
+    def _reshard(
+        self, x: Shard, axis: int | None, unit: int = 1, name: str = "", held: bool = True
+    ) -> None:
+        """Change x's split in place (sharded-mlp: put cannot know a weight's layer; held:
+        x is a param, whose bytes weight_bytes counts, not an activation)."""
         if (x.axis, x.unit) == (axis, unit) or (x.axis is None and axis is None):
+            return
+        n = x.shape[axis] if axis is not None and x.axis == axis else 0
+        if n and spans(n, self.ranks, x.unit) == spans(n, self.ranks, unit):
+            x.unit = unit  # the same blocks in other units (P divides them): nothing moves
             return
         before = self.base.get(x.local).nbytes
         whole = self._whole(x)
@@ -139,4 +189,5 @@ class ShardPlacement:
             else self._local_block(whole, axis, name or f"a tensor of shape {x.shape}", unit)
         )
         x.axis, x.unit = axis, unit
-        self._traffic["weight_bytes"] += self.base.get(x.local).nbytes - before
+        if held:
+            self._traffic["weight_bytes"] += self.base.get(x.local).nbytes - before

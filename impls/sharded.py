@@ -1,8 +1,9 @@
 """The sharded rungs: Megatron-style tensor parallelism over the ranks of an MPI job.
 
 Every rank runs the same program on its own block of each weight; the products run in a base
-impl (the NumPy rung by default), the collectives through mpi4py (impls/_ring.py); placement
-(impls/_shards.py) and every other op (impls/_sharding.py) are shared. Three layouts:
+impl (the NumPy rung by default), the collectives are MPI's own through mpi4py
+(impls/_collectives.py); placement (impls/_shards.py) and every other op (impls/_sharding.py)
+are shared. Three layouts:
 
 - `sharded-col` (column-parallel): w_IO split on O. Forward: y_BOp = x_BI @ w_IOp + b_Op,
   all-gathered to y_BO. Backward: dx_BI = dy_BOp @ w_IOp^T summed by an all-reduce; dw_IOp and
@@ -16,11 +17,19 @@ impl (the NumPy rung by default), the collectives through mpi4py (impls/_ring.py
   `fused` hooks; the block, attention split by heads, is impls/_megatron_block.py's); a
   product outside them (matmul, linear: the attention model's projections, a GPT's head) has
   no partner, so it is column-parallel too, as sharded-col's.
+
+Each layout has a `-ring` rung, the same code over the hand-written rings of impls/_ring.py
+(what MPI's algorithms buy, and bytes counted as sent), and sharded-col and sharded-mlp an
+`-overlap` rung: the column layers' backward starts its input-gradient all-reduce
+non-blocking and computes the weight gradient meanwhile (Megatron's trick; _shards.py).
+`sharded-col-nccl` would all-reduce over NCCL between GPUs: it says why it cannot here.
 """
 
 from __future__ import annotations
 
+from impls._collectives import nccl_unavailable_reason
 from impls._megatron_block import MegatronBlock
+from impls._ring import RingCollectives
 from impls._sharding import ShardedImpl
 from impls._shards import Shard
 
@@ -40,12 +49,8 @@ class ColumnParallel(ShardedImpl):
 
     def linear_bwd(self, x_BI, w_IO, dy_BO):
         w_IOp, dy_BOp = self._split(w_IO, 1, "w_IO"), self._local_block(dy_BO, 1, "dy_BO")
-        dx_BI, dw_IOp, db_Op = self.base.linear_bwd(self._whole(x_BI), w_IOp.local, dy_BOp)
-        return (
-            self._summed(dx_BI),
-            Shard(dw_IOp, 1, w_IOp.shape),
-            Shard(db_Op, 0, (w_IOp.shape[1],)),
-        )
+        dx_BI, dw_IOp, db_Op = self._linear_bwd_summed(self._whole(x_BI), w_IOp.local, dy_BOp)
+        return (dx_BI, Shard(dw_IOp, 1, w_IOp.shape), Shard(db_Op, 0, (w_IOp.shape[1],)))
 
     def matmul(self, a_MK, b_KN):
         b_KNp = self._split(b_KN, 1, "b_KN")
@@ -54,8 +59,8 @@ class ColumnParallel(ShardedImpl):
 
     def matmul_bwd(self, a_MK, b_KN, dc_MN):
         b_KNp, dc_MNp = self._split(b_KN, 1, "b_KN"), self._local_block(dc_MN, 1, "dc_MN")
-        da_MK, db_KNp = self.base.matmul_bwd(self._whole(a_MK), b_KNp.local, dc_MNp)
-        return self._summed(da_MK), Shard(db_KNp, 1, b_KNp.shape)
+        da_MK, db_KNp = self._linear_bwd_summed(self._whole(a_MK), b_KNp.local, dc_MNp, bias=False)
+        return da_MK, Shard(db_KNp, 1, b_KNp.shape)
 
 
 class RowParallel(ShardedImpl):
@@ -146,9 +151,10 @@ class MegatronMLP(MegatronBlock, ColumnParallel):
             if layer % 2 == 0:  # column: dz_BHp -> dx_BI partial sums, all-reduced
                 if layer == n_layers - 1:
                     dz = self._local_block(dz, 1, "dlogits_BC")
-                dx, dw, db = self.base.linear_bwd(inputs[layer], w.local, dz)
                 if layer > 0:
-                    dx = self._summed(dx)
+                    dx, dw, db = self._linear_bwd_summed(inputs[layer], w.local, dz)
+                else:
+                    dx, dw, db = self.base.linear_bwd(inputs[layer], w.local, dz)
             else:  # row: dh_BHp = dz_BO @ w_HpO^T stays on its rank; db_O is whole
                 dx, dw, db = self.base.linear_bwd(inputs[layer], w.local, dz)
             grads[2 * layer], grads[2 * layer + 1] = (
@@ -158,3 +164,53 @@ class MegatronMLP(MegatronBlock, ColumnParallel):
             if layer > 0:
                 dz = self.base.relu_bwd(pre[layer - 1], dx)
         return grads
+
+
+# ---- the same layouts over the rings of impls/_ring.py, and overlapped ----------------------
+
+
+class ColumnParallelRing(ColumnParallel):
+    """sharded-col over the hand-written rings: bytes counted as sent."""
+
+    name = "sharded-col-ring"
+    collectives_class = RingCollectives
+
+
+class RowParallelRing(RowParallel):
+    """sharded-row over the hand-written rings."""
+
+    name = "sharded-row-ring"
+    collectives_class = RingCollectives
+
+
+class MegatronMLPRing(MegatronMLP):
+    """sharded-mlp over the hand-written rings."""
+
+    name = "sharded-mlp-ring"
+    collectives_class = RingCollectives
+
+
+class ColumnParallelOverlap(ColumnParallel):
+    """sharded-col whose backward overlaps the dx all-reduce with the products."""
+
+    name = "sharded-col-overlap"
+    overlap = True
+
+
+class MegatronMLPOverlap(MegatronMLP):
+    """sharded-mlp whose column layers' backward (the block's wfc too) overlaps its
+    all-reduce with the products."""
+
+    name = "sharded-mlp-overlap"
+    overlap = True
+
+
+class ColumnParallelNccl(ColumnParallel):
+    """sharded-col over GPUs, all-reducing over NCCL (CuPy's), one GPU per rank: where
+    several GPUs and CuPy's NCCL exist; unavailable until then, saying which is missing."""
+
+    name = "sharded-col-nccl"
+
+    @classmethod
+    def unavailable_reason(cls):
+        return nccl_unavailable_reason()

@@ -15,14 +15,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Lines of code in harness/, docstrings included. 5000 until 2026-12, when the cell
-# lifecycle's fault handling, the contract's argument checks, the ceilings hierarchy, the
-# stability flags and the report's redesign came (~5300 lines), and ruff format's layout (one
-# argument or dict entry a line when a call does not fit: ~20% more lines for the same code).
-# 6800 until the networks people study came in 2026-12 (layernorm, gelu, conv2d, pooling,
-# embeddings in the contract and the reference, the transformer block, the GPT and the CNN as
-# models and workloads: ~700 lines). Raise it again only as a decision, with its reason here.
-BUDGET = 7900
+# Lines of code in harness/, docstrings included, and why each raise was decided:
+# - 5000 until 2026-12, when the cell lifecycle's fault handling, the contract's argument
+#   checks, the ceilings hierarchy, the stability flags and the report's redesign came (~5300
+#   lines), with ruff format's layout (one argument or dict entry a line when a call does not
+#   fit: ~20% more lines for the same code): 6800;
+# - the networks people study (the contract's and reference's layernorm, gelu, conv, pooling
+#   and embeddings; the block, the GPT and the CNN as models and workloads, ~800), training
+#   them with per-layer records and a live view (~1000), the report's sections for them
+#   (~300), regression hunting (FDR, export and import, the row schema, history, bisect:
+#   ~1300), the GPU timing modes and the CUDA ladder (~350) and MPI's own collectives (~400):
+#   11500, the same month.
+# Raise it again only as a decision, with its reason here.
+BUDGET = 11500
 CAP = 250  # physical lines of a Python file
 KERNEL_CAP = 300  # physical lines of a C or CUDA source: a kernel reads best whole
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +45,7 @@ EXEMPT = {
         "rung 3 of the GEMM ladder is read as one file, as every rung is: its block "
         "sizes, packing, both micro-kernels and BLIS's five loops, each next to the "
         "loops that use it",
-    )
+    ),
 }
 
 

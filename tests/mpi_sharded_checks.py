@@ -11,6 +11,8 @@ is below 4 (P = 4 must be able to split them).
 
 from __future__ import annotations
 
+import itertools
+import math
 import sys
 from pathlib import Path
 
@@ -23,14 +25,21 @@ from harness.execute import grid, lifecycle
 from harness.execute import mpi as distributed
 from harness.measure.gate import rel_err  # noqa: E402
 from harness.reference import Reference
-from harness.workloads.transformer import _block_arrays, _gpt_inputs
-from impls._shards import Shard
+from harness.workloads import get_workload
+from harness.workloads.transformer import _gpt_inputs, block_arrays
+from impls._collectives import bus_bytes
+from impls._shards import OVERLAP_SLABS, Shard
 
 TOL = 1e-5  # the issue's bound on forward outputs and every gradient
 distributed.abort_on_uncaught()
 numpy_impl = registry.create("numpy")
 reference = Reference()
 col, row, mlp = (registry.create(n) for n in ("sharded-col", "sharded-row", "sharded-mlp"))
+# The same layouts over the hand-written rings, and overlapped (impls/sharded.py).
+rings = [registry.create(f"{n}-ring") for n in ("sharded-col", "sharded-row", "sharded-mlp")]
+col_ring, mlp_ring = rings[0], rings[2]
+col_overlap, mlp_overlap = (registry.create(f"{n}-overlap") for n in ("sharded-col", "sharded-mlp"))
+dp = registry.create("data-parallel")  # the batch split, gradients all-reduced
 # The base is swappable: sharded-mlp over the C rung's blocked GEMM too, where it is built.
 over_c = (
     None
@@ -63,7 +72,7 @@ def check_products():
             "dy_BO": (normal(rng, B, n_out), "activation"),
         }
         expected = {k: numpy_impl.put(x, r) for k, (x, r) in host.items()}
-        for impl in (col, row, mlp):
+        for impl in (col, row, mlp, *rings, col_overlap, mlp_overlap):
             a = {k: impl.put(x, r) for k, (x, r) in host.items()}
             assert_close(
                 f"linear {B}x{n_in}x{n_out}",
@@ -90,7 +99,7 @@ def check_products():
                 numpy_impl.matmul_bwd(expected["x_BI"], expected["w_IO"], expected["dy_BO"]),
             )
             # Each rank holds its block only: O_r columns (col) or I_r rows (row), <= 1 apart.
-            by_column = impl is not row
+            by_column = not impl.name.startswith("sharded-row")
             lo, hi = np.array_split(np.arange(n_out if by_column else n_in), P)[RANK][[0, -1]]
             local = impl.get(a["w_IO"].local)
             assert local.shape == ((n_in, hi - lo + 1) if by_column else (hi - lo + 1, n_out)), (
@@ -112,7 +121,16 @@ def check_mlps():
             host[f"w{layer}"] = (normal(rng, n_in, n_out) / np.float32(np.sqrt(n_in)), "weight")
             host[f"b{layer}"] = (normal(rng, n_out), "bias")
         results = {}
-        for impl in (numpy_impl, col, row, mlp, *([over_c] if over_c else [])):
+        for impl in (
+            numpy_impl,
+            col,
+            row,
+            mlp,
+            mlp_ring,
+            mlp_overlap,
+            dp,
+            *([over_c] if over_c else []),
+        ):
             a = {k: impl.put(x, r) for k, (x, r) in host.items()}
             params = [a[k] for k in host if k[0] in "wb"]
             loss, probs_BC, cache = models.mlp_forward(impl, params, a["x_BI"], a["labels_B"])
@@ -258,31 +276,34 @@ def check_megatron_block():
     """sharded-mlp's transformer block (Megatron: attention split by whole heads, the MLP
     column -> row) against the float64 reference: its output, dx and every gradient, and the
     params after sgd, momentum and Adam steps; two all-reduces forward and two backward, no
-    gather, with the ring's bytes; each rank holding whole heads and its H_r hidden features."""
+    gather, with the ring's bytes (MPI's: the same formula); each rank holding whole heads
+    and its H_r hidden features. Overlapped, the MLP half's all-reduce is one per slab of D."""
     rng = np.random.default_rng(13)
-    for size in BLOCK_SIZES:
+    for size, impl in itertools.product(BLOCK_SIZES, (mlp, mlp_ring, mlp_overlap)):
         R, D, G = size["B"] * size["T"], size["D"], size["G"]
-        host = _block_arrays(rng, D)
+        host = block_arrays(rng, D)
         x_RD, dy_RD = normal(rng, R, D), normal(rng, R, D)
         expected, *_ = _block_run(reference, host, x_RD, dy_RD, size)
-        got, counts, params = _block_run(mlp, host, x_RD, dy_RD, size)
+        got, counts, params = _block_run(impl, host, x_RD, dy_RD, size)
         for what in expected:
             err = rel_err(got[what], expected[what])
-            assert err <= TOL, f"sharded-mlp P={P} block {size} {what}: rel err {err:.3g}"
+            assert err <= TOL, f"{impl.name} P={P} block {size} {what}: rel err {err:.3g}"
         S = 4 * R * D  # bytes of one whole activation
+        slabs = min(OVERLAP_SLABS, D) if impl is mlp_overlap else 1
         for phase, count in zip(("fwd", "bwd"), counts, strict=True):
-            assert count["allreduce_calls"] == (2 if P > 1 else 0), (phase, count)
+            calls = (2 if phase == "fwd" else 1 + slabs) if P > 1 else 0
+            assert count["allreduce_calls"] == calls, (impl.name, phase, count)
             assert count["allgather_calls"] == 0, (phase, count)
             sent = sum(col.comm.allgather(count["allreduce_bytes"]))
-            assert sent == 2 * 2 * (P - 1) * S, f"P={P} block {phase}: ranks sent {sent} B"
+            assert math.isclose(sent, 2 * 2 * (P - 1) * S), f"P={P} {phase}: ranks sent {sent}"
         E, heads_r = D // G, np.array_split(np.arange(G), P)[RANK].size
         hidden_r = np.array_split(np.arange(4 * D), P)[RANK].size
-        held = {n: mlp.get(p.local).shape for n, p in zip(models.BLOCK_PARAMS, params)}
+        held = {n: impl.get(p.local).shape for n, p in zip(models.BLOCK_PARAMS, params)}
         assert held["wq_DD"] == held["wv_DD"] == (D, heads_r * E), held
         assert held["wo_DD"] == (heads_r * E, D) and held["bk_D"] == (heads_r * E,), held
         assert held["wfc_DH"] == (D, hidden_r) and held["wproj_HD"] == (hidden_r, D), held
         assert held["g1_D"] == held["bo_D"] == held["bproj_D"] == (D,), held
-        done.append(f"sharded-mlp block {size}")
+        done.append(f"{impl.name} block {size}")
 
 
 def check_gpt():
@@ -356,46 +377,115 @@ def check_mlp_pairing():
         done.append(f"sharded-mlp pairing {dims}")
 
 
-def check_collectives():
-    """Ring byte counts equal the formulas exactly; sums right and bitwise alike on all ranks."""
+def _sent(impl, name, run, *args):
+    """run(*args) -> (its result, the bytes this rank counted for `name`, counter deltas)."""
+    before = impl.traffic()
+    out = run(*args)
+    after = impl.traffic()
+    counts = {k: after[k] - before[k] for k in after if k.startswith(f"{name}_")}
+    return out, counts[f"{name}_bytes"], counts
+
+
+def check_ring_bytes():
+    """The rings' byte counters equal the analytic formulas exactly: per rank what each step
+    sends, and their mean over ranks nccl-tests' bus bytes (2(P-1)/P * S for an all-reduce,
+    (P-1)/P * S for an all-gather or a reduce-scatter), which is what MPI's own are counted."""
+    ring = col_ring.collectives
     for n in (4 * 5 * 7, 4 * 5 * 7 + 1, 3, 1):  # divisible by 1..4, then not, then n < P
         S = 4 * n  # bytes of the whole float32 tensor
-        spans = np.diff([0, *np.cumsum([len(b) for b in np.array_split(np.arange(n), P)])])
-        before = col.traffic()
-        x_flat = np.arange(n, dtype=np.float32) * (RANK + 1)
-        col.allreduce(x_flat)
-        sent = col.traffic()["allreduce_bytes"] - before["allreduce_bytes"]
-        # Rank r sends every span but r+1 (reduce-scatter) and every span but r+2 (gather).
-        expected = 0 if P == 1 else 2 * S - 4 * (spans[(RANK + 1) % P] + spans[(RANK + 2) % P])
-        assert sent == expected, (
-            f"P={P} allreduce of {S} B: rank {RANK} sent {sent}, expected {expected}"
-        )
-        every = col.comm.allgather(sent)
-        assert sum(every) == 2 * (P - 1) * S, f"P={P} allreduce of {S} B: ranks sent {every}"
-        if n % P == 0:
-            assert sent == 2 * (P - 1) / P * S, f"P={P}: rank {RANK} sent {sent} for {S} B"
-        assert np.array_equal(x_flat, np.arange(n, dtype=np.float32) * (P * (P + 1) / 2))
-        assert all(np.array_equal(x_flat, other) for other in col.comm.allgather(x_flat))
-
         sizes = [len(b) for b in np.array_split(np.arange(n), P)]
-        before = col.traffic()
-        whole_flat = col.allgather(np.full(sizes[RANK], RANK, dtype=np.float32), sizes)
-        sent = col.traffic()["allgather_bytes"] - before["allgather_bytes"]
-        expected = 0 if P == 1 else S - 4 * sizes[(RANK + 1) % P]
-        assert sent == expected, (
-            f"P={P} allgather of {S} B: rank {RANK} sent {sent}, expected {expected}"
+        x_flat = np.arange(n, dtype=np.float32) * (RANK + 1)
+        _, sent, counts = _sent(col_ring, "allreduce", ring.allreduce, x_flat)
+        # Rank r sends every span but r+1 (reduce-scatter) and every span but r+2 (gather).
+        expected = 0 if P == 1 else 2 * S - 4 * (sizes[(RANK + 1) % P] + sizes[(RANK + 2) % P])
+        assert sent == expected, f"P={P} allreduce of {S} B: rank {RANK} sent {sent} != {expected}"
+        assert np.array_equal(x_flat, np.arange(n, dtype=np.float32) * (P * (P + 1) / 2))
+        gathered, sent_g, counts_g = _sent(
+            col_ring, "allgather", ring.allgather, np.full(sizes[RANK], RANK, np.float32), sizes
         )
-        assert sum(col.comm.allgather(sent)) == (P - 1) * S
-        if n % P == 0:
-            assert sent == (P - 1) / P * S
-        assert np.array_equal(whole_flat, np.repeat(np.arange(P), sizes).astype(np.float32))
-        done.append(f"collectives n={n}")
+        assert sent_g == (0 if P == 1 else S - 4 * sizes[(RANK + 1) % P]), (P, RANK, sent_g)
+        assert np.array_equal(gathered, np.repeat(np.arange(P), sizes).astype(np.float32))
+        block, sent_r, counts_r = _sent(
+            col_ring,
+            "reducescatter",
+            ring.reduce_scatter,
+            np.arange(n, dtype=np.float32) * (RANK + 1),
+            sizes,
+        )
+        assert sent_r == (0 if P == 1 else S - 4 * sizes[RANK]), (P, RANK, sent_r)  # but its own
+        lo = sum(sizes[:RANK])
+        whole = np.arange(n, dtype=np.float32) * (P * (P + 1) / 2)
+        assert np.array_equal(block, whole[lo : lo + sizes[RANK]]), (block, RANK)
+        for name, mine, count in (
+            ("allreduce", sent, counts),
+            ("allgather", sent_g, counts_g),
+            ("reducescatter", sent_r, counts_r),
+        ):
+            every = col.comm.allgather(mine)
+            formula = bus_bytes(name, P, S)
+            assert math.isclose(sum(every) / P, formula), (name, S, every, formula)
+            if P > 1:  # one call, S recorded, and the formula that MPI's calls are counted by
+                assert count[f"{name}_calls"] == 1 and count[f"{name}_size_bytes"] == S, count
+                assert math.isclose(count[f"{name}_bus_bytes"], formula), (name, count)
+            if n % P == 0:
+                assert mine == formula, f"P={P} {name} of {S} B: rank {RANK} sent {mine}"
+        done.append(f"ring bytes n={n}")
+
+
+def check_native_against_ring():
+    """MPI's collectives and the rings: sums bitwise alike on every rank (each kind), equal to
+    each other within float32's rounding (bitwise at P = 2: a sum of two is one rounding), the
+    gathers exact; MPI's counted bytes the formulas exactly."""
+    rng = np.random.default_rng(20 + RANK)  # each rank its own addends
+    for n in (1, 3, 4 * 5 * 7 + 1, 50_000):  # n < P, uneven blocks, past MPICH's short path
+        sizes = [len(b) for b in np.array_split(np.arange(n), P)]
+        x_flat = normal(rng, n)
+        every_x = np.stack(col.comm.allgather(x_flat)).astype(np.float64)
+        sums = {}
+        for impl in (col, col_ring):
+            summed = x_flat.copy()
+            _, sent, _ = _sent(impl, "allreduce", impl.collectives.allreduce, summed)
+            assert all(np.array_equal(summed, o) for o in col.comm.allgather(summed)), impl.name
+            block = impl.collectives.reduce_scatter(x_flat, sizes)
+            lo = sum(sizes[:RANK])
+            np.testing.assert_allclose(block, every_x.sum(0)[lo : lo + sizes[RANK]], 1e-5, 1e-5)
+            mine = x_flat[lo : lo + sizes[RANK]]
+            gathered = impl.collectives.allgather(mine, sizes)
+            assert np.array_equal(gathered, np.concatenate(col.comm.allgather(mine))), impl.name
+            if impl is col:
+                assert math.isclose(sent, bus_bytes("allreduce", P, 4 * n)), (sent, n)
+            sums[impl.name] = summed
+        np.testing.assert_allclose(sums["sharded-col"], every_x.sum(0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(sums["sharded-col"], sums["sharded-col-ring"], 1e-5, 1e-5)
+        if P <= 2:
+            assert np.array_equal(sums["sharded-col"], sums["sharded-col-ring"])
+        done.append(f"native against ring n={n}")
+
+
+def _row(impl, workload, size, phase):
+    """The cell's row through the runner, as `harness run` makes it (short timing)."""
+    from harness.measure.budget import Budget
+
+    cell = grid.Cell(impl.name, workload, size, phase)
+    measurement = lifecycle.measurement_for(impl, lifecycle.Options(time_per_cell_s=0.01))
+    got = lifecycle.run_cell(impl, cell, Budget(60), measurement)
+    assert got["status"] == "ok", got
+    assert len(got["rank_peak_mem_bytes"]) == P and len(got["rank_hosts"]) == P, got
+    return got
+
+
+def _assert_bandwidths(got, collective, S, calls):
+    """S per phase call, and nccl-tests' busbw = algbw x the bus factor."""
+    assert got[f"comm_{collective}_calls"] == (calls if P > 1 else 0), got
+    assert got[f"comm_{collective}_size_bytes"] == (S if P > 1 else 0), got
+    if P > 1:
+        algbw, busbw = (got[f"comm_{collective}_{bw}_gb_per_s"] for bw in ("algbw", "busbw"))
+        assert algbw > 0 and math.isclose(busbw, algbw * bus_bytes(collective, P, 1)), got
 
 
 def check_harness_rows():
-    """Through the runner: slowest-rank time split into compute + comm, per-call traffic."""
-    from harness.measure.budget import Budget
-
+    """Through the runner: slowest-rank time split into compute + comm, per-call traffic and
+    bandwidths, MPI's and the rings' alike; the overlapped backward's bytes and fraction."""
     B, n_in, n_out = 8, 12, 24  # divisible by 1..4: the formulas hold on every rank
     size = (("B", B), ("I", n_in), ("O", n_out))
     for impl, phase, collective, S in (
@@ -403,24 +493,82 @@ def check_harness_rows():
         (col, "bwd", "allreduce", 4 * B * n_in),
         (row, "fwd", "allreduce", 4 * B * n_out),
         (row, "bwd", "allgather", 4 * B * n_in),
+        (col_ring, "bwd", "allreduce", 4 * B * n_in),
+        (rings[1], "fwd", "allreduce", 4 * B * n_out),
+        (col_overlap, "bwd", "allreduce", 4 * B * n_in),
     ):
-        cell = grid.Cell(impl.name, "linear", size, phase)
-        measurement = lifecycle.measurement_for(impl, lifecycle.Options(time_per_cell_s=0.01))
-        got = lifecycle.run_cell(impl, cell, Budget(60), measurement)
-        assert got["status"] == "ok", got
-        factor = {"allgather": (P - 1) / P, "allreduce": 2 * (P - 1) / P}[collective]
-        assert got[f"comm_{collective}_bytes"] == factor * S, (phase, collective, got)
-        assert got[f"comm_{collective}_calls"] == (1 if P > 1 else 0), got
+        got = _row(impl, "linear", size, phase)
+        assert math.isclose(got[f"comm_{collective}_bytes"], bus_bytes(collective, P, S)), got
+        calls = OVERLAP_SLABS if impl is col_overlap else 1
+        _assert_bandwidths(got, collective, S, calls)
+        if impl is col_overlap and P > 1:  # all of dx started behind compute; part done so
+            assert got["comm_overlap_bytes"] == S and 0 <= got["comm_overlap_fraction"] <= 1, got
         assert got["P"] == P and got["size"] == f"B={B} I={n_in} O={n_out} P={P}", got
-        assert len(got["rank_peak_mem_bytes"]) == P
         assert got["t_compute_s"] > 0 and (
             got["t_comm_s"] > 0 if P > 1 else got["t_comm_s"] == 0
         ), got
-        held = np.array_split(np.arange(n_out if impl is col else n_in), P)[RANK].size
+        by_column = not impl.name.startswith("sharded-row")
+        held = np.array_split(np.arange(n_out if by_column else n_in), P)[RANK].size
         # col: w_IOp and b_Op, its blocks; row: w_IpO and the whole b_O
-        expected_w = 4 * (held * n_in + held) if impl is col else 4 * (held * n_out + n_out)
+        expected_w = 4 * (held * n_in + held) if by_column else 4 * (held * n_out + n_out)
         assert got["rank_weight_bytes"][RANK] == expected_w, (got["rank_weight_bytes"], RANK)
         done.append(f"{impl.name} {phase} row")
+    n = 4 * 5 * 7 + 1  # blocks of n entries differ between ranks at every P in 2..4
+    for impl, collective in itertools.product(
+        (col, col_ring), ("allreduce", "allgather", "reducescatter")
+    ):
+        got = _row(impl, "collectives", (("collective", collective), ("N", n)), "fwd")
+        assert got["rel_err"] == 0, got  # the sums add zeros: exact on every P
+        _assert_bandwidths(got, collective, 4 * n, 1)
+        done.append(f"{impl.name} collectives {collective} row")
+
+
+# Sizes whose batch no P in 2..4 divides, and P = 4 can split (B >= 4).
+DP_CELLS = (
+    ("linear", {"B": 9, "I": 6, "O": 5}),
+    ("matmul", {"M": 7, "K": 6, "N": 5}),
+    ("mnist_mlp", {"B": 7, "layers": "20-9-5", "opt": "adam"}),
+    ("cnn", {"B": 5, "Y": 8, "channels": "1-4-6", "C": 3, "opt": "momentum"}),
+    ("attention", {"B": 5, "T": 3, "D": 8, "G": 2}),
+    ("transformer_block", {"B": 5, "T": 3, "D": 8, "G": 2, "opt": "adam"}),
+    ("gpt", {"B": 5, "T": 3, "D": 8, "G": 2, "L": 2, "V": 11, "opt": "sgd"}),
+)
+
+
+def check_data_parallel():
+    """data-parallel: every phase (forward, backward, the optimizer step) of the products, the
+    MLP, the CNN, attention, the transformer block and the GPT against the whole batch's
+    float64 reference, within the workload's tolerance (the gate's); the MLP's gradients
+    all-reduced, two per layer, and the loss once; each rank holding its rows alone."""
+    from harness.execute.check import check
+
+    for workload, size in DP_CELLS:
+        for phase in get_workload(workload).phases:
+            cell = grid.Cell(dp.name, workload, tuple(size.items()), phase)
+            got, _ = check(dp, cell, None)
+            assert got["status"] == "ok", (P, workload, phase, got.get("reason"))
+            done.append(f"data-parallel {workload} {phase}")
+    rng = np.random.default_rng(21)
+    widths, B = (9, 7, 5), 6
+    params = [
+        dp.put(x, role)
+        for n_in, n_out in zip(widths[:-1], widths[1:], strict=True)
+        for x, role in ((normal(rng, n_in, n_out), "weight"), (normal(rng, n_out), "bias"))
+    ]
+    x_BI = dp.put(normal(rng, B, widths[0]), "activation")
+    labels_B = dp.put(rng.integers(0, widths[-1], B), "label")
+    held = x_BI.local if P > 1 else x_BI  # one rank holds the whole batch, unsplit
+    assert dp.get(held).shape == (np.array_split(np.arange(B), P)[RANK].size, widths[0])
+    before = dp.traffic()
+    *_, cache = models.mlp_forward(dp, params, x_BI, labels_B)
+    after_fwd = dp.traffic()
+    models.mlp_backward(dp, params, cache, labels_B)
+    after_bwd = dp.traffic()
+    spans = ((before, after_fwd), (after_fwd, after_bwd))
+    calls = [b["allreduce_calls"] - a["allreduce_calls"] for a, b in spans]
+    assert calls == ([1, 2 * (len(widths) - 1)] if P > 1 else [0, 0]), calls
+    assert after_bwd["allgather_calls"] == before["allgather_calls"]
+    done.append("data-parallel all-reduces")
 
 
 def check_refusal():
@@ -437,7 +585,7 @@ def check_refusal():
             raise AssertionError(f"{impl.name} split a weight {shape} over P={P} ranks")
         done.append(f"{impl.name} refuses")
     if P > 2:  # a block of 2 heads over P > 2 ranks: every rank needs a whole head
-        host = _block_arrays(rng, 8)
+        host = block_arrays(rng, 8)
         params = [mlp.put(*host[k]) for k in models.BLOCK_PARAMS]
         try:
             models.block_forward(mlp, params, mlp.put(normal(rng, 4, 8), "activation"), 1, 2, 8)
@@ -460,8 +608,10 @@ check_elementwise_on_shards()
 check_megatron_block()
 check_gpt()
 check_mlp_pairing()
-check_collectives()
+check_ring_bytes()
+check_native_against_ring()
 check_harness_rows()
+check_data_parallel()
 check_refusal()
 if RANK == 0:
     print(f"sharded checks ok: P={P}, {len(done)} checks")

@@ -1,4 +1,4 @@
-"""The sharded rungs on real MPI ranks: equivalence, byte counts, faults.
+"""The sharded rungs on real MPI ranks: equivalence, byte counts, collectives, hosts, faults.
 
 The checks that need several ranks live in tests/mpi_sharded_checks.py and run as one MPI job
 per rank count (about a second each to start); these tests launch the jobs and read their
@@ -40,14 +40,18 @@ def mpiexec(ranks: int, *command, env=None, timeout=120):
 
 @pytest.mark.parametrize("ranks", [1, 2, 3, 4])
 def test_shards_match_the_unsharded_base_and_bytes_match_the_ring_formulas(ranks):
-    """Forward outputs and every gradient of linear and matmul (on all three layouts:
-    sharded-mlp's lone products are column-parallel), three MLPs and the attention block (sizes
-    no P in 2..4 divides) within 1e-5 of the NumPy rung; the elementwise ops on shards, the
-    GPT on all three layouts and sharded-mlp's Megatron transformer block (heads split unevenly
-    at P = 3 with 4 heads; output, every gradient and sgd / momentum / Adam steps) within 1e-5
-    of the float64 reference, with two all-reduces forward and two backward per block; ring
-    bytes exactly the formulas; each rank holds its block only; P above a split dimension (or
-    above a block's heads) refused. P = 3, 4 oversubscribe 2 cores."""
+    """Forward outputs and every gradient of linear and matmul (on every layout, over MPI's
+    collectives, the rings and overlapped: sharded-mlp's lone products are column-parallel),
+    three MLPs and the attention block (sizes no P in 2..4 divides) within 1e-5 of the NumPy
+    rung; the elementwise ops on shards, the GPT on all three layouts and the Megatron
+    transformer block (sharded-mlp, -ring, -overlap; heads split unevenly at P = 3 with 4
+    heads; output, every gradient and sgd / momentum / Adam steps) within 1e-5 of the float64
+    reference, with two all-reduces forward and two backward per block; ring bytes exactly the
+    formulas and their mean nccl-tests' bus bytes, MPI's counted by them; MPI's sums and the
+    rings' bitwise alike on every rank; rows with busbw = algbw x the bus factor, the
+    collectives workload exact, the overlapped backward's window; each rank holds its block
+    only; P above a split dimension (or above a block's heads) refused. P = 3, 4
+    oversubscribe 2 cores."""
     done = mpiexec(ranks, sys.executable, "tests/mpi_sharded_checks.py")
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"sharded checks ok: P={ranks}" in done.stdout
@@ -171,3 +175,34 @@ def test_thousands_of_calls_in_one_process_share_one_communicator():
         c_BI = call("sharded-col", "add", one_BI, one_BI)
     assert c_BI.tolist() == [[2.0]]
     assert registry.create("sharded-col").comm is registry.create("sharded-mlp").comm
+
+
+def test_a_run_over_a_hostfile_records_the_hosts_and_fits_alpha_beta(tmp_path):
+    """`run --ranks 2 --hosts FILE` with localhost twice: mpiexec starts the ranks there, the
+    rows name each rank's host and the hostfile; a one-process impl's collectives are
+    unsupported; the ok rows give an alpha-beta fit per collective."""
+    from harness.workloads import collectives
+
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("localhost\nlocalhost\n")
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "harness", "run", "--impl", "sharded-col,numpy"),
+            *("--workload", "collectives", "--quick", "--ranks", "2", "--no-report"),
+            *("--hosts", str(hostfile), "--results", str(tmp_path / "results")),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = pd.concat(pd.read_json(p, lines=True) for p in tmp_path.rglob("*.jsonl"))
+    ranked = rows[rows.impl == "sharded-col"]
+    assert (ranked.status == "ok").all() and (ranked.rel_err == 0).all(), ranked.reason
+    assert all(len(h) == 2 and len(set(h)) == 1 for h in ranked.rank_hosts)
+    assert set(ranked.hostfile) == {str(hostfile)} and set(ranked.hosts) == {1}
+    assert set(rows[rows.impl == "numpy"].status) == {"unsupported"}
+    fits = collectives.alpha_beta(rows.to_dict("records"))["sharded-col"]["P=2"]
+    assert set(fits) == set(collectives.COLLECTIVES)
+    assert all(f["alpha_s"] > 0 and f["points"] == 3 for f in fits.values()), fits

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from harness.commands.common import add_cell_filters, add_results, names, seconds
 from harness.execute import isolate, lifecycle, mpi, ranks
 from harness.execute.grid import by_impl, plan
-from harness.measure import count
+from harness.measure import count, gpu_options
 from harness.measure.budget import Budget
 from harness.results import ceilings, machine_state, store
 
@@ -67,6 +67,13 @@ def add_parser(subparsers):
         f"{RANKS_PER_CORE} per core unless --oversubscribe)",
     )
     parser.add_argument(
+        "--hosts",
+        default=None,
+        metavar="FILE",
+        help="a Hydra hostfile (`host` or `host:slots` a line) the MPI ranks are started on, "
+        "as mpiexec -f FILE: the same Python and checkout on every host (README)",
+    )
+    parser.add_argument(
         "--oversubscribe",
         action="store_true",
         help=f"allow more than {RANKS_PER_CORE} ranks per core",
@@ -86,6 +93,7 @@ def add_parser(subparsers):
         "a few cells. The report leaves these rows out; "
         "`compare` and `ab --instructions` compare them",
     )
+    gpu_options.add_options(parser)  # --gpu-timing, --profile
     add_results(parser)
     parser.add_argument(
         "--no-report", action="store_true", help="do not render reports/summary.html at the end"
@@ -138,6 +146,7 @@ def options_of(args) -> lifecycle.Options:
                 "--instructions starts each impl's worker under valgrind: drop "
                 "--in-process (and mpiexec)"
             )
+    gpu_options.check(args)  # the GPU timing mode reaches the workers through the environment
     options = lifecycle.Options(
         budget_s=(1.0 if args.quick else 10.0) if args.budget is None else args.budget,
         time_per_cell_s=(0.05 if args.quick else 0.5)
@@ -164,12 +173,20 @@ def run(args) -> int:
             "chosen workloads): see `python -m harness list`"
         )
     options = options_of(args)
+    if args.hosts:
+        if args.in_process or mpi.under_mpiexec():
+            raise ValueError(
+                "--hosts is for the mpiexec that run starts: drop --in-process, or pass the "
+                "hostfile to your own mpiexec (-f FILE)"
+            )
+        mpi.use_hostfile(args.hosts)  # a hostfile that is not one fails here, before any cell
     if mpi.under_mpiexec():  # `mpiexec -n P python -m harness run`: ranks in step
         args.in_process = True
         if not mpi.is_root():  # rank 0 alone stores, prints and renders
             return ranks.follow(cells, options)
         mpi.abort_on_uncaught()
     writer = store.open_run(args.results)  # an unwritable --results fails here, first
+    links = gpu_options.profile(args, cells, writer)  # --profile: ncu reports, before timing
     if not args.instructions:  # every ok timed row's roof, judged in the workers
         options = dataclasses.replace(options, ceilings=ceilings.for_this_machine(args.results))
     warning = None if args.instructions else machine_state.busy_warning()  # counts ignore load
@@ -178,6 +195,7 @@ def run(args) -> int:
     bar = tqdm(total=len(cells), unit="cell", file=sys.stderr, mininterval=0.5, dynamic_ncols=True)
 
     def on_row(row):
+        row = gpu_options.linked(row, links)
         if args.instructions:  # every row of a counting run, its statuses too
             row = {**row, "measure": "instructions"}
         writer.append(row)

@@ -9,8 +9,11 @@ step), so that the job speaks with one voice and no rank is left waiting for eve
 - an uncaught exception on any rank aborts the job (MPI_Abort) instead of hanging it.
 
 Starting the job is the impl's side (`launch_prefix`: mpiexec of the mpich wheel, -n P), since
-an impl imports nothing of the harness. The harness imports mpi4py only here and in
-execute/ranks.py, and only when MPI is in use: it is an optional extra.
+an impl imports nothing of the harness; which machines it starts on is the launcher's: `run
+--hosts FILE` names a Hydra hostfile (`host` or `host:slots` a line, `#` comments) through
+HYDRA_HOST_FILE, which Hydra's mpiexec reads as it reads `-f FILE`. The harness imports
+mpi4py only here and in execute/ranks.py, and only when MPI is in use: it is an optional
+extra.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import sys
 import time
 import traceback
+from pathlib import Path
 
 # Seconds a rank whose cell failed waits for the others to reach the same point before it
 # concludes that it failed alone and aborts the job (they all arrive at once when they all
@@ -27,6 +31,36 @@ import traceback
 AGREE_S = 5.0
 # Environment variables the MPI launchers set in every rank (MPICH / Hydra, Open MPI, PMIx).
 _LAUNCHER_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
+HOSTFILE_VAR = "HYDRA_HOST_FILE"  # Hydra's mpiexec reads it as `-f`
+
+
+def use_hostfile(path: str) -> str:
+    """Every mpiexec this process starts runs its ranks on the hosts of this Hydra hostfile,
+    checked first. -> its absolute path (what rows record)."""
+    file = os.path.abspath(path)
+    try:
+        lines = Path(file).read_text().splitlines()
+    except OSError as error:
+        raise ValueError(f"--hosts {path}: cannot read the hostfile ({error.strerror})") from None
+    for number, line in enumerate(lines, 1):
+        entry = line.split("#", 1)[0].strip()
+        host, _, slots = entry.partition(":")
+        if entry and (not host or " " in host or (slots and not slots.isdigit())):
+            raise ValueError(
+                f"--hosts {path}, line {number}: {line.strip()!r} is not a Hydra host line "
+                "(expected `host` or `host:slots`, slots a whole number)"
+            )
+    if not any(line.split("#", 1)[0].strip() for line in lines):
+        raise ValueError(f"--hosts {path}: the hostfile names no host")
+    os.environ[HOSTFILE_VAR] = file
+    return file
+
+
+def host() -> str:
+    """The name of the machine this rank runs on (MPI's processor name)."""
+    from mpi4py import MPI
+
+    return MPI.Get_processor_name()
 
 
 def under_mpiexec() -> bool:

@@ -12,7 +12,9 @@ only if every rank makes the same decisions. So, for each cell:
   (P larger than a split dimension) is an ordinary `error` row.
 
 An impl runs on ranks when its class says so (contract.Impl.runs_on_ranks); its `traffic()`
-counters give the compute / communication split and the bytes each rank sent per collective.
+counters give the compute / communication split, the bytes each rank sent per collective and
+nccl-tests' bandwidths (algbw = S / t, busbw = algbw x its bus factor), and the overlap of a
+non-blocking backward. Rows name the host of every rank (`run --hosts FILE`: mpi.py).
 The cell's life is lifecycle.run_cell's; `OnRanks` plugs the steps above into its hooks, and
 `follow` is that life on the ranks other than 0 of `mpiexec ... harness run`. The job itself
 (which rank, the spec, barriers, aborts) is execute/mpi.py's.
@@ -49,25 +51,43 @@ class DistStats(Stats):
         }
 
 
-def _per_call_traffic(before: list, after: list, calls: int) -> dict:
+def _per_call_traffic(before: list, after: list, calls: int, seconds: dict) -> dict:
     """Counters of every rank before and after the timed rounds -> per-call columns.
 
     For each collective: its calls per phase call, the bytes a rank sent per phase call on
-    average over ranks (what the ring formulas give: 2(P-1)/P * S for an all-reduce and
-    (P-1)/P * S for an all-gather of S bytes) and the most any rank sent (uneven splits).
+    average over ranks (nccl-tests' bus bytes: 2(P-1)/P * S for an all-reduce, (P-1)/P * S
+    for an all-gather or a reduce-scatter of S bytes) and the most any rank sent (uneven
+    splits); where the impl counts them, S per phase call (size_bytes), its seconds and
+    algbw = S / t and busbw in GB/s. `seconds`: each "<name>_s" counter per phase call, the
+    median over rounds of the mean over ranks (nccl-tests' default average). For a
+    non-blocking backward, the bytes it all-reduced behind compute and the fraction of them
+    done before it had to wait.
     """
+
+    def per_call(key: str) -> list:
+        return [(a[key] - b[key]) / calls for b, a in zip(before, after, strict=True)]
+
     columns = {}
     names = sorted(k[: -len("_calls")] for k in after[0] if k.endswith("_calls"))
     for name in names:
-        sent = [
-            (a[f"{name}_bytes"] - b[f"{name}_bytes"]) / calls
-            for b, a in zip(before, after, strict=True)
-        ]
-        columns[f"comm_{name}_calls"] = (
-            after[0][f"{name}_calls"] - before[0][f"{name}_calls"]
-        ) / calls
-        columns[f"comm_{name}_bytes"] = sum(sent) / len(sent)
+        sent = per_call(f"{name}_bytes")
+        columns[f"comm_{name}_calls"] = per_call(f"{name}_calls")[0]
+        columns[f"comm_{name}_bytes"] = statistics.mean(sent)
         columns[f"comm_{name}_bytes_max"] = max(sent)
+        if f"{name}_s" not in seconds:  # an impl that counts calls and bytes alone
+            continue
+        columns[f"comm_{name}_size_bytes"] = per_call(f"{name}_size_bytes")[0]
+        columns[f"comm_{name}_s"] = seconds[f"{name}_s"]
+        if seconds[f"{name}_s"] > 0:
+            for bw, key in (("algbw", "size_bytes"), ("busbw", "bus_bytes")):
+                per_s = per_call(f"{name}_{key}")[0] / seconds[f"{name}_s"]
+                columns[f"comm_{name}_{bw}_gb_per_s"] = per_s / 1e9
+    overlapped = statistics.mean(per_call("overlap_bytes")) if "overlap_bytes" in after[0] else 0
+    if overlapped > 0:  # of the bytes all-reduced behind compute, the share done in time
+        columns["comm_overlap_bytes"] = overlapped
+        columns["comm_overlap_fraction"] = (
+            statistics.mean(per_call("overlap_hidden_bytes")) / overlapped
+        )
     return columns
 
 
@@ -80,31 +100,35 @@ def measure(
     time over ranks. Loops grow and rounds repeat on those maxima, identical on every rank,
     so every rank runs exactly the same calls and no collective is left unmatched.
     """
-    from mpi4py import MPI
-
     world = mpi.world()
 
     def one_round(loops):
         world.Barrier()
-        comm_before = impl.traffic()["comm_s"]
+        before = impl.traffic()
         start = time.perf_counter()
         for _ in range(loops):
             fn()
         impl.sync()
         elapsed = time.perf_counter() - start
-        comm = impl.traffic()["comm_s"] - comm_before
-        return world.allreduce((elapsed, comm), op=MPI.MAX)  # the slowest rank, its comm
+        spent = {k: v - before[k] for k, v in impl.traffic().items() if k.endswith("_s")}
+        ranks = world.allgather((elapsed, spent))
+        slowest, slowest_spent = max(ranks, key=lambda r: r[0])
+        mean = {k: statistics.mean(r[1][k] for r in ranks) / loops for k in spent}
+        return slowest, slowest_spent["comm_s"], mean  # the slowest rank and its comm
 
     loops, _ = calibrate(lambda loops: one_round(loops)[0])
     before = world.allgather(impl.traffic())
-    samples, comms, spent = [], [], 0.0
+    samples, comms, rounds, spent = [], [], [], 0.0
     while len(samples) < max_rounds and (len(samples) < min_rounds or spent < time_per_cell_s):
-        elapsed, comm = one_round(loops)
+        elapsed, comm, seconds = one_round(loops)
         samples.append(elapsed / loops)
         comms.append(comm / loops)
+        rounds.append(seconds)
         spent += elapsed
     after = world.allgather(impl.traffic())
-    return DistStats(samples, loops, comms, _per_call_traffic(before, after, loops * len(samples)))
+    seconds = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    traffic = _per_call_traffic(before, after, loops * len(samples), seconds)
+    return DistStats(samples, loops, comms, traffic)
 
 
 def _agree(world, row: dict) -> None:
@@ -131,10 +155,13 @@ class OnRanks(lifecycle.Timed):
     # A rank that fails while timed leaves the others in a collective: its exception reaches
     # mpi.abort_on_uncaught's hook, which ends the whole job with that rank's traceback.
     records_failures = False
+    hosts: tuple = ()  # the machine of each rank (MPI's processor names)
 
     def before(self, impl):
         mpi.line_up()
-        self.pids = self.pids or tuple(mpi.world().allgather(os.getpid()))  # the job's processes
+        if not self.pids:  # the job's processes and the host each runs on
+            self.pids = tuple(mpi.world().allgather(os.getpid()))
+            self.hosts = tuple(mpi.world().allgather(mpi.host()))
         self.held_before = impl.traffic()["weight_bytes"]
 
     def after_check(self, impl, row):
@@ -142,7 +169,13 @@ class OnRanks(lifecycle.Timed):
         # P is a size parameter: the same cell on 2 and on 4 ranks are two sizes.
         row = {**row, "P": world.size, "size": f"{row['size']} P={world.size}"}
         _agree(world, row)
-        return row
+        hostfile = os.environ.get(mpi.HOSTFILE_VAR)
+        return {
+            **row,
+            "rank_hosts": list(self.hosts),
+            "hosts": len(set(self.hosts)),
+            **({"hostfile": hostfile} if hostfile else {}),
+        }
 
     def measure(self, impl, fn, row):
         return measure(fn, impl, self.time_per_cell_s).as_dict()

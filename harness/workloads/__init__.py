@@ -8,7 +8,8 @@
 - layers.py: layernorm, gelu and the other pointwise ops alone;
 - conv.py: one conv2d layer and the CNN;
 - gather.py: maxpool2d and the embedding lookup;
-- transformer.py: GPT-2's transformer block and a small GPT.
+- transformer.py: GPT-2's transformer block and a small GPT;
+- collectives.py: the bare collectives over MPI ranks, and their alpha-beta fit.
 
 Adding a workload is one entry in WORKLOADS (its definition beside its family's). A workload's
 `setup(ops, size, phase, placed)` does the untimed preparation (placing optimizer state,
@@ -34,6 +35,7 @@ from harness.workloads.base import (
     param_names,
     size_label,
 )
+from harness.workloads.collectives import COLLECTIVES_WORKLOAD
 
 WORKLOADS = {
     w.name: w
@@ -53,6 +55,7 @@ WORKLOADS = {
         gather.EMBEDDING,
         transformer.TRANSFORMER_BLOCK,
         transformer.GPT,
+        COLLECTIVES_WORKLOAD,
     )
 }
 
