@@ -4,5 +4,16 @@ Adding a command is one module here and one name in COMMANDS (MODULES: a command
 module has another name).
 """
 
-COMMANDS = ["list", "run", "report", "compare", "ab", "train", "export", "import"]
+COMMANDS = [
+    "list",
+    "run",
+    "report",
+    "compare",
+    "ab",
+    "bisect",
+    "train",
+    "export",
+    "import",
+    "history",
+]
 MODULES = {"import": "import_run"}  # `import` is a Python keyword: a module is not named so

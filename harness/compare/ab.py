@@ -4,8 +4,9 @@ Each commit is checked out (detached) in a worktree under a temporary folder
 (harness/results/git.py), its C extension built in place where it has a setup.py, and
 `python -m harness run` started there, with the worktree as the working directory and
 PYTHONPATH, so each side runs its own harness and impls, and its rows carry its own commit.
-Runs alternate A B A B ...: whatever drifts on the machine over the minutes (clock, heat, a
-neighbour's job) lands on both sides alike.
+Runs alternate A B A B ... (or A B C A B C ..., as `bisect` runs three commits): whatever
+drifts on the machine over the minutes (clock, heat, a neighbour's job) lands on every side
+alike.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from contextlib import nullcontext
+from contextlib import ExitStack
 from pathlib import Path
 
 from harness.results import git, store
@@ -73,6 +74,35 @@ def run_once(tree: Path, results: Path, run_args: list) -> str:
     return new[0].stem
 
 
+def interleave(
+    refs: dict, run_args: list, repeats: int, results: Path, log=print, build_ext: bool = True
+) -> dict:
+    """side -> ref: each side's commit run `repeats` times, in turn (A B C A B C ...) -> side
+    -> its rows. Sides that name one commit share one checkout; their runs still alternate.
+
+    build_ext=False skips building the C extension, for grids without a C impl."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be 1 or more, got {repeats}")
+    shas = {side: git.resolve(ref) for side, ref in refs.items()}
+    results = Path(results).resolve()  # the runs' working directory is their worktree
+    results.mkdir(parents=True, exist_ok=True)
+    runs = {side: [] for side in shas}
+    # the stack removes the worktrees before their temporary folder goes
+    with tempfile.TemporaryDirectory(prefix="nnladder-ab-") as tmp, ExitStack() as stack:
+        trees = {
+            sha: stack.enter_context(git.worktree(sha, Path(tmp)))
+            for sha in dict.fromkeys(shas.values())
+        }
+        for tree in trees.values() if build_ext else ():
+            build(tree)
+        for repeat in range(repeats):
+            for side, sha in shas.items():
+                log(f"ab: {side} {sha[:10]} run {repeat + 1}/{repeats}")
+                runs[side].append(run_once(trees[sha], results, run_args))
+    table = store.load(results)
+    return {side: table[table["run_id"].isin(ids)] for side, ids in runs.items()}
+
+
 def ab(
     base_ref: str,
     head_ref: str,
@@ -82,28 +112,9 @@ def ab(
     log=print,
     build_ext: bool = True,
 ) -> tuple:
-    """Run BASE and HEAD interleaved `repeats` times each -> (base rows, head rows).
-
-    build_ext=False skips building the C extension, for grids without a C impl."""
-    if repeats < 1:
-        raise ValueError(f"repeats must be 1 or more, got {repeats}")
-    shas = {"base": git.resolve(base_ref), "head": git.resolve(head_ref)}
-    results = Path(results).resolve()  # the runs' working directory is their worktree
-    results.mkdir(parents=True, exist_ok=True)
-    runs = {"base": [], "head": []}
-    with tempfile.TemporaryDirectory(prefix="nnladder-ab-") as tmp:
-        trees = {}
-        with git.worktree(shas["base"], Path(tmp)) as trees["base"]:
-            # the same commit on both sides shares one checkout: the runs still alternate
-            same = shas["head"] == shas["base"]
-            with (
-                nullcontext(trees["base"]) if same else git.worktree(shas["head"], Path(tmp))
-            ) as trees["head"]:
-                for side in dict.fromkeys(trees.values()) if build_ext else ():
-                    build(side)
-                for repeat in range(repeats):
-                    for side in ("base", "head"):
-                        log(f"ab: {side} {shas[side][:10]} run {repeat + 1}/{repeats}")
-                        runs[side].append(run_once(trees[side], results, run_args))
-    table = store.load(results)
-    return tuple(table[table["run_id"].isin(runs[side])] for side in ("base", "head"))
+    """Run BASE and HEAD interleaved `repeats` times each -> (base rows, head rows); build_ext
+    as for interleave."""
+    rows = interleave(
+        {"base": base_ref, "head": head_ref}, run_args, repeats, results, log, build_ext
+    )
+    return rows["base"], rows["head"]
