@@ -109,21 +109,20 @@ def test_the_quick_grid_has_every_collective_and_few_sizes():
     assert len(cells) == 3 * len(collectives.QUICK_ENTRIES)
 
 
-def test_a_hostfile_is_checked_before_it_is_used(tmp_path, monkeypatch):
-    monkeypatch.delenv(mpi.HOSTFILE_VAR, raising=False)
+def test_a_hostfile_is_checked_before_it_is_used(tmp_path):
     good = tmp_path / "hosts"
     good.write_text("# two slots here\nlocalhost:2\nnode-b  # a comment\n")
-    assert mpi.use_hostfile(str(good)) == str(good)
-    assert os.environ[mpi.HOSTFILE_VAR] == str(good)
+    assert mpi.check_hostfile(str(good)) == str(good)
+    assert mpi.HOSTFILE_VAR not in os.environ  # checking sets nothing: run sets it for its mpiexec
     bad = tmp_path / "bad"
     bad.write_text("localhost\nnode b:x\n")
     with pytest.raises(ValueError, match="line 2: 'node b:x' is not a Hydra host line"):
-        mpi.use_hostfile(str(bad))
+        mpi.check_hostfile(str(bad))
     (tmp_path / "empty").write_text("# nothing\n\n")
     with pytest.raises(ValueError, match="names no host"):
-        mpi.use_hostfile(str(tmp_path / "empty"))
+        mpi.check_hostfile(str(tmp_path / "empty"))
     with pytest.raises(ValueError, match="cannot read the hostfile"):
-        mpi.use_hostfile(str(tmp_path / "missing"))
+        mpi.check_hostfile(str(tmp_path / "missing"))
 
 
 def test_the_nccl_rung_says_why_it_cannot_run_here():

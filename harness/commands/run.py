@@ -179,7 +179,9 @@ def run(args) -> int:
                 "--hosts is for the mpiexec that run starts: drop --in-process, or pass the "
                 "hostfile to your own mpiexec (-f FILE)"
             )
-        mpi.use_hostfile(args.hosts)  # a hostfile that is not one fails here, before any cell
+        # a hostfile that is not one fails here, before any cell; the workers' mpiexec read it
+        # from the environment they inherit (this process ends with the run)
+        os.environ[mpi.HOSTFILE_VAR] = mpi.check_hostfile(args.hosts)
     if mpi.under_mpiexec():  # `mpiexec -n P python -m harness run`: ranks in step
         args.in_process = True
         if not mpi.is_root():  # rank 0 alone stores, prints and renders

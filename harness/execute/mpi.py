@@ -34,9 +34,9 @@ _LAUNCHER_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK")
 HOSTFILE_VAR = "HYDRA_HOST_FILE"  # Hydra's mpiexec reads it as `-f`
 
 
-def use_hostfile(path: str) -> str:
-    """Every mpiexec this process starts runs its ranks on the hosts of this Hydra hostfile,
-    checked first. -> its absolute path (what rows record)."""
+def check_hostfile(path: str) -> str:
+    """A Hydra hostfile's lines checked before any mpiexec reads it. -> its absolute path: what
+    `run` sets HOSTFILE_VAR to for the mpiexec it starts, and what rows record."""
     file = os.path.abspath(path)
     try:
         lines = Path(file).read_text().splitlines()
@@ -52,7 +52,6 @@ def use_hostfile(path: str) -> str:
             )
     if not any(line.split("#", 1)[0].strip() for line in lines):
         raise ValueError(f"--hosts {path}: the hostfile names no host")
-    os.environ[HOSTFILE_VAR] = file
     return file
 
 
