@@ -119,7 +119,8 @@ def open_run(root: Path | str | None = None) -> RunWriter:
     """A new run of this machine and commit: its rows get run_id, timestamp and machine info."""
     meta = machine.info()
     run_id = new_run_id(meta["commit"])
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    # microseconds: runs started within one second still order by when they started
+    stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     return RunWriter(run_id, meta["machine"], root, {"run_id": run_id, "timestamp": stamp, **meta})
 
 
