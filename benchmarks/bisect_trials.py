@@ -1,6 +1,7 @@
 """Measures how often `bisect` names the commit that made a grid slower (not a pytest module).
 
     python -m benchmarks.bisect_trials --trials 10
+    python -m benchmarks.bisect_trials --trials 10 --first 4 --ref SHA   # a stopped series
 
 Each trial makes --commits throwaway commits on top of --ref (benchmarks/ab_commits.py: only
 git's objects keep them, no branch): each adds a comment line to README.md, and one of them,
@@ -90,6 +91,14 @@ def main(argv=None) -> int:
     parser.add_argument("--ref", default="HEAD", help="GOOD: the commit the trials build on")
     parser.add_argument("--out", default=str(ROOT / "reports" / "bisect_trials.json"))
     parser.add_argument("--keep", default=str(ROOT / "results" / "bisect_trials"))
+    parser.add_argument(
+        "--first",
+        type=int,
+        default=0,
+        metavar="K",
+        help="begin at trial K (from 0), the figures of those before it kept from --out: a "
+        "stopped series goes on with the same culprits",
+    )
     parser.add_argument("--nice", type=int, default=-10, help="as for ab_trials")
     parser.add_argument("--blas-threads", default="1", help="as for ab_trials")
     args, bisect_options = parser.parse_known_args(argv)  # the rest go to `bisect` as given
@@ -104,11 +113,14 @@ def main(argv=None) -> int:
     grid += [f"--time-per-cell={args.time_per_cell}", "--no-build", *bisect_options]
     figures = {"ref": good, "grid": grid, "nice": os.nice(0), "limit_steps": limit}
     figures.update(commits=args.commits, inject=args.inject, slowdown=args.slowdown, trials=[])
+    if args.first:
+        figures["trials"] = json.loads(out.read_text())["trials"][: args.first]
     draw = random.Random(args.seed)
-    for number in range(args.trials):
-        started, culprit = time.time(), draw.randint(1, args.commits)
+    culprits = [draw.randint(1, args.commits) for _ in range(args.trials)]
+    for number in range(args.first, args.trials):
+        started, culprit = time.time(), culprits[number]
         shas = chain(good, args.commits, culprit, args.inject, args.slowdown)
-        results = keep / f"trial-{number:02d}"
+        results = keep / f"trial-{number:02d}-{shas[-1][:7]}"  # a series run again: new shas
         results.mkdir(parents=True, exist_ok=True)
         with open(results / "bisect.log", "w", buffering=1) as log, contextlib.redirect_stdout(log):
             code = cli.main(["bisect", good, shas[-1], "--results", str(results), *grid])
