@@ -72,9 +72,16 @@ static void zero_edges(ptrdiff_t W, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t u_lo, 
     }
 }
 
-/* x_QYZ of one image -> cols_(QJL)(UW): each row as shifted_span says, or else row by row of
- * W. The copies are loops gcc vectorizes in place, not memcpy and memset calls of W entries. */
-VECTORIZED static void im2col(const conv_dims* d, const float* restrict x_QYZ,
+/* A row of cols starts every cols_stride(UW) entries: on a 64-byte line. The forward's GEMM
+ * reads cols in place, 16 columns a k step: with rows of 196 entries (the targets' 14 x 14)
+ * three loads in four straddle two lines, and a micro-panel of 289 rows then spans 37 KiB, past
+ * a 32 KiB L1, so it came back from L2 for each of its 11 panels of w. */
+static ptrdiff_t cols_stride(ptrdiff_t UW) { return (UW + 15) / 16 * 16; }
+
+/* x_QYZ of one image -> cols_(QJL)(UW), rows `ld` apart: each row as shifted_span says, or else
+ * row by row of W. The copies are loops gcc vectorizes in place, not memcpy and memset calls
+ * of W entries. */
+VECTORIZED static void im2col(const conv_dims* d, const float* restrict x_QYZ, ptrdiff_t ld,
                               float* restrict cols)
 {
     const ptrdiff_t U = d->U, W = d->W, s = d->stride, p = d->padding;
@@ -82,7 +89,7 @@ VECTORIZED static void im2col(const conv_dims* d, const float* restrict x_QYZ,
         const float* x_YZ = x_QYZ + q * d->Y * d->Z;
         for (ptrdiff_t j = 0; j < d->J; j++) {
             for (ptrdiff_t l = 0; l < d->L; l++) {
-                float* row_UW = cols + ((q * d->J + j) * d->L + l) * U * W;
+                float* row_UW = cols + ((q * d->J + j) * d->L + l) * ld;
                 ptrdiff_t lo, hi, u_lo, u_hi, k0, k1;
                 inside(d, l, &lo, &hi);
                 if (is_shifted(d)) {
@@ -108,16 +115,18 @@ VECTORIZED static void im2col(const conv_dims* d, const float* restrict x_QYZ,
     }
 }
 
-/* The adjoint of im2col: dx_QYZ[pixel] += every entry of dcols that read it (padding: none).
- * dcols is scratch: the shifted form zeroes its entries over padding, then adds whole rows. */
-VECTORIZED static void col2im(const conv_dims* d, float* restrict dcols, float* restrict dx_QYZ)
+/* The adjoint of im2col: dx_QYZ[pixel] += every entry of dcols (rows `ld` apart) that read it
+ * (padding: none). dcols is scratch: the shifted form zeroes its entries over padding, then adds
+ * whole rows. */
+VECTORIZED static void col2im(const conv_dims* d, float* restrict dcols, ptrdiff_t ld,
+                              float* restrict dx_QYZ)
 {
     const ptrdiff_t U = d->U, W = d->W, s = d->stride, p = d->padding;
     for (ptrdiff_t q = 0; q < d->Q; q++) {
         float* dx_YZ = dx_QYZ + q * d->Y * d->Z;
         for (ptrdiff_t j = 0; j < d->J; j++) {
             for (ptrdiff_t l = 0; l < d->L; l++) {
-                float* row_UW = dcols + ((q * d->J + j) * d->L + l) * U * W;
+                float* row_UW = dcols + ((q * d->J + j) * d->L + l) * ld;
                 ptrdiff_t lo, hi, u_lo, u_hi, k0, k1;
                 inside(d, l, &lo, &hi);
                 if (is_shifted(d)) {
@@ -194,31 +203,32 @@ int conv2d_fwd(int rung, int threads, conv_dims d, const float* x_BQYZ, const fl
     const ptrdiff_t QJL = d.Q * d.J * d.L, UW = d.U * d.W, QYZ = d.Q * d.Y * d.Z;
     const int team = image_team(rung, threads, &d), pointwise = is_pointwise(&d);
     const int gemm_rung = team > 1 ? GEMM_BLOCKED : rung;
-    const ptrdiff_t K = pointwise ? QJL : QJL + 1;  // the product's rows of cols
-    // wb (F, K) and its transpose wbt (K, F); per thread, cols (K, UW) and a tail (NR, F)
-    const ptrdiff_t per_thread = (pointwise ? 0 : K * UW) + GEMM_NR * d.F;
-    float* wb = malloc((2 * d.F * K + team * per_thread) * sizeof(float));
+    const ptrdiff_t K = pointwise ? QJL : QJL + 1, ld = cols_stride(UW);  // cols: K rows of ld
+    const ptrdiff_t wbs = cols_stride(2 * d.F * K);  // wb and wbt, then 64-byte aligned work
+    // wb (F, K) and its transpose wbt (K, F); per thread, cols (K, ld) and a tail (NR, F)
+    const ptrdiff_t per_thread = (pointwise ? 0 : K * ld) + GEMM_NR * d.F;
+    float* wb = aligned_alloc(64, (wbs + team * per_thread) * sizeof(float));
     if (!wb) return -1;
-    float *wbt = wb + d.F * K, *work = wbt + d.F * K;
+    float *wbt = wb + d.F * K, *work = wb + wbs;
     for (ptrdiff_t f = 0; f < d.F; f++) {
         for (ptrdiff_t k = 0; k < K; k++) {
             wb[f * K + k] = wbt[k * d.F + f] = k < QJL ? w_FQJL[f * QJL + k] : b_F[f];
         }
     }
     for (ptrdiff_t i = 0; !pointwise && i < team * UW; i++) {
-        work[(i / UW) * per_thread + QJL * UW + i % UW] = 1.0f;  // each cols' row of ones
+        work[(i / UW) * per_thread + QJL * ld + i % UW] = 1.0f;  // each cols' row of ones
     }
     int failed = 0;
 #pragma omp parallel for num_threads(team) if (team > 1) schedule(dynamic) reduction(| : failed)
     for (ptrdiff_t b = 0; b < d.B; b++) {
         const float* x_QYZ = x_BQYZ + b * QYZ;
-        float* cols = work + thread_id() * per_thread;  // (K, UW), then the tail (NR, F)
+        float* cols = work + thread_id() * per_thread;  // (K, ld), then the tail (NR, F)
         float* y_FUW = y_BFUW + b * d.F * UW;
-        if (!pointwise) im2col(&d, x_QYZ, cols);
+        if (!pointwise) im2col(&d, x_QYZ, ld, cols);
         for (ptrdiff_t f = 0; pointwise && f < d.F; f++) {
             for (ptrdiff_t k = 0; k < UW; k++) y_FUW[f * UW + k] = b_F[f];
         }
-        view cols_v = {pointwise ? x_QYZ : cols, UW, 1};
+        view cols_v = pointwise ? (view){x_QYZ, UW, 1} : (view){cols, ld, 1};
         failed |= product(gemm_rung, threads, d.F, UW, K, wb, wbt, cols_v, y_FUW, pointwise,
                           cols + per_thread - GEMM_NR * d.F) != 0;
     }
@@ -232,30 +242,31 @@ int conv2d_bwd(int rung, int threads, conv_dims d, const float* x_BQYZ, const fl
     const ptrdiff_t QJL = d.Q * d.J * d.L, UW = d.U * d.W, QYZ = d.Q * d.Y * d.Z;
     const int team = image_team(rung, threads, &d), pointwise = is_pointwise(&d);
     const int gemm_rung = team > 1 ? GEMM_BLOCKED : rung;
-    // each thread's cols and dcols (QJL, UW), unless pointwise, and its share of dw (F, QJL)
-    const ptrdiff_t per_thread = (pointwise ? 0 : 2 * QJL * UW) + d.F * QJL;
+    // each thread's cols and dcols (QJL, ld), unless pointwise, and its share of dw (F, QJL)
+    const ptrdiff_t ld = pointwise ? UW : cols_stride(UW);
+    const ptrdiff_t per_thread = (pointwise ? 0 : 2 * QJL * ld) + d.F * QJL;
     float* work = malloc((size_t)team * per_thread * sizeof(float));
     if (!work) return -1;
     if (!pointwise) memset(dx_BQYZ, 0, d.B * QYZ * sizeof(float));  // col2im adds into it
     int failed = 0;
 #pragma omp parallel num_threads(team) if (team > 1) reduction(| : failed)
     {
-        float* cols = work + thread_id() * per_thread;           // (QJL, UW)
-        float* dcols = cols + (pointwise ? 0 : QJL * UW);        // (QJL, UW)
-        float* dw_mine = cols + (pointwise ? 0 : 2 * QJL * UW);  // (F, QJL)
+        float* cols = work + thread_id() * per_thread;           // (QJL, ld)
+        float* dcols = cols + (pointwise ? 0 : QJL * ld);        // (QJL, ld)
+        float* dw_mine = cols + (pointwise ? 0 : 2 * QJL * ld);  // (F, QJL)
         int first = 1;
 #pragma omp for schedule(static)
         for (ptrdiff_t b = 0; b < d.B; b++) {
             const float *x_QYZ = x_BQYZ + b * QYZ, *dy_FUW = dy_BFUW + b * d.F * UW;
             float* dx_QYZ = dx_BQYZ + b * QYZ;
-            if (!pointwise) im2col(&d, x_QYZ, cols);
+            if (!pointwise) im2col(&d, x_QYZ, ld, cols);
             const float* cols_QJLUW = pointwise ? x_QYZ : cols;
             // dw += dy_F(UW) @ cols^T; dcols = w^T @ dy_F(UW), straight into dx when pointwise
             failed |= gemm(gemm_rung, d.F, QJL, UW, (view){dy_FUW, UW, 1},
-                           (view){cols_QJLUW, 1, UW}, dw_mine, QJL, !first, threads) != 0;
+                           (view){cols_QJLUW, 1, ld}, dw_mine, QJL, !first, threads) != 0;
             failed |= gemm(gemm_rung, QJL, UW, d.F, (view){w_FQJL, 1, QJL}, (view){dy_FUW, UW, 1},
-                           pointwise ? dx_QYZ : dcols, UW, 0, threads) != 0;
-            if (!pointwise) col2im(&d, dcols, dx_QYZ);
+                           pointwise ? dx_QYZ : dcols, ld, 0, threads) != 0;
+            if (!pointwise) col2im(&d, dcols, ld, dx_QYZ);
             first = 0;
         }
         if (first) memset(dw_mine, 0, d.F * QJL * sizeof(float));  // a thread with no image
