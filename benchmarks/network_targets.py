@@ -137,7 +137,10 @@ def report(rows: list) -> None:
     print()
     for workload, numer, denom, passes, goal, label in TARGETS:
         found = {(r["impl"], r["size"], r["threads"]): r for r in rows if r["workload"] == workload}
-        for size, threads in dict.fromkeys((s, t) for _, s, t in found):
+        # the sizes and thread counts either contender ran at (c-blocked's rows, always on one
+        # thread, are no target of their own)
+        at_pairs = dict.fromkeys((s, t) for name, s, t in found if name in (numer, denom))
+        for size, threads in at_pairs:
             at = f"{workload} {size}, {threads} thread(s): {label}"
             pair = [found.get((name, size, threads)) for name in (numer, denom)]
             if not all(r and r["status"] == "ok" for r in pair):
