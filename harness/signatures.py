@@ -42,8 +42,10 @@ DIMS = {
     ANY: "any shape of one axis or more, the same for every array of the op",
 }
 
-# What an array placed by `put` is for. A sharded impl keeps only its shard of a weight.
-ROLES = ("weight", "bias", "activation", "label")
+# What an array placed by `put` is for. A sharded impl keeps only its shard of a weight, and
+# may split an activation or a label (data-parallel: the batch); a message is one rank's whole
+# operand of a collective (the collectives workload), never split.
+ROLES = ("weight", "bias", "activation", "label", "message")
 
 
 class Op(NamedTuple):

@@ -548,6 +548,11 @@ def check_data_parallel():
             got, _ = check(dp, cell, None)
             assert got["status"] == "ok", (P, workload, phase, got.get("reason"))
             done.append(f"data-parallel {workload} {phase}")
+    for n in (1, 141):  # a message is never split as a batch: 4 bytes too, on any P
+        cell = grid.Cell(dp.name, "collectives", (("collective", "allreduce"), ("N", n)), "fwd")
+        got, fn = check(dp, cell, None)
+        assert (got["status"], fn) == ("unsupported", None), (P, n, got)
+    done.append("data-parallel collectives unsupported")
     rng = np.random.default_rng(21)
     widths, B = (9, 7, 5), 6
     params = [

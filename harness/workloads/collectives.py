@@ -29,7 +29,7 @@ QUICK_ENTRIES = (1, 256, 16384)  # 4 B, 1 KiB, 64 KiB
 
 
 def _inputs(size, rng):
-    return {"x_N": (normal(rng, (size["N"],)), "activation")}
+    return {"x_N": (normal(rng, (size["N"],)), "message")}
 
 
 def _contribution(x_N, name: str, rank: int, ranks: int):
@@ -49,7 +49,7 @@ def _setup(ops, size, phase, placed):
         raise ValueError(f"collective={name!r}: expected one of {', '.join(COLLECTIVES)}")
     comm = ops.comm
     rank, ranks = (comm.rank, comm.size) if comm is not None else (0, 1)
-    mine_N = ops.put(_contribution(placed.host["x_N"], name, rank, ranks), "activation")
+    mine_N = ops.put(_contribution(placed.host["x_N"], name, rank, ranks), "message")
     return lambda: (ops.collective(name, mine_N),)
 
 
