@@ -33,7 +33,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small sizes and short timing: a one-minute smoke of the grid",
+        help="small sizes and short timing: a smoke of the whole grid in minutes, not an hour",
     )
     parser.add_argument(
         "--budget",
