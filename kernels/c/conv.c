@@ -72,11 +72,12 @@ static void zero_edges(ptrdiff_t W, ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t u_lo, 
     }
 }
 
-/* A row of cols starts every cols_stride(UW) entries: on a 64-byte line. The forward's GEMM
- * reads cols in place, 16 columns a k step: with rows of 196 entries (the targets' 14 x 14)
- * three loads in four straddle two lines, and a micro-panel of 289 rows then spans 37 KiB, past
- * a 32 KiB L1, so it came back from L2 for each of its 11 panels of w. */
-static ptrdiff_t cols_stride(ptrdiff_t UW) { return (UW + 15) / 16 * 16; }
+/* n floats rounded up to whole 64-byte lines. A row of cols starts every whole_lines(UW)
+ * entries, on a line: the forward's GEMM reads cols in place, 16 columns a k step, and with
+ * rows of 196 entries (the targets' 14 x 14) three loads in four straddled two lines, so a
+ * micro-panel of 289 rows spanned 37 KiB, past a 32 KiB L1, and came back from L2 for each
+ * of its 11 panels of w. */
+static ptrdiff_t whole_lines(ptrdiff_t n) { return (n + 15) / 16 * 16; }
 
 /* x_QYZ of one image -> cols_(QJL)(UW), rows `ld` apart: each row as shifted_span says, or else
  * row by row of W. The copies are loops gcc vectorizes in place, not memcpy and memset calls
@@ -203,8 +204,8 @@ int conv2d_fwd(int rung, int threads, conv_dims d, const float* x_BQYZ, const fl
     const ptrdiff_t QJL = d.Q * d.J * d.L, UW = d.U * d.W, QYZ = d.Q * d.Y * d.Z;
     const int team = image_team(rung, threads, &d), pointwise = is_pointwise(&d);
     const int gemm_rung = team > 1 ? GEMM_BLOCKED : rung;
-    const ptrdiff_t K = pointwise ? QJL : QJL + 1, ld = cols_stride(UW);  // cols: K rows of ld
-    const ptrdiff_t wbs = cols_stride(2 * d.F * K);  // wb and wbt, then 64-byte aligned work
+    const ptrdiff_t K = pointwise ? QJL : QJL + 1, ld = whole_lines(UW);  // cols: K rows of ld
+    const ptrdiff_t wbs = whole_lines(2 * d.F * K);  // wb and wbt, then work on a line
     // wb (F, K) and its transpose wbt (K, F); per thread, cols (K, ld) and a tail (NR, F)
     const ptrdiff_t per_thread = (pointwise ? 0 : K * ld) + GEMM_NR * d.F;
     float* wb = aligned_alloc(64, (wbs + team * per_thread) * sizeof(float));
@@ -243,7 +244,7 @@ int conv2d_bwd(int rung, int threads, conv_dims d, const float* x_BQYZ, const fl
     const int team = image_team(rung, threads, &d), pointwise = is_pointwise(&d);
     const int gemm_rung = team > 1 ? GEMM_BLOCKED : rung;
     // each thread's cols and dcols (QJL, ld), unless pointwise, and its share of dw (F, QJL)
-    const ptrdiff_t ld = pointwise ? UW : cols_stride(UW);
+    const ptrdiff_t ld = pointwise ? UW : whole_lines(UW);
     const ptrdiff_t per_thread = (pointwise ? 0 : 2 * QJL * ld) + d.F * QJL;
     float* work = malloc((size_t)team * per_thread * sizeof(float));
     if (!work) return -1;
