@@ -42,6 +42,9 @@ LINEAR = (("B", 256), ("I", 4096), ("O", 4096))
 KIB32, MIB64 = 32 * 1024 // 4, 64 * 1024 * 1024 // 4  # entries of the float32 vector
 
 
+JOB_TIMEOUT_S = 3600  # one job of the targets takes about a minute here, the sweep a few
+
+
 def _collective(impl: str, name: str, n: int) -> list:
     return [impl, "collectives", [["collective", name], ["N", n]], "fwd"]
 
@@ -74,31 +77,34 @@ def run_as_rank(cells: list, time_per_cell: float) -> None:
     """On every rank of the job: each cell through the runner; rank 0 prints the rows."""
     impls, options = {}, lifecycle.Options(time_per_cell_s=time_per_cell)
     for cell in (grid.Cell.from_json(c) for c in cells):
-        impl = impls.setdefault(cell.impl, registry.create(cell.impl))
+        if cell.impl not in impls:
+            impls[cell.impl] = registry.create(cell.impl)
+        impl = impls[cell.impl]
         row = lifecycle.run_cell(impl, cell, Budget(3600), lifecycle.measurement_for(impl, options))
         if distributed.is_root():
             print(ROW + json.dumps(row), flush=True)
 
 
 def job(ranks: int, cells: list, time_per_cell: float) -> list:
-    """One MPI job of P ranks running cells -> their rows (an error row each if it failed)."""
-    done = subprocess.run(
-        [
-            *registry.get_class("sharded-col").launch_prefix(ranks),
-            *(sys.executable, "-m", "benchmarks.collectives_targets", "--as-rank"),
-            *("--cells", json.dumps(cells), "--time-per-cell", str(time_per_cell)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        cwd=machine.ROOT,
-    )
-    rows = [
-        json.loads(line[len(ROW) :]) for line in done.stdout.splitlines() if line.startswith(ROW)
+    """One MPI job of P ranks running cells -> their rows (an error row each if it failed or
+    outlived JOB_TIMEOUT_S: subprocess kills mpiexec, and Hydra its ranks)."""
+    command = [
+        *registry.get_class("sharded-col").launch_prefix(ranks),
+        *(sys.executable, "-m", "benchmarks.collectives_targets", "--as-rank"),
+        *("--cells", json.dumps(cells), "--time-per-cell", str(time_per_cell)),
     ]
-    if done.returncode != 0 or len(rows) != len(cells):
-        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-        reason = f"mpiexec -n {ranks} exited with code {done.returncode} ({tail})"
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=JOB_TIMEOUT_S, cwd=machine.ROOT
+        )
+        stdout, stderr, code = done.stdout, done.stderr, done.returncode
+    except subprocess.TimeoutExpired as late:  # its output is bytes, or None
+        stdout, stderr = ((o or b"").decode(errors="replace") for o in (late.stdout, late.stderr))
+        code = f"none: stopped after {JOB_TIMEOUT_S} s"
+    rows = [json.loads(line[len(ROW) :]) for line in stdout.splitlines() if line.startswith(ROW)]
+    if code != 0 or len(rows) != len(cells):
+        tail = " | ".join(stderr.strip().splitlines()[-3:])
+        reason = f"mpiexec -n {ranks} exited with code {code} ({tail})"
         rows += [
             {**grid.failed(grid.Cell.from_json(c), "error", reason), "P": ranks}
             for c in cells[len(rows) :]
@@ -152,8 +158,8 @@ def report(rows: list, copy_gb_per_s: float) -> str:
             f"linear bwd P=2: without overlap {plain['t_median_s'] * 1e3:.1f} ms (comm "
             f"{plain['t_comm_s'] * 1e3:.2f} ms), with {overlapped['t_median_s'] * 1e3:.1f} ms "
             f"(comm exposed {overlapped['t_comm_s'] * 1e3:.2f} ms): {hidden:.0%} of the comm "
-            f"hidden; {overlapped['comm_overlap_fraction']:.0%} of the all-reduced bytes done "
-            "behind compute",
+            f"hidden; {overlapped['comm_overlap_early_fraction']:.0%} of the all-reduced bytes "
+            "done before the final wait (at polls between slabs, on the rank's own time)",
             f"all-reduce 64 MiB, P=2: MPI busbw {busbw:.2f} GB/s "
             f"({big['t_median_s'] * 1e3:.1f} ms), ring "
             f"{big_ring['comm_allreduce_busbw_gb_per_s']:.2f} GB/s: MPI's "

@@ -78,14 +78,14 @@ class Collectives:
     """Counters and the bookkeeping every kind of collective shares, over an mpi4py comm.
 
     counters: comm_s (every collective's seconds), <name>_<field> for FIELDS, and for the
-    overlapped backward the bytes its all-reduces summed and those done behind compute
+    overlapped backward the bytes its all-reduces summed and those done before its final wait
     (InFlight)."""
 
     def __init__(self, comm):
         self.comm, self.rank, self.ranks = comm, comm.rank, comm.size
-        self.counters = {"comm_s": 0.0, "overlap_bytes": 0, "overlap_hidden_bytes": 0}
+        self.counters = {"comm_s": 0.0, "overlap_bytes": 0, "overlap_early_bytes": 0}
         self.counters.update({f"{n}_{f}": 0 for n in NAMES for f in FIELDS})
-        self._results: dict = {}  # the workload's output buffers, one per (collective, size)
+        self._buffers: dict = {}  # kept between calls, one per (use, entries, dtype)
 
     def _record(self, name: str, size_bytes: int, seconds: float, sent=None) -> None:
         """One call of `name` on S = size_bytes; sent: bytes counted (None: nccl-tests')."""
@@ -98,27 +98,26 @@ class Collectives:
         c[f"{name}_s"] += seconds
         c["comm_s"] += seconds
 
-    def result(self, name: str, n: int) -> np.ndarray:
-        """An output buffer of n float32 entries, the same one for every call of `name` on n
-        entries (nccl-tests' recvbuff): the workload's timed calls allocate nothing (a fresh
-        64 MiB buffer would pay for its page faults inside the timed call)."""
-        key = (name, n)
-        if key not in self._results:
-            self._results[key] = np.zeros(n, dtype=np.float32)
-        return self._results[key]
+    def buffer(self, use: str, n: int, dtype=np.float32) -> np.ndarray:
+        """A buffer of n entries, the same one for every call that asks for `use` on n (the
+        workload's outputs, nccl-tests' recvbuff; a ring's scratch): timed calls allocate
+        nothing (a fresh 64 MiB buffer would pay for its page faults inside the timed call)."""
+        key = (use, n, np.dtype(dtype))
+        if key not in self._buffers:
+            self._buffers[key] = np.zeros(n, dtype=dtype)
+        return self._buffers[key]
 
     def run(self, name: str, x_flat: np.ndarray, sizes: list) -> np.ndarray:
         """The collectives workload's call, out of place: x_flat is the whole message on this
         rank (S = x_flat.nbytes); an all-gather sends this rank's block of it (sizes[rank]
         entries) and returns the whole; a reduce-scatter returns this rank's block of the sum."""
         if name == "allreduce":
-            return self.allreduce_into(x_flat, self.result(name, x_flat.size))
+            return self.allreduce_into(x_flat, self.buffer(name, x_flat.size))
         lo, hi = offsets(sizes)[self.rank]
         if name == "allgather":
-            return self.allgather(x_flat[lo:hi], sizes, self.result(name, x_flat.size))
-        if name == "reducescatter":
-            return self.reduce_scatter(x_flat, sizes, self.result(name, hi - lo))
-        raise ValueError(f"unknown collective {name!r}: expected one of {', '.join(NAMES)}")
+            return self.allgather(x_flat[lo:hi], sizes, self.buffer(name, x_flat.size))
+        # name is "reducescatter": the contract's hook (ShardedImpl.collective) refused others
+        return self.reduce_scatter(x_flat, sizes, self.buffer(name, hi - lo))
 
 
 class NativeCollectives(Collectives):
@@ -179,8 +178,9 @@ class InFlight:
     Without an asynchronous progress thread MPICH moves a message only inside an MPI call,
     so the compute between starts calls poll() (MPI_Test on each) to let them advance; wait()
     finishes the rest. The counters say how many bytes were all-reduced so (overlap_bytes)
-    and how many of them were done at a poll, while there was compute left to do
-    (overlap_hidden_bytes): the rest the backward waited for."""
+    and how many of them were done at a poll, before the final wait (overlap_early_bytes).
+    Those moved inside poll(), on this rank's time, not behind its compute: what overlap hid
+    is the comm time saved against the same backward without it, not this count."""
 
     def __init__(self, collectives: NativeCollectives):
         self.of, self.pending = collectives, []  # [(request, bytes)] not yet seen done
@@ -198,13 +198,13 @@ class InFlight:
         self.of.counters["overlap_bytes"] += x_flat.nbytes
 
     def poll(self) -> None:
-        """Let the started all-reduces advance; those done were hidden behind compute."""
+        """Let the started all-reduces advance (the seconds spent here are comm time)."""
         start = time.perf_counter()
         for _ in range(POLL_ROUNDS):
             waiting = []
             for request, nbytes in self.pending:
                 if request.Test():
-                    self.of.counters["overlap_hidden_bytes"] += nbytes
+                    self.of.counters["overlap_early_bytes"] += nbytes
                 else:
                     waiting.append((request, nbytes))
             self.pending = waiting

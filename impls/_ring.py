@@ -29,7 +29,7 @@ class RingCollectives(Collectives):
     def _ring_reduce(self, x_flat, spans, offset: int) -> None:
         """Reduce-scatter in place: then rank r holds the whole sum of span (r + offset) % P."""
         P, r = self.ranks, self.rank
-        incoming_flat = np.empty(max(hi - lo for lo, hi in spans), dtype=x_flat.dtype)
+        incoming_flat = self.buffer("ring incoming", max(hi - lo for lo, hi in spans), x_flat.dtype)
         for step in range(P - 1):  # pass on the span summed one rank further each step
             (slo, shi), (rlo, rhi) = (spans[(r + offset - k - step) % P] for k in (1, 2))
             self._send(x_flat[slo:shi], incoming_flat[: rhi - rlo])
@@ -81,14 +81,15 @@ class RingCollectives(Collectives):
 
     def reduce_scatter(self, x_flat: np.ndarray, sizes: list, block_flat=None) -> np.ndarray:
         """This rank's block (sizes[rank] entries) of the sum over ranks of x_flat; x_flat is
-        left as it was (the ring sums in a copy)."""
+        left as it was (the ring sums in a copy, in a buffer kept between calls)."""
         spans = offsets(sizes)
         lo, hi = spans[self.rank]
-        block_flat = np.empty(hi - lo, np.float32) if block_flat is None else block_flat
+        block_flat = np.empty(hi - lo, x_flat.dtype) if block_flat is None else block_flat
         if self.ranks == 1:
             block_flat[:] = x_flat
             return block_flat
-        work_flat = x_flat.copy()
+        work_flat = self.buffer("ring work", x_flat.size, x_flat.dtype)
+        work_flat[:] = x_flat
 
         def ring():
             self._ring_reduce(work_flat, spans, offset=0)

@@ -90,11 +90,16 @@ def test_alpha_beta_groups_rows_by_impl_ranks_and_collective():
         for n in (1, 1024, 1 << 20)
     ]
     rows.append({**rows[0], "status": "error"})  # not ok: left out
+    # a size timed in three more trials (collectives_targets' 1 MiB), one of them 10x slow:
+    # one point at its median, which the slow trial does not move
+    big = rows[2]
+    rows += [big, {**big, "t_median_s": 10 * big["t_median_s"]}, big]
     fits = collectives.alpha_beta(rows)
     assert list(fits) == ["sharded-col"] and list(fits["sharded-col"]) == ["P=2"]
     by_collective = fits["sharded-col"]["P=2"]
     assert by_collective["allgather"]["alpha_s"] == pytest.approx(2e-6, rel=1e-3)
     assert by_collective["allreduce"]["gb_per_s"] == pytest.approx(1.0, rel=1e-3)
+    assert by_collective["allreduce"]["points"] == by_collective["allgather"]["points"] == 3
 
 
 def test_the_fit_refuses_too_few_or_non_positive_times():

@@ -60,8 +60,8 @@ def _per_call_traffic(before: list, after: list, calls: int, seconds: dict) -> d
     splits); where the impl counts them, S per phase call (size_bytes), its seconds and
     algbw = S / t and busbw in GB/s. `seconds`: each "<name>_s" counter per phase call, the
     median over rounds of the mean over ranks (nccl-tests' default average). For a
-    non-blocking backward, the bytes it all-reduced behind compute and the fraction of them
-    done before it had to wait.
+    non-blocking backward, the bytes it all-reduced started before more compute and the
+    fraction of them done before its final wait (and no bandwidths for its all-reduces).
     """
 
     def per_call(key: str) -> list:
@@ -83,11 +83,15 @@ def _per_call_traffic(before: list, after: list, calls: int, seconds: dict) -> d
                 per_s = per_call(f"{name}_{key}")[0] / seconds[f"{name}_s"]
                 columns[f"comm_{name}_{bw}_gb_per_s"] = per_s / 1e9
     overlapped = statistics.mean(per_call("overlap_bytes")) if "overlap_bytes" in after[0] else 0
-    if overlapped > 0:  # of the bytes all-reduced behind compute, the share done in time
+    if overlapped > 0:  # all-reduces started before the compute that followed them
         columns["comm_overlap_bytes"] = overlapped
-        columns["comm_overlap_fraction"] = (
-            statistics.mean(per_call("overlap_hidden_bytes")) / overlapped
+        columns["comm_overlap_early_fraction"] = (
+            statistics.mean(per_call("overlap_early_bytes")) / overlapped
         )
+        # their seconds are those spent inside MPI (start, polls, wait), not how long each
+        # took: S over them is no bandwidth
+        for bw in ("algbw", "busbw"):
+            columns.pop(f"comm_allreduce_{bw}_gb_per_s", None)
     return columns
 
 

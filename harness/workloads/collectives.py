@@ -98,14 +98,18 @@ def fit_alpha_beta(size_bytes, seconds) -> dict:
 
 
 def alpha_beta(rows) -> dict:
-    """Fits of the collectives rows: {impl: {"P=<ranks>": {collective: fit_alpha_beta}}}."""
+    """Fits of the collectives rows: {impl: {"P=<ranks>": {collective: fit_alpha_beta}}}, one
+    point per message size, the median of its rows' times (a size timed in several trials
+    weighs as much as one timed once)."""
     groups: dict = {}
     for r in rows:
         if r.get("workload") == "collectives" and r.get("status") == "ok":
             key = (r["impl"], f"P={int(r['P'])}", r["collective"])  # P loads as a float
-            groups.setdefault(key, []).append((F32 * r["N"], r["t_median_s"]))
+            groups.setdefault(key, {}).setdefault(F32 * int(r["N"]), []).append(r["t_median_s"])
     fits: dict = {}
-    for (impl, ranks, name), points in sorted(groups.items()):
-        if len(points) >= 2:
-            fits.setdefault(impl, {}).setdefault(ranks, {})[name] = fit_alpha_beta(*zip(*points))
+    for (impl, ranks, name), by_size in sorted(groups.items()):
+        if len(by_size) >= 2:
+            sizes = sorted(by_size)
+            times = [float(np.median(by_size[s])) for s in sizes]
+            fits.setdefault(impl, {}).setdefault(ranks, {})[name] = fit_alpha_beta(sizes, times)
     return fits
