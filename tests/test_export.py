@@ -177,6 +177,16 @@ def test_a_file_pytest_benchmark_wrote_is_stored_as_a_run(tmp_path, capsys):
             '"median": 1, "iqr": 0, "mean": 1, "stddev": 0, "rounds": 1}}]}',
             "benchmarks[0]: flops: 'many' is not of type",
         ),
+        (  # NaN and Infinity: Python reads them, JSON has them not, the bounds miss them
+            '{"benchmarks": [{"name": "t", "stats": {"min": 1, "median": 1, "iqr": 0, '
+            '"mean": 1, "stddev": 0, "rounds": 2, "data": [NaN, 0.001]}}]}',
+            "NaN is no JSON number: expected finite numbers",
+        ),
+        (
+            '{"benchmarks": [{"name": "t", "stats": {"min": 1, "median": Infinity, "iqr": 0, '
+            '"mean": 1, "stddev": 0, "rounds": 1}}]}',
+            "Infinity is no JSON number",
+        ),
     ],
 )
 def test_a_bad_file_is_refused_naming_it_and_the_field_and_stores_nothing(
@@ -189,6 +199,39 @@ def test_a_bad_file_is_refused_naming_it_and_the_field_and_stores_nothing(
     err = capsys.readouterr().err
     assert f"error: {bad}: " in err and expected in err
     assert sorted((p, p.read_bytes()) for p in stored.rglob("*.jsonl")) == before
+
+
+def test_an_import_that_fails_to_write_leaves_no_part_of_its_run(tmp_path, monkeypatch):
+    """Every row in one write: a full disk or a Ctrl-C halfway stores no run that looks
+    whole (rows one by one left benchmarks 1..k of n as a complete-looking run)."""
+    from harness.results import atomic
+
+    good = {"min": 1e-3, "median": 1e-3, "iqr": 0, "mean": 1e-3, "stddev": 0, "rounds": 1}
+    data = {"benchmarks": [{"name": f"t{i}", "stats": good} for i in range(3)]}
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(data))
+    writes = []
+
+    def full_disk(path, text):
+        writes.append(text.count("\n"))
+        raise atomic.WriteError(f"cannot write {path}: no space left on device")
+
+    monkeypatch.setattr(store.atomic, "write_atomic", full_disk)
+    assert cli.main(["import", str(source), "--results", str(tmp_path / "r")]) == 2
+    assert writes == [3]  # one write of all three rows, not three of one, two, three
+    assert store.load(tmp_path / "r").empty
+
+
+@pytest.mark.parametrize("commit_id", ["unversioned", "a/b", "../x", None])
+def test_a_commit_id_that_is_no_sha_is_stored_as_unknown(commit_id, tmp_path):
+    """The id names the run's file: pytest-benchmark's "unversioned" (outside git) or a path
+    is not a sha, and must not become a folder."""
+    good = {"min": 1e-3, "median": 1e-3, "iqr": 0, "mean": 1e-3, "stddev": 0, "rounds": 1}
+    data = {"commit_info": {"id": commit_id}, "benchmarks": [{"name": "t", "stats": good}]}
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(data))
+    assert cli.main(["import", str(source), "--results", str(tmp_path / "r")]) == 0
+    assert list(store.load(tmp_path / "r")["commit"]) == ["unknown"]
 
 
 def test_cells_are_parsed_from_our_names_only():

@@ -27,8 +27,14 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     path = Path(args.file)
+
+    def not_finite(constant: str):
+        # Python's json reads NaN and Infinity, which JSON has not; the schema's bounds do not
+        # catch them (NaN compares false to everything) and a stored NaN is not JSON either
+        raise ValueError(f"{path}: {constant} is no JSON number: expected finite numbers")
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=not_finite)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: not a JSON file ({error})") from None
     rows = ingest.from_pytest_benchmark(data, str(path))  # checks the file's structure
@@ -40,7 +46,6 @@ def run(args) -> int:
         if wrong:
             raise ValueError(f"{path}: benchmarks[{number}]: {wrong[0]}")
     writer = store.RunWriter(run_id, meta["machine"], args.results, meta)
-    for row in rows:
-        writer.append(row)
+    writer.extend(rows)
     print(f"imported {len(rows)} benchmarks of {path} as run {run_id}: {writer.path}")
     return 0

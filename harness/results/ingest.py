@@ -47,9 +47,12 @@ def run_meta(data: dict, source: str) -> dict:
     machine_info, commit_info = data.get("machine_info", {}), data.get("commit_info", {})
     node = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(machine_info.get("node", "")))[:64]
     cpu = machine_info.get("cpu")
+    # a git sha, or "unknown": pytest-benchmark writes "unversioned" outside git, and the id
+    # names the run's file (a "/" in it would be a folder)
+    commit = str(commit_info.get("id") or "")
     return {
         "timestamp": data.get("datetime"),
-        "commit": commit_info.get("id") or "unknown",
+        "commit": commit if re.fullmatch(r"[0-9a-fA-F]{4,64}", commit) else "unknown",
         "dirty": commit_info.get("dirty", False),
         "machine": node if node.strip(".") else "unknown",
         "cpu": cpu.get("brand_raw") if isinstance(cpu, dict) else machine_info.get("processor"),

@@ -78,7 +78,7 @@ def new_run_id(sha: str) -> str:
     return f"{stamp}-{sha[:7]}-{secrets.token_hex(2)}"
 
 
-def _clean(value):
+def clean(value):
     """JSON has no NaN: store it as null, which load() reads back as NaN."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -102,14 +102,20 @@ class RunWriter:
         self.meta = meta or {}
 
     def append(self, row: dict) -> None:
-        rows = [*self.rows, {k: _clean(v) for k, v in {**self.meta, **row}.items()}]
+        self.extend([row])
+
+    def extend(self, new_rows: list) -> None:
+        """Store new_rows in one write: the file holds all of them or none of them (an import
+        stopped halfway leaves no run that looks whole)."""
+        cleaned = ({k: clean(v) for k, v in {**self.meta, **row}.items()} for row in new_rows)
+        rows = [*self.rows, *cleaned]
         atomic.write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in rows))
         self.rows = rows  # only once stored: rows says what the file holds
 
     def stamp(self, fields: dict) -> None:
         """Add fields to every row of the run, stored and to come: what is known only at its
         end (the machine's state after it)."""
-        fields = {k: _clean(v) for k, v in fields.items()}
+        fields = {k: clean(v) for k, v in fields.items()}
         rows = [{**row, **fields} for row in self.rows]
         atomic.write_atomic(self.path, "".join(json.dumps(r) + "\n" for r in rows))
         self.rows, self.meta = rows, {**self.meta, **fields}
