@@ -173,9 +173,32 @@ def test_refs_that_are_not_commits_or_begin_with_a_dash_are_refused(
     assert expected in capsys.readouterr().err and fake.calls == []
 
 
-def test_a_single_run_a_step_is_refused(shas, tmp_path, capsys):
-    assert bisect_cli(shas, tmp_path, "--repeats", "1") == 2
-    assert "never trusts one run" in capsys.readouterr().err
+@pytest.mark.parametrize("repeats", ["1", "0"])  # 0 is refused too, not taken as the default
+def test_a_single_run_a_step_is_refused(shas, tmp_path, capsys, repeats):
+    assert bisect_cli(shas, tmp_path, "--repeats", repeats) == 2
+    assert f"got {repeats}: a step never trusts one run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("field", ["good", "commits", "steps"])
+def test_a_stored_state_naming_no_sha_is_refused_before_git_sees_it(
+    shas, tmp_path, monkeypatch, capsys, field
+):
+    """A state file from elsewhere (a CI artifact) reaches git on --resume: a commit in it
+    that is an option ("--output=...") or no full sha is refused, naming the field."""
+    monkeypatch.setattr(ab, "interleave", FakeAB(shas, {"numpy": 3}, stop_after=1))
+    assert bisect_cli(shas, tmp_path) == 130
+    state = stored(tmp_path)
+    hostile = "--output=" + str(tmp_path / "clobbered")
+    if field == "good":
+        state["good"] = hostile
+    elif field == "commits":
+        state["commits"][2] = hostile
+    else:
+        state["steps"][0]["commit"] = hostile
+    (tmp_path / "b" / bisect.STATE).write_text(json.dumps(state))
+    assert cli.main(["bisect", "--resume", "--results", str(tmp_path / "b")]) == 2
+    assert f"is {hostile!r}, expected a commit's full sha" in capsys.readouterr().err
+    assert not (tmp_path / "clobbered").exists()
 
 
 def test_good_not_faster_than_bad_stops_after_the_check(shas, tmp_path, monkeypatch, capsys):

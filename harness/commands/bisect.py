@@ -74,11 +74,14 @@ def add_parser(subparsers):
 
 def settings(args) -> dict:
     """What a bisect's steps run and how they are judged: stored with its state."""
-    repeats = args.repeats or (COUNTED_REPEATS if args.instructions else ab_command.REPEATS)
+    # `is None`, not `or`: a --repeats 0 given is refused by bisect.start, not replaced
+    repeats = args.repeats
+    if repeats is None:
+        repeats = COUNTED_REPEATS if args.instructions else ab_command.REPEATS
     return {
         "run_args": ab_command.run_arguments(args),
         "repeats": repeats,
-        "max_repeats": args.max_repeats or MAX_FACTOR * repeats,
+        "max_repeats": MAX_FACTOR * repeats if args.max_repeats is None else args.max_repeats,
         "threshold": args.threshold,
         "confidence": args.confidence,
         "count_threshold": args.count_threshold,
@@ -187,8 +190,9 @@ def outcome_line(state: dict) -> str:
     return (
         f"gave up at commit {last['commit'][:10]} {bisect.subject(last['commit'])!r}: still "
         f"inconclusive with {last['repeats']} runs a side (--max-repeats) after {steps} steps; "
-        "its cells (above) are between GOOD and BAD, the same as both, or disagree (two "
-        "regressions: bisect each alone with --impl or --workload)"
+        "its cells (above) are each the same as both ends, or slower or faster than both, or "
+        "some call it good and others bad (two regressions: bisect each alone with --impl or "
+        "--workload)"
     )
 
 

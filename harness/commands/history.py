@@ -26,7 +26,8 @@ def add_parser(subparsers):
         "(ruptures, L1 cost) on each commit's fastest round, with a penalty calibrated "
         "to the history's own noise (method: harness/compare/changepoints.py). Each "
         "step: the commits either side of it, the ratio of the median run after to "
-        "before, and a Mann-Whitney p-value.",
+        "before, and a Mann-Whitney p-value (descriptive: the cut was chosen on the same "
+        "runs).",
     )
     add_cell_filters(parser, "follow")
     add_results(parser)

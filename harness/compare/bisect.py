@@ -24,7 +24,7 @@ The state (bisect.json beside the runs) is written whole after every step
 from __future__ import annotations
 
 import json
-import math
+import re
 import time
 from pathlib import Path
 
@@ -45,7 +45,7 @@ def _git(*args) -> str:
 
 
 def subject(sha: str) -> str:
-    return _git("log", "-1", "--format=%s", sha)
+    return _git("log", "-1", "--format=%s", "--end-of-options", sha)
 
 
 def commits(good: str, bad: str) -> list:
@@ -94,6 +94,13 @@ def load(path: Path) -> dict:
     needed = {"good", "bad", "refs", "settings", "commits", "steps", "outcome"}
     if not isinstance(state, dict) or state.get("version") != VERSION or needed - set(state):
         raise ValueError(f"{path}: not a bisect state of version {VERSION}")
+    # every commit it names reaches git: a full sha each, never an option ("--output=...")
+    named = [("good", state["good"]), ("bad", state["bad"])]
+    named += [(f"commits[{i}]", sha) for i, sha in enumerate(state["commits"])]
+    named += [(f"steps[{i}].commit", s.get("commit")) for i, s in enumerate(state["steps"])]
+    for field, sha in named:
+        if not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{40}", sha)):
+            raise ValueError(f"{path}: {field} is {sha!r}, expected a commit's full sha")
     return state
 
 
@@ -101,13 +108,8 @@ def save(state: dict, path: Path) -> None:
     atomic.write_atomic(path, json.dumps(state, indent=1) + "\n")
 
 
-def _number(value):
-    """JSON has no NaN: a statistic that is not there is null."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 def _evidence(row) -> dict:
-    return {name: _number(row[name]) for name in EVIDENCE}
+    return {name: store.clean(row[name]) for name in EVIDENCE}  # JSON has no NaN: null
 
 
 def _by_cell(result) -> dict:

@@ -32,7 +32,9 @@ one in 27-41% of the disturbed histories that had none.
 
 Each cut becomes a step: the first commit after it, the ratio of the median run after it to
 the median run before it (within the neighbouring segments), and the two-sided Mann-Whitney U
-p-value of the runs of the two segments (runs are the unit, as in stats.py). A step whose
+p-value of the runs of the two segments (runs are the unit, as in stats.py): a description
+of how far apart they lie, not a test, since PELT put the cut where they differ most (it reads
+small; the false-step rate per cell is what the penalty's calibration bounds). A step whose
 ratio is within MIN_EFFECT of 1 is dropped, the weakest first, and its segments merge.
 """
 
