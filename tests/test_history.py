@@ -51,6 +51,18 @@ def test_one_slow_run_is_not_a_step():
     assert found_at(runs, min_effect=0.0) == []  # not a cut the minimum effect then drops
 
 
+def test_too_few_undisturbed_commits_is_too_short_not_a_history():
+    """10 commits, one of them slowed 2x throughout: 9 keep a run, fewer than the
+    calibration's 10, so no steps are reported from them."""
+    runs = synthetic(np.random.default_rng(5), 10, 0.02)
+    assert len(changepoints.steps(runs, min_commits=10)) == 0  # all 10 kept: a history
+    runs[4] = runs[4] + np.log(2.0)
+    with pytest.raises(changepoints.TooShort, match="9 commits kept an undisturbed run"):
+        changepoints.steps(runs, min_commits=10)
+    rows = pd.DataFrame({"position": range(10), "t_min_s": [np.exp(r[0]) for r in runs]})
+    assert history.cell_steps(rows, [f"c{i}" for i in range(10)]) == {"commits": 10, "short": True}
+
+
 def test_a_step_under_the_minimum_effect_is_dropped():
     runs = synthetic(np.random.default_rng(3), 30, 0.002, step_at=15, ratio=1.03)
     assert found_at(runs, min_effect=0.0) == [15]

@@ -95,22 +95,34 @@ def _step(runs: list, start: int, cut: int, end: int) -> dict:
     }
 
 
+class TooShort(ValueError):
+    """Fewer commits kept a run than the penalty's calibration holds for."""
+
+    def __init__(self, kept: int, needed: int):
+        super().__init__(f"{kept} commits kept an undisturbed run, expected {needed} or more")
+        self.kept = kept
+
+
 def steps(
     runs: list,
     penalty: float = PENALTY,
     min_effect: float = MIN_EFFECT,
     min_segment: int = MIN_SEGMENT,
+    min_commits: int = 0,
 ) -> list:
     """runs: per commit in order, the log fastest rounds of its runs -> the steps, in order,
     each {index, last_before, ratio, p, before_s, after_s}: the indices of the first commit
     after it and of the last before it that kept a run (commits between them, whose every
-    run was disturbed, may be on either side)."""
+    run was disturbed, may be on either side). TooShort when fewer than min_commits commits
+    keep a run: the noise estimate is of those (see above)."""
     runs = [np.asarray(r, dtype=float) for r in runs]
     if any(len(r) == 0 for r in runs):
         raise ValueError("steps: every commit needs at least one run's time, got one with none")
     kept = undisturbed(runs, min_segment - 1)
     present = [i for i, r in enumerate(kept) if len(r)]
     kept = [kept[i] for i in present]
+    if len(kept) < min_commits:
+        raise TooShort(len(kept), min_commits)
     found = cuts([np.median(r) for r in kept], penalty, min_segment)
     while True:
         bounds = [0, *found, len(kept)]

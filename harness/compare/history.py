@@ -72,12 +72,19 @@ def timed(rows: pd.DataFrame, impls=None, workloads=None, phases=None) -> pd.Dat
 
 def cell_steps(rows: pd.DataFrame, line: list, **rules) -> dict:
     """One cell's placed rows -> {commits, steps} or {commits, short} (fewer than
-    MIN_COMMITS commits). `rules`: changepoints.steps's penalty, min_effect, min_segment."""
+    MIN_COMMITS commits, counted after the runs other work disturbed are left out: the
+    penalty's calibration holds from that many on). `rules`: changepoints.steps's penalty,
+    min_effect, min_segment."""
     by_commit = rows.groupby("position")["t_min_s"].apply(lambda t: np.log(t.to_numpy()))
     positions = sorted(by_commit.index)
     if len(positions) < MIN_COMMITS:
         return {"commits": len(positions), "short": True}
-    found = changepoints.steps([by_commit[p] for p in positions], **rules)
+    try:
+        found = changepoints.steps(
+            [by_commit[p] for p in positions], min_commits=MIN_COMMITS, **rules
+        )
+    except changepoints.TooShort:
+        return {"commits": len(positions), "short": True}
     for step in found:
         index, before = step.pop("index"), step.pop("last_before")
         step.update(commit=line[positions[index]], last_before=line[positions[before]])
