@@ -137,6 +137,21 @@ def test_a_run_exported_and_imported_compares_the_same(tmp_path, monkeypatch, ca
     assert set(compared["verdict"]) == {"same"}
 
 
+def test_an_imported_run_that_knows_no_machine_exports_and_imports_again(tmp_path):
+    """A file with no machine_info or datetime, imported, then exported: what the run does
+    not know is left out of the export, not written as null its own import would refuse."""
+    good = {"min": 1e-3, "median": 1e-3, "iqr": 0, "mean": 1e-3, "stddev": 0, "rounds": 1}
+    good["data"] = [1e-3]  # its rounds: what an export is made of
+    (tmp_path / "bare.json").write_text(json.dumps({"benchmarks": [{"name": "t", "stats": good}]}))
+    results, again = tmp_path / "r", tmp_path / "again.json"
+    assert cli.main(["import", str(tmp_path / "bare.json"), "--results", str(results)]) == 0
+    (run,) = results.glob("*/*.jsonl")
+    assert export(results, str(run), "--format", "pytest-benchmark", "-o", str(again)) == 0
+    document = json.loads(again.read_text())
+    assert "datetime" not in document and None not in document["machine_info"].values()
+    assert cli.main(["import", str(again), "--results", str(results)]) == 0
+
+
 def test_a_file_pytest_benchmark_wrote_is_stored_as_a_run(tmp_path, capsys):
     (tmp_path / "test_tiny.py").write_text(TINY)
     args = ["--benchmark-json=out.json", "--benchmark-min-rounds=3", "--benchmark-max-time=0.01"]

@@ -61,16 +61,19 @@ def to_pytest_benchmark(rows: list) -> dict:
     """One run's rows -> pytest-benchmark's JSON document (its timed cells)."""
     first = rows[0]
     system, _, arch = str(first.get("platform", "")).partition("-")
+    machine_info = {
+        "node": first.get("machine"),
+        "processor": first.get("cpu"),
+        "machine": arch,
+        "system": system,
+        "python_version": first.get("python"),
+        "cpu": _known({"brand_raw": first.get("cpu"), "count": first.get("cores")}),
+        **{k: first.get(k) for k in ("gpu", "blas", "threads", "numpy")},
+    }
     return {
-        "machine_info": {
-            "node": first.get("machine"),
-            "processor": first.get("cpu"),
-            "machine": arch,
-            "system": system,
-            "python_version": first.get("python"),
-            "cpu": {"brand_raw": first.get("cpu"), "count": first.get("cores")},
-            **{k: first.get(k) for k in ("gpu", "blas", "threads", "numpy")},
-        },
+        # what the run does not know is left out, not null: pytest-benchmark's readers (and
+        # our own import) take these as strings where present
+        "machine_info": _known(machine_info),
         "commit_info": {
             "id": first.get("commit"),
             "dirty": bool(first.get("dirty", False)),
@@ -96,9 +99,14 @@ def to_pytest_benchmark(rows: list) -> dict:
             }
             for r in _timed(rows)
         ],
-        "datetime": first.get("timestamp"),
+        **_known({"datetime": first.get("timestamp")}),
         "version": pytest_benchmark.__version__,
     }
+
+
+def _known(fields: dict) -> dict:
+    """fields without those whose value the run lacks (None, or NaN as a table loads it)."""
+    return {k: v for k, v in fields.items() if v is not None and v == v}
 
 
 def to_bmf(rows: list) -> dict:
