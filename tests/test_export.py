@@ -216,6 +216,18 @@ def test_a_bad_file_is_refused_naming_it_and_the_field_and_stores_nothing(
     assert sorted((p, p.read_bytes()) for p in stored.rglob("*.jsonl")) == before
 
 
+def test_the_same_file_imported_twice_is_refused_naming_the_first_run(tmp_path, capsys):
+    """The same timings twice would pool as independent runs in compare and history."""
+    good = {"min": 1e-3, "median": 1e-3, "iqr": 0, "mean": 1e-3, "stddev": 0, "rounds": 1}
+    source, results = tmp_path / "in.json", tmp_path / "r"
+    source.write_text(json.dumps({"benchmarks": [{"name": "t", "stats": good}]}))
+    assert cli.main(["import", str(source), "--results", str(results)]) == 0
+    (first,) = results.glob("*/*.jsonl")
+    assert cli.main(["import", str(source), "--results", str(results)]) == 2
+    assert f"already imported as run {first.stem} (the same bytes)" in capsys.readouterr().err
+    assert list(results.glob("*/*.jsonl")) == [first]
+
+
 def test_an_import_that_fails_to_write_leaves_no_part_of_its_run(tmp_path, monkeypatch):
     """Every row in one write: a full disk or a Ctrl-C halfway stores no run that looks
     whole (rows one by one left benchmarks 1..k of n as a complete-looking run)."""

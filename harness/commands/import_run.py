@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -25,6 +26,20 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
+def imported_before(folder: Path, digest: str) -> str | None:
+    """The run of folder imported from a file with this sha256, if any (a run's rows share
+    it: the first row of each says)."""
+    for stored in sorted(folder.glob("*.jsonl")):
+        try:
+            with stored.open(encoding="utf-8") as rows_file:
+                first = json.loads(rows_file.readline() or "{}")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue  # not an import of ours: store.load says what it makes of it
+        if first.get("imported_sha256") == digest:
+            return first.get("run_id", stored.stem)
+    return None
+
+
 def run(args) -> int:
     path = Path(args.file)
 
@@ -33,14 +48,19 @@ def run(args) -> int:
         # catch them (NaN compares false to everything) and a stored NaN is not JSON either
         raise ValueError(f"{path}: {constant} is no JSON number: expected finite numbers")
 
+    content = path.read_bytes()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), parse_constant=not_finite)
+        data = json.loads(content.decode("utf-8"), parse_constant=not_finite)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path}: not a JSON file ({error})") from None
     rows = ingest.from_pytest_benchmark(data, str(path))  # checks the file's structure
     meta = ingest.run_meta(data, str(path))
     run_id = store.new_run_id(meta["commit"])
-    meta = {"run_id": run_id, **meta}
+    meta = {"run_id": run_id, **meta, "imported_sha256": hashlib.sha256(content).hexdigest()}
+    folder = Path(args.results or store.RESULTS) / meta["machine"]
+    if earlier := imported_before(folder, meta["imported_sha256"]):
+        # the same timings twice would count as independent runs in compare and history
+        raise ValueError(f"{path}: already imported as run {earlier} (the same bytes)")
     for number, row in enumerate(rows):
         wrong = schema.problems({**meta, **row})
         if wrong:
