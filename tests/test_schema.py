@@ -111,3 +111,15 @@ def test_a_bad_row_is_refused_naming_its_field(change, field, message):
     row = {"impl": "numpy", "workload": "matmul", "size": "M=16", "phase": "fwd", "status": "ok"}
     (problem,) = schema.problems({**row, **change})
     assert problem.startswith(f"{field}: ") and message in problem
+
+
+def test_problems_come_in_document_order_indices_as_numbers():
+    """benchmarks[2] before benchmarks[10]: the first one named is the first in the file."""
+    good = {"min": 1, "median": 1, "iqr": 0, "mean": 1, "stddev": 0, "rounds": 1}
+    document = {"benchmarks": [{"name": "t", "stats": dict(good)} for _ in range(12)]}
+    document["benchmarks"][10]["stats"]["median"] = "x"
+    document["benchmarks"][2]["stats"]["min"] = "y"
+    assert [p.split(":")[0] for p in schema.problems(document, "pytest_benchmark")] == [
+        "benchmarks[2].stats.min",
+        "benchmarks[10].stats.median",
+    ]

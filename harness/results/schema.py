@@ -30,5 +30,9 @@ def field(path) -> str:
 def problems(value, name: str = "row") -> list:
     """Each way the value breaks the schema `name` (default: the row's) as "field: what is
     wrong"; [] when it is valid."""
-    errors = sorted(validator(name).iter_errors(value), key=lambda e: list(map(str, e.path)))
+    # in document order: indices as numbers (benchmarks[2] before benchmarks[10])
+    errors = sorted(
+        validator(name).iter_errors(value),
+        key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, p) for p in e.path],
+    )
     return [f"{field(e.absolute_path) or 'the document'}: {e.message}" for e in errors]
