@@ -24,12 +24,12 @@ import subprocess
 import sys
 
 from harness import registry
+from harness.contract import COLLECTIVES
 from harness.execute import grid, lifecycle
 from harness.execute import mpi as distributed
 from harness.measure.budget import Budget
 from harness.results import machine, store
 from harness.workloads import size_label
-from impls._collectives import NAMES
 
 ROW = "@@row "
 
@@ -82,7 +82,7 @@ def table(rows: list, cores: int) -> str:
             if base and base["status"] == "ok"
             else float("nan")
         )
-        sent = sum(r.get(f"comm_{name}_bytes", 0) for name in NAMES)  # bytes sent per rank
+        sent = sum(r.get(f"comm_{name}_bytes", 0) for name in COLLECTIVES)  # bytes sent per rank
         lines.append(
             f"{ranks:>2} {r['threads']:>8} {r['t_median_s'] * 1e3:>10.1f} "
             f"{f'{min(times):.1f}-{max(times):.1f}':>15} {speedup:>7.2f}x "

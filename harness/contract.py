@@ -19,10 +19,21 @@ import numpy as np
 # The dimension key and the op table (harness/signatures.py) and the checks of a call against
 # them (harness/arguments.py), re-exported here so that an impl imports this module alone.
 from harness.arguments import check_call, check_host_array
-from harness.signatures import ANY, DIMS, LN_EPS, OPS, POOL, ROLES, ShapeError, check_shapes
+from harness.signatures import (
+    ANY,
+    COLLECTIVES,
+    DIMS,
+    LN_EPS,
+    OPS,
+    POOL,
+    ROLES,
+    ShapeError,
+    check_shapes,
+)
 
 __all__ = [
     "ANY",
+    "COLLECTIVES",
     "DIMS",
     "LN_EPS",
     "OPS",

@@ -47,6 +47,9 @@ DIMS = {
 # operand of a collective (the collectives workload), never split.
 ROLES = ("weight", "bias", "activation", "label", "message")
 
+# The collectives an impl on ranks may offer through Impl.collective (the collectives workload).
+COLLECTIVES = ("allreduce", "allgather", "reducescatter")
+
 
 class Op(NamedTuple):
     """An op's signature: its arrays (suffixed names), returns, keywords and what ties them."""

@@ -20,7 +20,8 @@ import time
 
 import numpy as np
 
-NAMES = ("allreduce", "allgather", "reducescatter")
+from harness.contract import COLLECTIVES
+
 # Per collective: calls, bytes sent by this rank, S summed (size_bytes), nccl-tests' bus
 # bytes summed (bus_bytes) and seconds inside MPI (s), waiting for the other ranks included.
 FIELDS = ("calls", "bytes", "size_bytes", "bus_bytes", "s")
@@ -34,8 +35,8 @@ POLL_ROUNDS = 8
 def bus_bytes(name: str, ranks: int, size_bytes: int) -> float:
     """nccl-tests' bus bytes of S = size_bytes: S * busbw / algbw, the bytes a rank sends at
     the least (exact where P divides them)."""
-    if name not in NAMES:
-        raise ValueError(f"unknown collective {name!r}: expected one of {', '.join(NAMES)}")
+    if name not in COLLECTIVES:
+        raise ValueError(f"unknown collective {name!r}: expected one of {', '.join(COLLECTIVES)}")
     return (2 if name == "allreduce" else 1) * (ranks - 1) * size_bytes / ranks
 
 
@@ -84,7 +85,7 @@ class Collectives:
     def __init__(self, comm):
         self.comm, self.rank, self.ranks = comm, comm.rank, comm.size
         self.counters = {"comm_s": 0.0, "overlap_bytes": 0, "overlap_early_bytes": 0}
-        self.counters.update({f"{n}_{f}": 0 for n in NAMES for f in FIELDS})
+        self.counters.update({f"{n}_{f}": 0 for n in COLLECTIVES for f in FIELDS})
         self._buffers: dict = {}  # kept between calls, one per (use, entries, dtype)
 
     def _record(self, name: str, size_bytes: int, seconds: float, sent=None) -> None:

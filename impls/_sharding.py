@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.contract import OPS, Impl
-from impls._collectives import NAMES, NativeCollectives
+from harness.contract import COLLECTIVES, OPS, Impl
+from impls._collectives import NativeCollectives
 from impls._shards import Shard, ShardPlacement, spans
 from impls.numpy_impl import NumpyImpl
 
@@ -137,10 +137,10 @@ class ShardedImpl(ShardPlacement, Impl):
     def collective(self, name, x):
         """The contract's hook: `name` over the ranks on x, this rank's whole message (the
         collectives workload); the result in a buffer reused by the next call alike."""
-        if name not in NAMES:
+        if name not in COLLECTIVES:
             raise ValueError(
                 f"{self.name}.collective: unknown collective {name!r}, expected "
-                f"one of {', '.join(NAMES)}"
+                f"one of {', '.join(COLLECTIVES)}"
             )
         x_flat = np.ascontiguousarray(self.base.get(x), dtype=np.float32).reshape(-1)
         sizes = [hi - lo for lo, hi in spans(x_flat.size, self.ranks)]

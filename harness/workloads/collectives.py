@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.signatures import COLLECTIVES
 from harness.workloads.base import F32, TOL_PRODUCT, Workload, normal, rounding_bound
 
-COLLECTIVES = ("allreduce", "allgather", "reducescatter")
 # 4 B ... 64 MiB in powers of 4: N = 4^k float32 entries, k = 0 .. 12.
 ENTRIES = tuple(4**k for k in range(13))
 QUICK_ENTRIES = (1, 256, 16384)  # 4 B, 1 KiB, 64 KiB
