@@ -61,14 +61,16 @@ class FakeAB:
     after slow[impl] (an index into shas) runs that impl's cell 15% slower; every run's time
     moves by 3% (lognormal) and its rounds by 1% around it, seeded."""
 
-    def __init__(self, shas: list, slow: dict, stop_after: int | None = None):
+    def __init__(self, shas: list, slow: dict, stop_after: int | None = None, busy_calls=0):
         self.position = {sha: n for n, sha in enumerate(shas)}
         self.slow, self.stop_after, self.calls = slow, stop_after, []
-        self.rng = np.random.default_rng(7)
+        self.rng, self.busy_calls = np.random.default_rng(7), busy_calls
 
     def seconds(self, sha: str, impl: str) -> float:
+        """A run's time; in the first busy_calls calls, on a busy machine: 0-60% more."""
         slowed = self.position[sha] >= self.slow.get(impl, len(self.position))
-        return 1e-4 * (1.15 if slowed else 1.0) * self.rng.lognormal(0, 0.03)
+        busy = 1 + self.rng.uniform(0, 0.6) if len(self.calls) <= self.busy_calls else 1
+        return 1e-4 * (1.15 if slowed else 1.0) * busy * self.rng.lognormal(0, 0.03)
 
     def rows(self, sha: str, meta: dict) -> list:
         """One run's rows: each cell's 10 rounds within 1% of the run's time."""
@@ -206,6 +208,34 @@ def test_good_not_faster_than_bad_stops_after_the_check(shas, tmp_path, monkeypa
     assert bisect_cli(shas, tmp_path) == 1
     assert len(stored(tmp_path)["steps"]) == 1
     assert "is not faster than BAD" in capsys.readouterr().out
+
+
+def test_a_check_too_noisy_to_rule_out_a_slowdown_is_run_again_before_no_regression(
+    shas, tmp_path, monkeypatch, capsys
+):
+    """No commit is slower, but the check's first runs met a busy machine (0-60% more each):
+    "same" with an interval reaching past the threshold proves nothing, so the check runs
+    again with twice the runs before it says there is nothing to bisect."""
+    fake = FakeAB(shas, {}, busy_calls=1)
+    monkeypatch.setattr(ab, "interleave", fake)
+    assert bisect_cli(shas, tmp_path) == 1
+    steps = stored(tmp_path)["steps"]
+    assert [(s["kind"], s["repeats"], s["call"]) for s in steps] == [
+        ("check", 6, "inconclusive"),
+        ("check", 12, "not slower"),
+    ]
+    assert any(c["vs_good"]["ci_high"] > 1.1 for c in steps[0]["cells"])
+    assert all(c["vs_good"]["ci_high"] <= 1.1 for c in steps[1]["cells"])
+    assert "is not faster than BAD" in capsys.readouterr().out
+
+
+def test_a_check_that_stays_too_noisy_gives_up_saying_why(shas, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(ab, "interleave", FakeAB(shas, {}, busy_calls=99))
+    assert bisect_cli(shas, tmp_path, "--max-repeats", "12") == 1
+    steps = stored(tmp_path)["steps"]
+    assert [(s["kind"], s["call"]) for s in steps] == [("check", "inconclusive")] * 2
+    out = capsys.readouterr().out
+    assert "gave up on the check of BAD" in out and "a slowdown is not ruled out" in out
 
 
 def test_an_inconclusive_step_gets_more_runs_then_gives_up_naming_the_commit(

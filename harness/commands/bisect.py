@@ -187,6 +187,14 @@ def outcome_line(state: dict) -> str:
             "bisect; widen the grid (--impl, --workload) or give more --repeats"
         )
     last = state["steps"][-1]
+    if last["kind"] == "check":
+        return (
+            f"gave up on the check of BAD {state['bad'][:10]} against GOOD "
+            f"{state['good'][:10]}: still inconclusive with {last['repeats']} runs a side "
+            "(--max-repeats): no cell is slower at BAD, but the interval of those above still "
+            "reaches past the threshold, so a slowdown is not ruled out; run it on a quieter "
+            "machine or give more --max-repeats"
+        )
     return (
         f"gave up at commit {last['commit'][:10]} {bisect.subject(last['commit'])!r}: still "
         f"inconclusive with {last['repeats']} runs a side (--max-repeats) after {steps} steps; "
