@@ -6,9 +6,8 @@ worktrees (ab.interleave) and judges them with `compare`'s statistics (verdicts.
 past the threshold, interval clear of 1, q-value within the false discovery rate):
 
 1. the check, GOOD against BAD: the cells slower at BAD are the regression the bisect
-   follows (its tracked cells); with none, and every cell's interval clear of a slowdown past
-   the threshold, there is nothing to bisect (an interval that still reaches past it makes
-   the check inconclusive).
+   follows (its tracked cells); with none, and no interval reaching past the threshold,
+   there is nothing to bisect.
 2. a candidate C midway between the newest commit known good and the oldest known bad, run
    with GOOD and BAD, G C B G C B ..., so all three see the same drift. Per tracked cell, C is
    "bad" when it is slower than GOOD and not slower than BAD, "good" when it is the same as
@@ -168,19 +167,15 @@ def plan(state: dict) -> dict | None:
 
 
 def _judge_check(rows: dict, rules: tuple) -> tuple:
-    """-> ("slower", the cells slower at BAD), or ("not slower", the nearest miss) when every
-    cell's interval rules out a slowdown past the threshold, else ("inconclusive", the cells
-    whose interval still reaches past it): two runs a side that one busy run widened to
-    [0.58, 62] say "same" and prove nothing, so the check is run again with more runs."""
+    """-> ("slower", the cells slower at BAD), ("not slower", the nearest miss) when every
+    interval rules out a slowdown past the threshold, else ("inconclusive", the cells whose
+    interval reaches past it: "same" at 6.0 [0.58, 62] proves nothing)."""
     result = compare.compare(rows["good"], rows["bad"], *rules)
     slower = result[result["verdict"] == "slower"]
     timed = result[result["ratio"].notna()].sort_values("ratio", ascending=False)
     open_ended = timed[timed["ci_high"] > 1 + rules[0]]  # NaN (counted cells): never
-    if not slower.empty:
-        call, shown = "slower", slower
-    elif not open_ended.empty:
-        call, shown = "inconclusive", open_ended
-    else:
+    call, shown = ("slower", slower) if not slower.empty else ("inconclusive", open_ended)
+    if shown.empty:
         call, shown = "not slower", timed.head(1)
     cells = [
         {"cell": {k: row[k] for k in CELL}, "vs_good": _evidence(row), "call": row["verdict"]}
