@@ -77,8 +77,6 @@ def cell_steps(rows: pd.DataFrame, line: list, **rules) -> dict:
     min_effect, min_segment."""
     by_commit = rows.groupby("position")["t_min_s"].apply(lambda t: np.log(t.to_numpy()))
     positions = sorted(by_commit.index)
-    if len(positions) < MIN_COMMITS:
-        return {"commits": len(positions), "short": True}
     try:
         found = changepoints.steps(
             [by_commit[p] for p in positions], min_commits=MIN_COMMITS, **rules
